@@ -1,0 +1,201 @@
+#include "daemon/config.h"
+
+#include <doctest/doctest.h>
+
+#include <boost/program_options.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+
+namespace po = boost::program_options;
+using namespace failover::daemon;
+
+namespace {
+
+// A private directory with a valid cluster key and a config file written per test.
+struct ConfigDir {
+  std::filesystem::path dir;
+  std::filesystem::path key;
+
+  ConfigDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "failoverd-unit-XXXXXX").string();
+    dir = ::mkdtemp(pattern.data());
+    key = dir / "cluster.key";
+    std::ofstream(key) << std::string(64, 'k');
+    ::chmod(key.c_str(), 0600);
+  }
+  ~ConfigDir() { std::filesystem::remove_all(dir); }
+
+  std::filesystem::path write(const std::string& body) const {
+    const auto file = dir / "failoverd.conf";
+    std::ofstream(file) << body;
+    return file;
+  }
+
+  std::string valid() const {
+    return "# a comment\n"
+           "node-name = n1\n"
+           "\n"
+           "vip = 198.18.1.10/24\n"
+           "vip = fd00:198:18::10/64\n"
+           "interface = lo\n"
+           "cluster-key-file = " + key.string() + "\n";
+  }
+};
+
+po::variables_map parseCommandLine(std::vector<std::string> args) {
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(configOptions()).run(), vm);
+  return vm;
+}
+
+// The problems reported for a file, as one string (empty when the file is valid).
+std::string problemsOf(const std::filesystem::path& file, const po::variables_map& cli = {}) {
+  try {
+    loadConfig(file, cli);
+    return {};
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+// Enums are compared inside double parentheses: doctest would otherwise print them with the
+// project's toString(), found by argument-dependent lookup, which returns a string_view.
+TEST_CASE("a valid file becomes a typed configuration with defaults filled in") {
+  ConfigDir d;
+  const auto config = loadConfig(d.write(d.valid()), {});
+  CHECK(config.node_name == "n1");
+  REQUIRE(config.vips.size() == 2);
+  CHECK(config.vips[1].length == 64);
+  CHECK(config.interface == "lo");
+  CHECK((config.takeover_mode == TakeoverMode::MoveIp));
+  CHECK(config.node_priority == 100);
+  CHECK(config.cluster_group == "failoverd");
+  CHECK(config.control_socket == "/run/failoverd/control.sock");
+  CHECK((config.log_level == LogLevel::Notice));
+  CHECK(configWarnings(config).empty());
+}
+
+TEST_CASE("the command line overrides the file, key for key") {
+  ConfigDir d;
+  const auto cli = parseCommandLine({"--node-priority", "200", "--takeover-mode", "shared-ip"});
+  const auto config = loadConfig(d.write(d.valid() + "node-priority = 50\n"), cli);
+  CHECK(config.node_priority == 200);
+  CHECK((config.takeover_mode == TakeoverMode::SharedIp));
+}
+
+TEST_CASE("each kind of bad configuration is named with its file, line and key") {
+  ConfigDir d;
+  const auto file = d.dir / "failoverd.conf";
+  const std::string at = file.string() + ":";
+
+  SUBCASE("unknown key") {
+    const auto problems = problemsOf(d.write(d.valid() + "vip-adress = 198.18.1.10/24\n"));
+    CHECK(contains(problems, at + "8: unknown key 'vip-adress'"));
+  }
+  SUBCASE("malformed address") {
+    const auto problems = problemsOf(d.write("vip = 198.18.1.300/24\n" + d.valid()));
+    CHECK(contains(problems, at + "1: vip: '198.18.1.300' is not an IPv4 or IPv6 address"));
+  }
+  SUBCASE("address without prefix") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "vip = 198.18.1.11\n")), at + "8: vip:"));
+  }
+  SUBCASE("value out of range") {
+    const auto problems = problemsOf(d.write(d.valid() + "node-priority = 256\n"));
+    CHECK(contains(problems, at + "8: node-priority: '256' is not a whole number from 1 to 255"));
+  }
+  SUBCASE("not a number") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "node-priority = high\n")),
+                   at + "8: node-priority: 'high'"));
+  }
+  SUBCASE("unknown choice") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "takeover-mode = steal-ip\n")),
+                   at + "8: takeover-mode: 'steal-ip' is not one of: move-ip, shared-ip"));
+  }
+  SUBCASE("a single-valued key given twice") {
+    const auto problems = problemsOf(d.write(d.valid() + "node-name = n2\n"));
+    CHECK(contains(problems, at + "8: node-name: given again (first given at " + at + "2)"));
+  }
+  SUBCASE("a line that is not key = value") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "[section]\n")),
+                   at + "8: expected 'key = value', found '[section]'"));
+  }
+  SUBCASE("missing required key") {
+    CHECK(contains(problemsOf(d.write("vip = 198.18.1.10/24\ninterface = lo\n")),
+                   "missing required key 'node-name'"));
+  }
+  SUBCASE("missing configuration file") {
+    const auto problems = problemsOf(d.dir / "absent.conf");
+    CHECK(contains(problems, (d.dir / "absent.conf").string() + ": no such file"));
+  }
+  SUBCASE("missing key file") {
+    std::filesystem::remove(d.key);
+    const auto problems = problemsOf(d.write(d.valid()));
+    CHECK(contains(problems, at + "7: cluster-key-file: cannot open key file"));
+    CHECK(contains(problems, "No such file or directory"));
+  }
+  SUBCASE("key file readable by others") {
+    ::chmod(d.key.c_str(), 0644);
+    CHECK(contains(problemsOf(d.write(d.valid())), "chmod 600"));
+  }
+  SUBCASE("key file too short") {
+    std::ofstream(d.key, std::ios::trunc) << "short";
+    CHECK(contains(problemsOf(d.write(d.valid())), "has 5 bytes; it must have 32 to 4096 bytes"));
+  }
+  SUBCASE("bad interface name") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "interface = eth/0\n")),
+                   at + "8: interface: given again"));
+    CHECK(contains(problemsOf(d.write("interface = eth/0\nnode-name = n1\nvip = 198.18.1.10/24\n"
+                                      "cluster-key-file = " + d.key.string() + "\n")),
+                   at + "1: interface: 'eth/0' is not a valid interface name"));
+  }
+  SUBCASE("relative control socket") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "control-socket = run/x.sock\n")),
+                   at + "8: control-socket: 'run/x.sock' must be an absolute path"));
+  }
+  SUBCASE("unknown group") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "control-group = no-such-group-xyz\n")),
+                   "control-group: group 'no-such-group-xyz' does not exist"));
+  }
+  SUBCASE("a bad command-line value names the option") {
+    const auto problems = problemsOf(d.write(d.valid()), parseCommandLine({"--node-priority", "0"}));
+    CHECK(contains(problems, "command line option --node-priority: node-priority: '0'"));
+  }
+  SUBCASE("several problems are all reported") {
+    const auto problems = problemsOf(d.write(d.valid() + "node-priority = 0\nlog-level = loud\n"));
+    CHECK(contains(problems, at + "8: node-priority"));
+    CHECK(contains(problems, at + "9: log-level"));
+    const auto mixed = problemsOf(d.write(d.valid() + "bogus = 1\nnode-priority = 0\n"));
+    CHECK(contains(mixed, at + "8: unknown key 'bogus'"));
+    CHECK(contains(mixed, at + "9: node-priority"));
+  }
+}
+
+TEST_CASE("a missing interface is a warning, not an error") {
+  ConfigDir d;
+  std::string body = d.valid();
+  body.replace(body.find("interface = lo"), 14, "interface = nosuchif0");
+  const auto config = loadConfig(d.write(body), {});
+  const auto warnings = configWarnings(config);
+  REQUIRE(warnings.size() == 1);
+  CHECK(contains(warnings[0], "'nosuchif0' does not exist"));
+}
+
+TEST_CASE("settings that cannot change live are named by a reload check") {
+  ConfigDir d;
+  const auto running = loadConfig(d.write(d.valid()), {});
+  auto candidate = running;
+  CHECK_FALSE(unreloadableChange(running, candidate));
+  candidate.log_level = LogLevel::Debug;
+  CHECK_FALSE(unreloadableChange(running, candidate));
+  candidate.vips.pop_back();
+  CHECK(unreloadableChange(running, candidate).value_or("") == "vip");
+}
