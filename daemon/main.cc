@@ -69,7 +69,10 @@ int main(int argc, char** argv) {
   all.add(genericOptions()).add(daemon::configOptions());
   po::variables_map command_line;
   try {
-    po::store(po::command_line_parser(argc, argv).options(all).run(), command_line);
+    // An empty positional table makes a stray argument an error instead of being ignored.
+    const po::positional_options_description no_positional;
+    po::store(po::command_line_parser(argc, argv).options(all).positional(no_positional).run(),
+              command_line);
     po::notify(command_line);
   } catch (const po::error& error) {
     std::cerr << "failoverd: " << error.what() << " (see failoverd --help)\n";
@@ -87,7 +90,8 @@ int main(int argc, char** argv) {
     if (command_line.count("check-config") != 0) {
       return checkConfig(command_line["check-config"].as<std::string>(), command_line);
     }
-    return runDaemon(command_line["config"].as<std::string>(), std::move(command_line));
+    const auto file = command_line["config"].as<std::string>();
+    return runDaemon(file, std::move(command_line));
   } catch (const daemon::ConfigError& error) {
     for (const auto& problem : error.problems()) {
       std::cerr << "failoverd: " << problem << '\n';

@@ -1,0 +1,418 @@
+"""The failoverd lab: nodes and clients in network namespaces, each node with its own Corosync.
+
+Topology (BRIEF section 5). Every name carries a per-run id, so a crashed earlier run cannot
+collide with this one; nothing is created in the root namespace:
+
+    namespace <id>-sw   the "switch": bridges `svc` (service LAN) and `clu` (cluster LAN),
+                        joined to no real interface, with no route anywhere
+    namespace <id>-nK   node K: svc0 = 198.18.1.1K/24, fd00:198:18::1K/64; clu0 = 198.18.2.1K/24
+    namespace <id>-cK   client K: svc0 = 198.18.1.10K/24, fd00:198:18::10K/64
+    VIP                 198.18.1.10/24 and fd00:198:18::10/64 (owned by no one until a test says)
+
+Only addresses from 198.18.0.0/15 and fd00:198:18::/64 are used. Every wait is on an event
+(corosync's sd_notify READY=1, a membership line from cluster-watch, a process exit) and has
+a deadline. Teardown stops every process by its PID and deletes every namespace; it runs from
+the context manager, at interpreter exit, and on SIGTERM/SIGINT.
+"""
+
+import atexit
+import os
+import re
+import secrets
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BUILD_DIR = Path(os.environ.get("FAILOVER_BUILD_DIR",
+                                 Path(__file__).resolve().parents[2] / "build" / "release"))
+CLUSTER_WATCH = BUILD_DIR / "tests" / "cluster-watch"
+
+SERVICE_NET4 = "198.18.1"
+CLUSTER_NET4 = "198.18.2"
+SERVICE_NET6 = "fd00:198:18:"
+VIP4 = "198.18.1.10/24"
+VIP6 = "fd00:198:18::10/64"
+LAB_PREFIX = "folab"
+
+COMMAND_TIMEOUT = 30  # seconds any single ip/iptables/helper command may take
+STOP_TIMEOUT = 10  # seconds a process gets between SIGTERM and SIGKILL
+
+
+class LabError(RuntimeError):
+    pass
+
+
+def run(*argv, check=True, timeout=COMMAND_TIMEOUT, input=None):
+    """Runs a command to completion (bounded) and returns it; raises LabError with its output."""
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
+    if check and result.returncode != 0:
+        raise LabError(f"{' '.join(map(str, argv))} exited {result.returncode}: "
+                       f"{result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def lab_namespaces():
+    """Every namespace any lab run has created and not yet removed (for leak checks)."""
+    names = run("ip", "netns", "list").stdout.split("\n")
+    return sorted(n.split()[0] for n in names if n.startswith(LAB_PREFIX))
+
+
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it has exited for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@dataclass
+class Host:
+    name: str  # n1, c1
+    netns: str
+    index: int
+    service_ip4: str
+    service_ip6: str
+    mac: str
+    cluster_ip4: str | None = None
+    dir: Path | None = None
+    corosync: subprocess.Popen | None = None
+    watcher: "ClusterWatch | None" = None
+
+    @property
+    def nodeid(self):
+        return self.index
+
+
+@dataclass
+class ClusterView:
+    totem: tuple = ()
+    quorate: bool = False
+    quorum_members: tuple = ()
+    totem_time: float = 0.0
+    quorum_time: float = 0.0
+    history: list = field(default_factory=list)
+
+
+class ClusterWatch:
+    """Reads cluster-watch's lines from one node and keeps the latest view of the cluster."""
+
+    LINE = re.compile(r"^(totem|quorum) t=([0-9.]+)(?: quorate=(\d))? members=([0-9,]*)$")
+
+    def __init__(self, lab, host):
+        self.host = host
+        self.view = ClusterView()
+        # Its complaints when a corosync is killed on purpose go to a log, not the console.
+        with open(host.dir / "cluster-watch.log", "a") as log:
+            self.process = lab.spawn(host, [str(CLUSTER_WATCH)], stdout=subprocess.PIPE,
+                                     stderr=log, text=True)
+        self.nodeid = None
+        self._buffer = ""
+
+    def _parse(self, line):
+        if line.startswith("ready nodeid="):
+            self.nodeid = int(line.split("=", 1)[1])
+            return
+        match = self.LINE.match(line)
+        if not match:
+            return
+        kind, stamp, quorate, members = match.groups()
+        ids = tuple(sorted(int(m) for m in members.split(",") if m))
+        self.view.history.append((kind, float(stamp), quorate, ids))
+        if kind == "totem":
+            self.view.totem, self.view.totem_time = ids, float(stamp)
+        else:
+            self.view.quorate = quorate == "1"
+            self.view.quorum_members, self.view.quorum_time = ids, float(stamp)
+
+    def pump(self, timeout):
+        """Reads what the probe printed within timeout seconds; False once it has exited."""
+        stream = self.process.stdout
+        with selectors.DefaultSelector() as selector:
+            selector.register(stream, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return True
+        chunk = os.read(stream.fileno(), 65536).decode()
+        if not chunk:
+            return False
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split("\n")
+        for line in lines:
+            self._parse(line.strip())
+        return True
+
+    def wait_for(self, predicate, timeout, what):
+        """Waits until predicate(view) holds; raises LabError naming `what` after timeout."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.view):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LabError(f"{self.host.name}: timed out after {timeout} s waiting for {what}; "
+                               f"last view: totem={self.view.totem} quorate={self.view.quorate} "
+                               f"quorum members={self.view.quorum_members}")
+            if not self.pump(remaining):
+                raise LabError(f"{self.host.name}: cluster-watch exited "
+                               f"({self.process.wait(STOP_TIMEOUT)}) while waiting for {what}")
+        return self.view
+
+
+class Lab:
+    """A lab of `nodes` node namespaces and `clients` client namespaces; use it as a context
+    manager. With corosync=True every node runs Corosync and up() returns once all nodes are
+    members of one ring and quorate."""
+
+    def __init__(self, nodes=3, clients=1, corosync=True, token_ms=200, workdir=None):
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (network namespaces, bridges, corosync)")
+        self.run_id = LAB_PREFIX + secrets.token_hex(3)
+        self.token_ms = token_ms
+        self.with_corosync = corosync
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{self.run_id}-", dir=workdir))
+        self.switch = f"{self.run_id}-sw"
+        self.nodes = [self._host(f"n{i}", i, node=True) for i in range(1, nodes + 1)]
+        self.clients = [self._host(f"c{i}", i, node=False) for i in range(1, clients + 1)]
+        self.namespaces = []
+        self.processes = []  # (Host, Popen) for every process the lab started
+        self._torn_down = False
+        self._previous_handlers = {}
+
+    def _host(self, name, index, node):
+        base = 10 + index if node else 100 + index
+        host = Host(name=name, netns=f"{self.run_id}-{name}", index=index,
+                    service_ip4=f"{SERVICE_NET4}.{base}", service_ip6=f"{SERVICE_NET6}:{base}",
+                    mac=f"02:18:01:00:{'00' if node else '01'}:{index:02x}",
+                    cluster_ip4=f"{CLUSTER_NET4}.{base}" if node else None)
+        host.dir = self.dir / name
+        host.dir.mkdir()
+        return host
+
+    def node(self, name):
+        return next(h for h in self.nodes + self.clients if h.name == name)
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def __enter__(self):
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+        return False
+
+    def up(self):
+        atexit.register(self.down)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+        self._build_network()
+        if self.with_corosync:
+            self._write_corosync_configs()
+            for host in self.nodes:
+                self.start_corosync(host)
+            self.wait_for_membership([h.nodeid for h in self.nodes])
+        return self
+
+    def _on_signal(self, signum, _frame):
+        self.down()
+        raise SystemExit(128 + signum)
+
+    def down(self):
+        """Stops every process by PID, deletes every namespace and the work directory.
+        Safe to call more than once; never raises for what is already gone."""
+        if self._torn_down:
+            return
+        self._torn_down = True
+        self._stop_all([process for _host, process in self.processes])
+        self._remove_shared_memory()
+        for netns in reversed(self.namespaces):
+            run("ip", "netns", "delete", netns, check=False)
+        if os.environ.get("FAILOVER_LAB_KEEP"):
+            print(f"lab: kept {self.dir} (FAILOVER_LAB_KEEP)")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        atexit.unregister(self.down)
+
+    @staticmethod
+    def _stop_all(processes):
+        """SIGTERM to all first, then one shared deadline, then SIGKILL for what is left: a
+        corosync takes about a second to leave cleanly, and they can all do it at once."""
+        running = [p for p in processes if p.poll() is None]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_TIMEOUT)
+        for process in processes:
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream:
+                    stream.close()
+
+    def _remove_shared_memory(self):
+        # libqb leaves ring buffers and a blackbox in /dev/shm for a SIGKILLed corosync and its
+        # clients; they are named after the PIDs involved, so only files of our PIDs are removed.
+        pids = {str(p.pid) for _h, p in self.processes}
+        for entry in Path("/dev/shm").glob("qb-*"):
+            if pids & set(entry.name.split("-")):
+                try:
+                    if entry.is_dir():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+                except FileNotFoundError:
+                    pass
+
+    # --- network ----------------------------------------------------------------------------
+
+    def _add_netns(self, name):
+        run("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        run("ip", "-n", name, "link", "set", "lo", "up")
+
+    def _build_network(self):
+        self._add_netns(self.switch)
+        for bridge in ("svc", "clu"):
+            run("ip", "-n", self.switch, "link", "add", bridge, "type", "bridge", "stp_state", "0",
+                "forward_delay", "0")
+            run("ip", "-n", self.switch, "link", "set", bridge, "up")
+        for host in self.nodes + self.clients:
+            self._add_netns(host.netns)
+            self._plug(host, "svc0", f"{host.name}s", "svc", mac=host.mac)
+            self.ip(host, "addr", "add", f"{host.service_ip4}/24", "dev", "svc0")
+            self.ip(host, "-6", "addr", "add", f"{host.service_ip6}/64", "dev", "svc0", "nodad")
+            if host.cluster_ip4:
+                self._plug(host, "clu0", f"{host.name}c", "clu")
+                self.ip(host, "addr", "add", f"{host.cluster_ip4}/24", "dev", "clu0")
+
+    def _plug(self, host, inside, outside, bridge, mac=None):
+        """A veth pair created directly in its two namespaces, so it never touches the root."""
+        argv = ["ip", "link", "add", inside, "netns", host.netns]
+        if mac:
+            argv += ["address", mac]
+        run(*argv, "type", "veth", "peer", "name", outside, "netns", self.switch)
+        run("ip", "-n", self.switch, "link", "set", outside, "master", bridge, "up")
+        self.ip(host, "link", "set", inside, "up")
+
+    def ip(self, host, *args, check=True):
+        return run("ip", "-n", host.netns, *args, check=check)
+
+    def exec(self, host, *argv, check=True, timeout=COMMAND_TIMEOUT, input=None):
+        return run("ip", "netns", "exec", host.netns, *argv, check=check, timeout=timeout,
+                   input=input)
+
+    def spawn(self, host, argv, **popen_args):
+        """Starts a long-running process in host's namespace; teardown stops it by PID.
+        `ip netns exec` execs the command, so the Popen PID is the process's own."""
+        process = subprocess.Popen(["ip", "netns", "exec", host.netns, *argv], **popen_args)
+        self.processes.append((host, process))
+        return process
+
+    def set_link(self, host, link, up):
+        self.ip(host, "link", "set", link, "up" if up else "down")
+
+    # --- corosync ---------------------------------------------------------------------------
+
+    def _write_corosync_configs(self):
+        self.authkey = self.dir / "authkey"
+        run("corosync-keygen", "-k", str(self.authkey))
+        nodelist = "".join(
+            f"    node {{\n        ring0_addr: {h.cluster_ip4}\n        nodeid: {h.nodeid}\n"
+            f"        name: {h.name}\n    }}\n" for h in self.nodes)
+        two_node = "    two_node: 1\n" if len(self.nodes) == 2 else ""
+        for host in self.nodes:
+            (host.dir / "run").mkdir()
+            (host.dir / "state").mkdir()
+            (host.dir / "corosync.conf").write_text(
+                "totem {\n    version: 2\n    cluster_name: failoverd-lab\n    transport: knet\n"
+                f"    token: {self.token_ms}\n    token_coefficient: 0\n"
+                "    crypto_model: nss\n    crypto_cipher: aes256\n    crypto_hash: sha256\n"
+                f"    keyfile: {self.authkey}\n"
+                # With a sub-second token, knet's derived ping timeout sits near its 200 ms
+                # heartbeat tick and healthy links flap (COROSYNC-LAB.md): set it explicitly.
+                "    interface {\n        linknumber: 0\n        knet_ping_interval: 100\n"
+                "        knet_ping_timeout: 600\n    }\n}\n"
+                f"nodelist {{\n{nodelist}}}\n"
+                f"quorum {{\n    provider: corosync_votequorum\n{two_node}}}\n"
+                f"logging {{\n    to_logfile: yes\n    logfile: {host.dir}/corosync.log\n"
+                "    to_syslog: no\n    to_stderr: no\n    timestamp: hires\n}\n"
+                f"system {{\n    state_dir: {host.dir}/state\n}}\n")
+
+    def start_corosync(self, host, timeout=15):
+        """Starts host's corosync with a private /run (it locks /run/corosync.pid), waits for its
+        sd_notify READY=1, then starts a cluster-watch probe on it."""
+        notify_path = host.dir / "notify.sock"
+        notify_path.unlink(missing_ok=True)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind(str(notify_path))
+            env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+            host.corosync = self.spawn(
+                host, ["sh", "-c", f'mount --bind "{host.dir}/run" /run && '
+                                   f'exec corosync -f -c "{host.dir}/corosync.conf"'],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                if host.corosync.poll() is not None:
+                    raise LabError(f"{host.name}: corosync exited {host.corosync.returncode} at "
+                                   f"start: {host.corosync.stderr.read().strip()} "
+                                   f"{self.corosync_log_tail(host)}")
+                if remaining <= 0:
+                    raise LabError(f"{host.name}: corosync not ready after {timeout} s "
+                                   f"{self.corosync_log_tail(host)}")
+                # Short slices so that an early exit (e.g. a config error) is noticed at once.
+                notify.settimeout(min(remaining, 0.2))
+                try:
+                    message = notify.recv(4096).decode()
+                except socket.timeout:
+                    continue
+                if "READY=1" in message.split("\n"):
+                    break
+        host.watcher = ClusterWatch(self, host)
+        return host.corosync
+
+    def corosync_log_tail(self, host, lines=15):
+        log = host.dir / "corosync.log"
+        if not log.exists():
+            return "(no corosync.log)"
+        return "corosync.log tail:\n" + "\n".join(log.read_text().splitlines()[-lines:])
+
+    def kill_corosync(self, host, sig=signal.SIGKILL):
+        """Signals host's corosync by PID and waits for it to exit; returns the signal time."""
+        sent = time.monotonic()
+        host.corosync.send_signal(sig)
+        host.corosync.wait(STOP_TIMEOUT)
+        if host.watcher:
+            self._stop_all([host.watcher.process])
+            host.watcher = None
+        return sent
+
+    def wait_for_membership(self, nodeids, timeout=20, observers=None):
+        """Waits until every observer (default: the nodes in nodeids) sees exactly nodeids in
+        its ring and is quorate with them; returns {host name: ClusterView}."""
+        expected = tuple(sorted(nodeids))
+        watchers = observers or [h for h in self.nodes if h.nodeid in expected]
+        deadline = time.monotonic() + timeout
+        views = {}
+        for host in watchers:
+            views[host.name] = host.watcher.wait_for(
+                lambda v: v.totem == expected and v.quorate and v.quorum_members == expected,
+                max(0.0, deadline - time.monotonic()),
+                f"membership {expected} with quorum")
+        return views
