@@ -1,6 +1,7 @@
 #pragma once
 
 #include "netctl/address.h"
+#include "netctl/vip_owner.h"
 
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
@@ -13,11 +14,7 @@
 
 namespace failover::daemon {
 
-// How a node takes the VIP (BRIEF section 2, and keepalived/IPaddr2).
-enum class TakeoverMode {
-  SharedIp, // the VIP is on every node; standbys ignore ARP (arp_ignore=8)
-  MoveIp,   // the active adds the VIP; standbys do not have it
-};
+using netctl::TakeoverMode;
 
 enum class LogLevel { Error, Warning, Notice, Info, Debug };
 

@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from pathlib import Path
 BUILD_DIR = Path(os.environ.get("FAILOVER_BUILD_DIR",
                                  Path(__file__).resolve().parents[2] / "build" / "release"))
 CLUSTER_WATCH = BUILD_DIR / "tests" / "cluster-watch"
+VIP_TOOL = BUILD_DIR / "tests" / "vip-tool"
+TOOLS = Path(__file__).resolve().parent / "tools"
+PYTHON = sys.executable
 
 SERVICE_NET4 = "198.18.1"
 CLUSTER_NET4 = "198.18.2"
@@ -103,39 +107,26 @@ class ClusterView:
     history: list = field(default_factory=list)
 
 
-class ClusterWatch:
-    """Reads cluster-watch's lines from one node and keeps the latest view of the cluster."""
+class Probe:
+    """A long-running helper in a namespace that takes commands on stdin and reports one
+    event per line on stdout; expect() waits (bounded) for the next matching line."""
 
-    LINE = re.compile(r"^(totem|quorum) t=([0-9.]+)(?: quorate=(\d))? members=([0-9,]*)$")
-
-    def __init__(self, lab, host):
+    def __init__(self, lab, host, argv, name, stdin=True):
         self.host = host
-        self.view = ClusterView()
-        # Its complaints when a corosync is killed on purpose go to a log, not the console.
-        with open(host.dir / "cluster-watch.log", "a") as log:
-            self.process = lab.spawn(host, [str(CLUSTER_WATCH)], stdout=subprocess.PIPE,
-                                     stderr=log, text=True)
-        self.nodeid = None
+        self.name = name
+        self.lines = []  # every line read, in order
+        self._next = 0
         self._buffer = ""
+        with open(host.dir / f"{name}.log", "a") as log:
+            self.process = lab.spawn(host, argv, stdin=subprocess.PIPE if stdin else None,
+                                     stdout=subprocess.PIPE, stderr=log, text=True)
 
-    def _parse(self, line):
-        if line.startswith("ready nodeid="):
-            self.nodeid = int(line.split("=", 1)[1])
-            return
-        match = self.LINE.match(line)
-        if not match:
-            return
-        kind, stamp, quorate, members = match.groups()
-        ids = tuple(sorted(int(m) for m in members.split(",") if m))
-        self.view.history.append((kind, float(stamp), quorate, ids))
-        if kind == "totem":
-            self.view.totem, self.view.totem_time = ids, float(stamp)
-        else:
-            self.view.quorate = quorate == "1"
-            self.view.quorum_members, self.view.quorum_time = ids, float(stamp)
+    def send(self, line):
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
 
     def pump(self, timeout):
-        """Reads what the probe printed within timeout seconds; False once it has exited."""
+        """Reads what the helper printed within timeout seconds; False once it has exited."""
         stream = self.process.stdout
         with selectors.DefaultSelector() as selector:
             selector.register(stream, selectors.EVENT_READ)
@@ -146,13 +137,68 @@ class ClusterWatch:
             return False
         self._buffer += chunk
         *lines, self._buffer = self._buffer.split("\n")
-        for line in lines:
-            self._parse(line.strip())
+        self.lines.extend(line.strip() for line in lines)
         return True
+
+    def expect(self, pattern, timeout=10):
+        """Returns the match of the next unread line matching `pattern` (a regex), skipping
+        others; raises LabError after timeout seconds or if the helper exits."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._next < len(self.lines):
+                line = self.lines[self._next]
+                self._next += 1
+                match = regex.search(line)
+                if match:
+                    return match
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LabError(f"{self.host.name}: {self.name}: no line matching {pattern!r} "
+                               f"within {timeout} s; saw {self.lines[-5:]}")
+            if not self.pump(remaining):
+                raise LabError(f"{self.host.name}: {self.name} exited "
+                               f"({self.process.wait(STOP_TIMEOUT)}) before {pattern!r}; "
+                               f"saw {self.lines[-5:]}; log: {self.log_tail()}")
+
+    def log_tail(self, lines=10):
+        log = self.host.dir / f"{self.name}.log"
+        return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
+
+
+class ClusterWatch(Probe):
+    """cluster-watch on one node: keeps the latest view of the ring and the quorum."""
+
+    LINE = re.compile(r"^(totem|quorum) t=([0-9.]+)(?: quorate=(\d))? members=([0-9,]*)$")
+
+    def __init__(self, lab, host):
+        super().__init__(lab, host, [str(CLUSTER_WATCH)], "cluster-watch", stdin=False)
+        self.view = ClusterView()
+        self.nodeid = None
+        self._parsed = 0
+
+    def _update(self):
+        for line in self.lines[self._parsed:]:
+            if line.startswith("ready nodeid="):
+                self.nodeid = int(line.split("=", 1)[1])
+                continue
+            match = self.LINE.match(line)
+            if not match:
+                continue
+            kind, stamp, quorate, members = match.groups()
+            ids = tuple(sorted(int(m) for m in members.split(",") if m))
+            self.view.history.append((kind, float(stamp), quorate, ids))
+            if kind == "totem":
+                self.view.totem, self.view.totem_time = ids, float(stamp)
+            else:
+                self.view.quorate = quorate == "1"
+                self.view.quorum_members, self.view.quorum_time = ids, float(stamp)
+        self._parsed = len(self.lines)
 
     def wait_for(self, predicate, timeout, what):
         """Waits until predicate(view) holds; raises LabError naming `what` after timeout."""
         deadline = time.monotonic() + timeout
+        self._update()
         while not predicate(self.view):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -162,6 +208,7 @@ class ClusterWatch:
             if not self.pump(remaining):
                 raise LabError(f"{self.host.name}: cluster-watch exited "
                                f"({self.process.wait(STOP_TIMEOUT)}) while waiting for {what}")
+            self._update()
         return self.view
 
 
@@ -326,6 +373,61 @@ class Lab:
 
     def set_link(self, host, link, up):
         self.ip(host, "link", "set", link, "up" if up else "down")
+
+    # --- services, clients and observers -----------------------------------------------------
+
+    def name_server(self, host, port):
+        """A TCP server on host answering every connection with host's name; returns once it
+        listens."""
+        probe = Probe(self, host, [PYTHON, str(TOOLS / "name_server.py"), host.name, str(port)],
+                      f"name-server-{port}", stdin=False)
+        probe.expect(r"^listening$")
+        return probe
+
+    def connect(self, client, address, port, timeout=5.0):
+        """One TCP connection from client; returns (ok, reply or reason, seconds)."""
+        result = self.exec(client, PYTHON, str(TOOLS / "connect.py"), address, str(port),
+                           str(timeout), check=False, timeout=timeout + COMMAND_TIMEOUT)
+        status, detail, seconds = result.stdout.split()
+        return status == "ok", detail, float(seconds)
+
+    def neighbour(self, client, address):
+        """client's neighbour entry for address: (lladdr or None, state or None)."""
+        line = self.ip(client, "neigh", "show", address, "dev", "svc0").stdout.strip()
+        match = re.search(r"lladdr (\S+) .*?(\w+)$", line)
+        return (match.group(1), match.group(2)) if match else (None, line or None)
+
+    def capture(self, host, seconds, count):
+        """Starts capturing ARP/NA frames on host's svc0; returns once the socket is bound."""
+        probe = Probe(self, host, [PYTHON, str(TOOLS / "capture.py"), "svc0", str(seconds),
+                                   str(count)], "capture", stdin=False)
+        probe.expect(r"^capturing$")
+        return probe
+
+    def spawn_probe(self, host, tool, *args):
+        """One of tests/lab/tools/ in the background, its lines read through a Probe."""
+        return Probe(self, host, [PYTHON, str(TOOLS / tool), *args], tool, stdin=False)
+
+    def vip_tool_argv(self, host, args, vips, mode, interface="svc0"):
+        argv = [str(VIP_TOOL), "--interface", interface, "--mode", mode,
+                "--state-file", str(host.dir / "netctl.state"), *args]
+        for vip in vips:
+            argv += ["--vip", vip]
+        return argv
+
+    def run_vip_tool_once(self, host, prefix, args, vips=(VIP4,), mode="move-ip",
+                          interface="svc0"):
+        """vip-tool set up, promoted and shut down at once; returns all it printed."""
+        result = self.exec(host, *prefix, *self.vip_tool_argv(host, args, vips, mode, interface),
+                           check=False, input="promote\nquit\n")
+        return result.stdout + result.stderr
+
+    def vip_tool(self, host, *args, vips=(VIP4, VIP6), mode="move-ip"):
+        """netctl's VipOwner on host's svc0 (see tests/lab/vip_tool.cc); returns once it has
+        set the node up as a standby."""
+        probe = Probe(self, host, self.vip_tool_argv(host, args, vips, mode), "vip-tool")
+        probe.expect(r"^standby ")
+        return probe
 
     # --- corosync ---------------------------------------------------------------------------
 

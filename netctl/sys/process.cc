@@ -1,0 +1,103 @@
+#include "netctl/sys/process.h"
+
+#include "netctl/sys/unique_fd.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace failover::sys {
+
+namespace {
+
+std::string commandLine(const std::vector<std::string>& argv) {
+  std::string text;
+  for (const auto& arg : argv) {
+    text += text.empty() ? "" : " ";
+    text += arg;
+  }
+  return text;
+}
+
+} // namespace
+
+Result<CommandResult> runCommand(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds timeout) {
+  if (argv.empty()) {
+    return fail(Errc::InvalidArgument, "runCommand: empty command");
+  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
+    return std::unexpected(systemError("pipe2"));
+  }
+  UniqueFd read_end(pipe_fds[0]);
+  UniqueFd write_end(pipe_fds[1]);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> args;
+  for (const auto& arg : argv) {
+    args.push_back(const_cast<char*>(arg.c_str()));
+  }
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  write_end.reset();
+  if (spawned != 0) {
+    return std::unexpected(systemError("cannot run '" + argv[0] + "'", spawned));
+  }
+
+  // Bounded wait: read output until EOF or the deadline, then reap (killing if late).
+  CommandResult result;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool timed_out = false;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd pfd{read_end.get(), POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
+    if (ready <= 0) {
+      timed_out = ready == 0;
+      break;
+    }
+    char buffer[4096];
+    const ssize_t n = ::read(read_end.get(), buffer, sizeof buffer);
+    if (n <= 0) {
+      break;
+    }
+    if (result.output.size() < 64 * 1024) {
+      result.output.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  if (timed_out) {
+    ::kill(pid, SIGKILL);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    return fail(Errc::Timeout, "'" + commandLine(argv) + "' did not finish within " +
+                                   std::to_string(timeout.count()) + " ms and was killed");
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+} // namespace failover::sys

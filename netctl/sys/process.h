@@ -1,0 +1,21 @@
+#pragma once
+
+#include "netctl/sys/error.h"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace failover::sys {
+
+struct CommandResult {
+  int exit_code = -1; // -1 when killed by a signal
+  std::string output; // stdout and stderr together, for error messages
+};
+
+// Runs argv[0] (looked up in PATH) with no shell, waits at most `timeout` (then kills it),
+// and returns its exit code and output. For short administrative commands (iptables).
+Result<CommandResult> runCommand(const std::vector<std::string>& argv,
+                                 std::chrono::milliseconds timeout);
+
+} // namespace failover::sys

@@ -1,0 +1,491 @@
+#include "netctl/vip_owner.h"
+
+#include "netctl/frames.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+
+namespace failover::netctl {
+
+using sys::Errc;
+
+namespace {
+
+// rtnetlink acknowledges an address before it returns, so the RTM_NEWADDR is normally already
+// queued; this bounds the wait when it is not (then the addresses are re-read).
+constexpr std::chrono::milliseconds CONFIRM_TIMEOUT{1000};
+// arp_ignore=8: reply to no ARP request on this interface (a standby in shared-ip mode must
+// not answer for the VIP it has configured). arp_announce=2: always use the interface's best
+// address as the ARP source, never the VIP (the standby must not advertise it either).
+constexpr int ARP_IGNORE_ALL = 8;
+constexpr int ARP_ANNOUNCE_BEST_LOCAL = 2;
+
+bool contains(const std::vector<IpPrefix>& list, const IpPrefix& prefix) {
+  return std::find(list.begin(), list.end(), prefix) != list.end();
+}
+
+} // namespace
+
+sys::Result<std::unique_ptr<VipOwner>> VipOwner::create(VipPlan plan, sys::EventLoop& loop,
+                                                        Callbacks callbacks) {
+  if (plan.vips.empty()) {
+    return sys::fail(Errc::InvalidArgument, "no VIP to own");
+  }
+  auto route = RouteSocket::open();
+  if (!route) {
+    return std::unexpected(route.error());
+  }
+  auto monitor = NetlinkMonitor::open(plan.monitor_buffer_bytes);
+  if (!monitor) {
+    return std::unexpected(monitor.error());
+  }
+  auto announcer = Announcer::open();
+  if (!announcer) {
+    return std::unexpected(announcer.error());
+  }
+  auto announce_timer = sys::TimerFd::create();
+  auto confirm_timer = sys::TimerFd::create();
+  auto hold_timer = sys::TimerFd::create();
+  if (!announce_timer || !confirm_timer || !hold_timer) {
+    return std::unexpected(!announce_timer ? announce_timer.error()
+                           : !confirm_timer ? confirm_timer.error()
+                                            : hold_timer.error());
+  }
+  std::unique_ptr<VipOwner> owner(new VipOwner(
+      std::move(plan), loop, std::move(callbacks), std::move(*route), std::move(*monitor),
+      std::move(*announcer), std::move(*announce_timer), std::move(*confirm_timer),
+      std::move(*hold_timer)));
+  if (auto ready = owner->setUpStandby(); !ready) {
+    (void)owner->shutdown();
+    return std::unexpected(ready.error());
+  }
+  return owner;
+}
+
+VipOwner::VipOwner(VipPlan plan, sys::EventLoop& loop, Callbacks callbacks, RouteSocket route,
+                   NetlinkMonitor monitor, Announcer announcer, sys::TimerFd announce_timer,
+                   sys::TimerFd confirm_timer, sys::TimerFd hold_timer)
+    : plan_(std::move(plan)), loop_(loop), callbacks_(std::move(callbacks)),
+      route_(std::move(route)), monitor_(std::move(monitor)), announcer_(std::move(announcer)),
+      announce_timer_(std::move(announce_timer)), confirm_timer_(std::move(confirm_timer)),
+      hold_timer_(std::move(hold_timer)), sysctls_(Sysctl(plan_.sysctl_root), plan_.state_file) {}
+
+VipOwner::~VipOwner() { (void)shutdown(); }
+
+sys::Status VipOwner::setUpStandby() {
+  auto link = route_.link(plan_.interface);
+  if (!link) {
+    return std::unexpected(link.error());
+  }
+  link_ = *link;
+  for (const auto& vip : plan_.vips) {
+    if (vip.address.family == Family::V6 &&
+        Sysctl(plan_.sysctl_root).get("net/ipv6/conf/" + plan_.interface + "/disable_ipv6").value_or(0) != 0) {
+      return sys::fail(Errc::InvalidArgument,
+                       "VIP " + toString(vip) + ": IPv6 is disabled on " + plan_.interface +
+                           " (net.ipv6.conf." + plan_.interface + ".disable_ipv6 = 1)");
+    }
+    if (vip.address.family == Family::V4) {
+      frames_.push_back(gratuitousArpFrame(link_.mac, vip.address, ArpForm::Request));
+      frames_.push_back(gratuitousArpFrame(link_.mac, vip.address, ArpForm::Reply));
+    } else {
+      frames_.push_back(unsolicitedNeighbourAdvertisement(link_.mac, vip.address));
+    }
+  }
+
+  auto restored = sysctls_.reconcile();
+  if (!restored) {
+    return std::unexpected(restored.error());
+  }
+  for (const auto& line : *restored) {
+    reconciled_.push_back("restored sysctl " + line + " left by an earlier run");
+  }
+  auto present = route_.addresses(link_.index);
+  if (!present) {
+    return std::unexpected(present.error());
+  }
+  for (const auto& vip : plan_.vips) {
+    if (moves(vip) && contains(*present, vip)) {
+      // A standby must not hold the VIP; it is left over from a crash (or added by hand).
+      if (auto removed = route_.removeAddress(link_.index, vip); !removed) {
+        return removed;
+      }
+      reconciled_.push_back("removed stale VIP " + toString(vip) + " from " + plan_.interface);
+    }
+  }
+  if (plan_.mode == TakeoverMode::SharedIp) {
+    // Ignore ARP before the VIP appears, so the standby never answers for it.
+    if (auto ignored = ignoreArp(true); !ignored) {
+      return ignored;
+    }
+    for (const auto& vip : plan_.vips) {
+      if (moves(vip)) {
+        continue;
+      }
+      if (auto added = route_.addAddress(link_.index, vip); !added) {
+        return added;
+      }
+    }
+  }
+  if (plan_.down_on_demote && link_.admin_up) {
+    if (auto down = route_.setLinkUp(link_.index, false); !down) {
+      return down;
+    }
+    link_downed_ = true;
+  }
+  for (const auto& vip : plan_.vips) {
+    if (!plan_.hold.ports.empty()) {
+      if (auto installed = HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.install();
+          !installed) {
+        return installed;
+      }
+    }
+  }
+  auto watch = [this](int fd, auto handler) {
+    return loop_.add(fd, EPOLLIN, [handler](std::uint32_t) { handler(); });
+  };
+  for (auto status : {watch(monitor_.fd(), [this] { onNetlink(); }),
+                      watch(announce_timer_.fd(), [this] {
+                        announce_timer_.acknowledge();
+                        sendBurstFrame();
+                      }),
+                      watch(confirm_timer_.fd(), [this] {
+                        confirm_timer_.acknowledge();
+                        onConfirmTimeout();
+                      }),
+                      watch(hold_timer_.fd(), [this] {
+                        hold_timer_.acknowledge();
+                        releaseHold();
+                      })}) {
+    if (!status) {
+      return status;
+    }
+  }
+  return {};
+}
+
+bool VipOwner::moves(const IpPrefix& vip) const noexcept {
+  return plan_.mode == TakeoverMode::MoveIp || vip.address.family == Family::V6;
+}
+
+sys::Status VipOwner::ignoreArp(bool ignore) {
+  const auto ignore_key = interfaceSysctl(plan_.interface, "arp_ignore");
+  const auto announce_key = interfaceSysctl(plan_.interface, "arp_announce");
+  if (auto set = sysctls_.set(announce_key, ARP_ANNOUNCE_BEST_LOCAL); !set) {
+    return set;
+  }
+  if (ignore) {
+    return sysctls_.set(ignore_key, ARP_IGNORE_ALL);
+  }
+  // "Clearing" arp_ignore means giving back the operator's own value, not forcing 0.
+  return sysctls_.set(ignore_key, sysctls_.original(ignore_key).value_or(0));
+}
+
+sys::Status VipOwner::promote() {
+  if (state_ != State::Standby) {
+    return {};
+  }
+  if (!plan_.hold.ports.empty()) {
+    auto hold = PacketHold::bind(plan_.hold.queue, plan_.hold.max_held);
+    if (!hold) {
+      return std::unexpected(hold.error());
+    }
+    hold_ = std::move(*hold);
+    if (auto added = loop_.add(hold_->fd(), EPOLLIN, [this](std::uint32_t) {
+          auto read = hold_->onReadable();
+          if (!read) {
+            fail(read.error().message);
+          } else if (*read > 0 && callbacks_.held) {
+            callbacks_.held(hold_->held());
+          }
+        });
+        !added) {
+      hold_.reset();
+      return added;
+    }
+    (void)hold_timer_.arm(plan_.hold.timeout);
+  }
+  if (link_downed_) {
+    if (auto up = route_.setLinkUp(link_.index, true); !up) {
+      return up;
+    }
+    link_downed_ = false;
+  }
+  if (plan_.mode == TakeoverMode::SharedIp) {
+    if (auto answer = ignoreArp(false); !answer) {
+      return answer;
+    }
+  }
+  bool added_any = false;
+  for (const auto& vip : plan_.vips) {
+    if (!moves(vip)) {
+      continue;
+    }
+    if (auto added = route_.addAddress(link_.index, vip); !added) {
+      return added;
+    }
+    added_any = true;
+  }
+  if (!added_any) {
+    becomeActive();
+    return {};
+  }
+  state_ = State::Confirming;
+  (void)confirm_timer_.arm(CONFIRM_TIMEOUT);
+  // The kernel's RTM_NEWADDR for the VIPs is usually queued by now.
+  onNetlink();
+  return {};
+}
+
+void VipOwner::onNetlink() {
+  auto events = monitor_.read();
+  if (!events) {
+    fail(events.error().message);
+    return;
+  }
+  bool resync = false;
+  std::vector<IpPrefix> added;
+  for (const auto& event : *events) {
+    switch (event.kind) {
+    case NetEvent::Kind::Resync:
+      resync = true;
+      break;
+    case NetEvent::Kind::AddressAdded:
+      if (event.index == link_.index) {
+        added.push_back(event.prefix);
+      }
+      break;
+    case NetEvent::Kind::AddressRemoved:
+      if (event.index == link_.index && state_ == State::Active &&
+          contains(plan_.vips, event.prefix)) {
+        fail("VIP " + toString(event.prefix) + " was removed from " + plan_.interface +
+             " by someone else");
+        return;
+      }
+      break;
+    case NetEvent::Kind::LinkChanged:
+      if (event.index == link_.index && state_ != State::Standby &&
+          (!event.admin_up || !event.carrier_up)) {
+        fail("interface " + plan_.interface + (event.admin_up ? " lost its carrier" : " went down"));
+        return;
+      }
+      break;
+    }
+  }
+  if (resync && state_ != State::Standby) {
+    // Events were lost: believe the kernel's current state, not what we last heard.
+    auto present = route_.addresses(link_.index);
+    auto link = route_.link(link_.index);
+    if (!present || !link) {
+      fail("cannot re-read " + plan_.interface + " after lost netlink events");
+      return;
+    }
+    if (!link->admin_up || !link->carrier_up) {
+      fail("interface " + plan_.interface + " is down (found after lost netlink events)");
+      return;
+    }
+    if (state_ == State::Active) {
+      for (const auto& vip : plan_.vips) {
+        if (!contains(*present, vip)) {
+          fail("VIP " + toString(vip) + " is gone from " + plan_.interface +
+               " (found after lost netlink events)");
+          return;
+        }
+      }
+    }
+    added = *present;
+  }
+  if (state_ == State::Confirming) {
+    confirmIfComplete(added);
+  }
+}
+
+void VipOwner::onConfirmTimeout() {
+  if (state_ != State::Confirming) {
+    return;
+  }
+  auto present = route_.addresses(link_.index);
+  if (!present) {
+    fail(present.error().message);
+    return;
+  }
+  confirmIfComplete(*present);
+  if (state_ == State::Confirming) {
+    fail("the kernel did not confirm the VIP on " + plan_.interface + " within " +
+         std::to_string(CONFIRM_TIMEOUT.count()) + " ms");
+  }
+}
+
+void VipOwner::confirmIfComplete(const std::vector<IpPrefix>& present) {
+  // Confirmation of one VIP may arrive in an earlier batch than another's; re-read once
+  // any is seen, so that partial batches cannot stall the takeover.
+  const bool all = std::all_of(plan_.vips.begin(), plan_.vips.end(),
+                               [&](const IpPrefix& vip) { return contains(present, vip); });
+  if (all) {
+    becomeActive();
+    return;
+  }
+  if (!present.empty()) {
+    auto current = route_.addresses(link_.index);
+    if (current && std::all_of(plan_.vips.begin(), plan_.vips.end(),
+                               [&](const IpPrefix& vip) { return contains(*current, vip); })) {
+      becomeActive();
+    }
+  }
+}
+
+void VipOwner::becomeActive() {
+  (void)confirm_timer_.disarm();
+  state_ = State::Active;
+  burst_frames_left_ = plan_.announce.count;
+  repeat_pending_ = plan_.announce.count > 0 && plan_.announce.repeat_after.count() > 0;
+  if (plan_.announce.count > 0) {
+    sendBurstFrame();
+  }
+  if (callbacks_.taken) {
+    callbacks_.taken();
+  }
+}
+
+void VipOwner::sendBurstFrame() {
+  if (state_ != State::Active) {
+    return;
+  }
+  if (burst_frames_left_ == 0) {
+    // The timer fired for the second burst.
+    if (!repeat_pending_) {
+      return;
+    }
+    repeat_pending_ = false;
+    burst_frames_left_ = plan_.announce.count;
+  }
+  for (const auto& frame : frames_) {
+    // A failed announcement is not fatal: the next frame or burst may get through.
+    if (announcer_.send(link_.index, frame)) {
+      ++frames_sent_;
+    }
+  }
+  --burst_frames_left_;
+  if (burst_frames_left_ > 0) {
+    (void)announce_timer_.arm(plan_.announce.interval);
+  } else if (repeat_pending_) {
+    (void)announce_timer_.arm(plan_.announce.repeat_after);
+  }
+}
+
+sys::Status VipOwner::serviceReady() {
+  releaseHold();
+  return {};
+}
+
+void VipOwner::releaseHold() {
+  (void)hold_timer_.disarm();
+  if (!hold_ || !hold_->holding()) {
+    return;
+  }
+  // Drain what arrived since the last wake-up, then accept it all; from now on the consumer
+  // accepts at once, and the rule is removed so new connections skip userspace entirely.
+  (void)hold_->onReadable();
+  held_before_ += hold_->held();
+  (void)hold_->release();
+  for (const auto& vip : plan_.vips) {
+    (void)HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.remove();
+  }
+}
+
+std::uint64_t VipOwner::connectionsHeld() const noexcept {
+  return hold_ ? hold_->total_held() : held_before_;
+}
+
+void VipOwner::disarm() {
+  (void)announce_timer_.disarm();
+  (void)confirm_timer_.disarm();
+  (void)hold_timer_.disarm();
+  burst_frames_left_ = 0;
+  repeat_pending_ = false;
+}
+
+sys::Status VipOwner::demote() {
+  disarm();
+  const bool was_standby = state_ == State::Standby;
+  state_ = State::Standby;
+  sys::Status status;
+  const auto keep_first_error = [&status](sys::Status step) {
+    if (!step && status) {
+      status = step;
+    }
+  };
+  if (plan_.mode == TakeoverMode::SharedIp) {
+    keep_first_error(ignoreArp(true));
+  }
+  for (const auto& vip : plan_.vips) {
+    if (moves(vip)) {
+      keep_first_error(route_.removeAddress(link_.index, vip));
+    }
+  }
+  if (hold_) {
+    // The VIP no longer reaches this node, so nothing new can be queued; unbinding is safe.
+    loop_.remove(hold_->fd());
+    held_before_ = hold_->total_held();
+    hold_.reset();
+  }
+  if (!plan_.hold.ports.empty() && !was_standby) {
+    for (const auto& vip : plan_.vips) {
+      keep_first_error(HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.install());
+    }
+  }
+  if (plan_.down_on_demote && !link_downed_) {
+    keep_first_error(route_.setLinkUp(link_.index, false));
+    link_downed_ = true;
+  }
+  return status;
+}
+
+void VipOwner::fail(const std::string& reason) {
+  if (state_ == State::Standby) {
+    return;
+  }
+  (void)demote();
+  if (callbacks_.lost) {
+    callbacks_.lost(reason);
+  }
+}
+
+sys::Status VipOwner::shutdown() {
+  if (shut_down_) {
+    return {};
+  }
+  shut_down_ = true;
+  sys::Status status;
+  const auto keep_first_error = [&status](sys::Status step) {
+    if (!step && status) {
+      status = step;
+    }
+  };
+  disarm();
+  state_ = State::Standby;
+  for (int fd : {monitor_.fd(), announce_timer_.fd(), confirm_timer_.fd(), hold_timer_.fd()}) {
+    loop_.remove(fd);
+  }
+  if (hold_) {
+    loop_.remove(hold_->fd());
+    hold_.reset();
+  }
+  if (link_.index != 0) {
+    for (const auto& vip : plan_.vips) {
+      keep_first_error(route_.removeAddress(link_.index, vip));
+      if (!plan_.hold.ports.empty()) {
+        keep_first_error(HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.remove());
+      }
+    }
+    if (link_downed_) {
+      keep_first_error(route_.setLinkUp(link_.index, true));
+      link_downed_ = false;
+    }
+  }
+  keep_first_error(sysctls_.restoreAll());
+  return status;
+}
+
+} // namespace failover::netctl

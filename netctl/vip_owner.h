@@ -1,0 +1,132 @@
+#pragma once
+
+#include "netctl/address.h"
+#include "netctl/announcer.h"
+#include "netctl/hold.h"
+#include "netctl/rtnl.h"
+#include "netctl/sys/event_loop.h"
+#include "netctl/sysctl.h"
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace failover::netctl {
+
+// How a node takes the VIP (BRIEF section 2, and keepalived/IPaddr2).
+enum class TakeoverMode {
+  MoveIp,   // the active adds the VIP; standbys do not have it
+  SharedIp, // IPv4 VIPs are on every node and standbys ignore ARP (arp_ignore=8); IPv6 VIPs
+            // move as in MoveIp, because Linux has no arp_ignore for neighbour discovery and
+            // a standby holding the address would answer solicitations for it
+};
+
+struct AnnouncePlan {
+  unsigned count = 5;                        // frames per VIP and form in a burst
+  std::chrono::milliseconds interval{100};   // between the frames of a burst
+  std::chrono::milliseconds repeat_after{5000}; // a second burst (0: none), as keepalived does
+};
+
+struct HoldPlan {
+  std::vector<std::uint16_t> ports; // empty: no connection hold
+  std::uint16_t queue = 0;
+  std::chrono::milliseconds timeout{3000}; // longest a SYN is held if the service never gets ready
+  std::uint32_t max_held = 4096;
+};
+
+struct VipPlan {
+  std::string interface;
+  std::vector<IpPrefix> vips;
+  TakeoverMode mode = TakeoverMode::MoveIp;
+  bool down_on_demote = false; // bring the interface down when demoted (self-fence)
+  AnnouncePlan announce;
+  HoldPlan hold;
+  std::filesystem::path state_file; // where sysctl originals survive a crash
+  std::filesystem::path sysctl_root = "/proc/sys";
+  int monitor_buffer_bytes = NetlinkMonitor::DEFAULT_BUFFER;
+};
+
+// Owns the VIP on one interface: the standby set-up, the takeover sequence, the release
+// sequence, and the undo of everything it changed. The order of a takeover is fixed:
+//   bind the connection hold -> (shared-ip) answer ARP again / (move-ip) add the VIPs ->
+//   wait for the kernel's RTM_NEWADDR -> announce (GARP request+reply, unsolicited NA) ->
+//   `taken` -> the service listens -> serviceReady() releases the held SYNs.
+// Release runs the same steps backwards. Everything runs on the caller's event loop.
+class VipOwner {
+public:
+  enum class State { Standby, Confirming, Active };
+
+  struct Callbacks {
+    std::function<void()> taken;                    // the VIP is ours and announced
+    std::function<void(const std::string&)> lost;   // VIP or link lost while active
+    std::function<void(std::size_t)> held;          // connection attempts now being held
+  };
+
+  // Sets the node up as a standby, first undoing what a crashed earlier run left behind
+  // (its sysctls, a stale VIP) and installing the hold rule. Notes on what it reconciled are
+  // in reconciled().
+  static sys::Result<std::unique_ptr<VipOwner>> create(VipPlan plan, sys::EventLoop& loop,
+                                                       Callbacks callbacks);
+  ~VipOwner();
+  VipOwner(const VipOwner&) = delete;
+  VipOwner& operator=(const VipOwner&) = delete;
+
+  sys::Status promote();
+  // The service now accepts on the VIP: let the held connection attempts through.
+  sys::Status serviceReady();
+  sys::Status demote();
+  // Demotes if needed and restores every address, sysctl, rule and link state it changed.
+  sys::Status shutdown();
+
+  State state() const noexcept { return state_; }
+  const LinkInfo& link() const noexcept { return link_; }
+  const std::vector<std::string>& reconciled() const noexcept { return reconciled_; }
+  std::uint64_t framesSent() const noexcept { return frames_sent_; }
+  std::uint64_t connectionsHeld() const noexcept;
+
+private:
+  VipOwner(VipPlan plan, sys::EventLoop& loop, Callbacks callbacks, RouteSocket route,
+           NetlinkMonitor monitor, Announcer announcer, sys::TimerFd announce_timer,
+           sys::TimerFd confirm_timer, sys::TimerFd hold_timer);
+
+  sys::Status setUpStandby();
+  // Whether vip is added on promotion and removed on demotion (rather than always present).
+  bool moves(const IpPrefix& vip) const noexcept;
+  sys::Status ignoreArp(bool ignore);
+  void onNetlink();
+  void onConfirmTimeout();
+  void confirmIfComplete(const std::vector<IpPrefix>& present);
+  void becomeActive();
+  void sendBurstFrame();
+  void releaseHold();
+  void fail(const std::string& reason);
+  void disarm();
+
+  VipPlan plan_;
+  sys::EventLoop& loop_;
+  Callbacks callbacks_;
+  RouteSocket route_;
+  NetlinkMonitor monitor_;
+  Announcer announcer_;
+  sys::TimerFd announce_timer_;
+  sys::TimerFd confirm_timer_;
+  sys::TimerFd hold_timer_;
+  SysctlKeeper sysctls_;
+  LinkInfo link_;
+  State state_ = State::Standby;
+  std::vector<std::vector<std::uint8_t>> frames_;
+  unsigned burst_frames_left_ = 0;
+  bool repeat_pending_ = false;
+  std::uint64_t frames_sent_ = 0;
+  std::uint64_t held_before_ = 0;
+  std::unique_ptr<PacketHold> hold_;
+  bool link_downed_ = false;
+  bool shut_down_ = false;
+  std::vector<std::string> reconciled_;
+};
+
+} // namespace failover::netctl
