@@ -119,6 +119,31 @@ std::vector<std::uint8_t> gratuitousArpFrame(const MacAddress& mac, const IpAddr
   return std::move(frame.data());
 }
 
+std::vector<std::uint8_t> arpProbeFrame(const MacAddress& mac, const IpAddress& vip) {
+  auto frame = gratuitousArpFrame(mac, vip, ArpForm::Request);
+  constexpr std::size_t sender_ip = 28;
+  std::fill_n(frame.begin() + sender_ip, 4, 0);
+  return frame;
+}
+
+std::optional<MacAddress> arpSenderOf(std::span<const std::uint8_t> frame, const IpAddress& vip,
+                                      const MacAddress& own) {
+  constexpr std::size_t arp_length = 42;
+  if (frame.size() < arp_length || frame[12] != 0x08 || frame[13] != 0x06 ||
+      vip.family != Family::V4) {
+    return std::nullopt;
+  }
+  if (!std::equal(vip.bytes.begin(), vip.bytes.begin() + 4, frame.begin() + 28)) {
+    return std::nullopt;
+  }
+  MacAddress sender;
+  std::copy_n(frame.begin() + 22, 6, sender.bytes.begin());
+  if (sender == own) {
+    return std::nullopt;
+  }
+  return sender;
+}
+
 std::vector<std::uint8_t> unsolicitedNeighbourAdvertisement(const MacAddress& mac,
                                                             const IpAddress& vip) {
   constexpr std::array<std::uint8_t, 6> all_nodes_mac{0x33, 0x33, 0, 0, 0, 1};

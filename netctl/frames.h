@@ -3,6 +3,8 @@
 #include "netctl/address.h"
 
 #include <array>
+#include <optional>
+#include <span>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,6 +29,15 @@ enum class ArpForm : std::uint16_t { Request = 1, Reply = 2 };
 // vip must be IPv4.
 std::vector<std::uint8_t> gratuitousArpFrame(const MacAddress& mac, const IpAddress& vip,
                                              ArpForm form);
+
+// An ARP probe (RFC 5227 section 2.1.1) asking who has `vip`: a broadcast request whose sender
+// IP is 0.0.0.0, so that no host's ARP table learns anything from it.
+std::vector<std::uint8_t> arpProbeFrame(const MacAddress& mac, const IpAddress& vip);
+
+// If frame is an ARP reply or request *from* `vip` (sender IP == vip) sent by another MAC
+// than `own`, that MAC: someone else answers for the address.
+std::optional<MacAddress> arpSenderOf(std::span<const std::uint8_t> frame, const IpAddress& vip,
+                                      const MacAddress& own);
 
 // An unsolicited neighbour advertisement (RFC 4861 section 7.2.6) for the IPv6 `vip` at `mac`:
 // to the all-nodes group ff02::1 (Ethernet 33:33:00:00:00:01), hop limit 255, Override flag

@@ -47,15 +47,16 @@ sys::Result<std::unique_ptr<VipOwner>> VipOwner::create(VipPlan plan, sys::Event
   auto announce_timer = sys::TimerFd::create();
   auto confirm_timer = sys::TimerFd::create();
   auto hold_timer = sys::TimerFd::create();
-  if (!announce_timer || !confirm_timer || !hold_timer) {
-    return std::unexpected(!announce_timer ? announce_timer.error()
-                           : !confirm_timer ? confirm_timer.error()
-                                            : hold_timer.error());
+  auto probe_timer = sys::TimerFd::create();
+  for (const auto* timer : {&announce_timer, &confirm_timer, &hold_timer, &probe_timer}) {
+    if (!*timer) {
+      return std::unexpected(timer->error());
+    }
   }
   std::unique_ptr<VipOwner> owner(new VipOwner(
       std::move(plan), loop, std::move(callbacks), std::move(*route), std::move(*monitor),
       std::move(*announcer), std::move(*announce_timer), std::move(*confirm_timer),
-      std::move(*hold_timer)));
+      std::move(*hold_timer), std::move(*probe_timer)));
   if (auto ready = owner->setUpStandby(); !ready) {
     (void)owner->shutdown();
     return std::unexpected(ready.error());
@@ -65,11 +66,11 @@ sys::Result<std::unique_ptr<VipOwner>> VipOwner::create(VipPlan plan, sys::Event
 
 VipOwner::VipOwner(VipPlan plan, sys::EventLoop& loop, Callbacks callbacks, RouteSocket route,
                    NetlinkMonitor monitor, Announcer announcer, sys::TimerFd announce_timer,
-                   sys::TimerFd confirm_timer, sys::TimerFd hold_timer)
+                   sys::TimerFd confirm_timer, sys::TimerFd hold_timer, sys::TimerFd probe_timer)
     : plan_(std::move(plan)), loop_(loop), callbacks_(std::move(callbacks)),
       route_(std::move(route)), monitor_(std::move(monitor)), announcer_(std::move(announcer)),
       announce_timer_(std::move(announce_timer)), confirm_timer_(std::move(confirm_timer)),
-      hold_timer_(std::move(hold_timer)), sysctls_(Sysctl(plan_.sysctl_root), plan_.state_file) {}
+      hold_timer_(std::move(hold_timer)), probe_timer_(std::move(probe_timer)), sysctls_(Sysctl(plan_.sysctl_root), plan_.state_file) {}
 
 VipOwner::~VipOwner() { (void)shutdown(); }
 
@@ -157,6 +158,10 @@ sys::Status VipOwner::setUpStandby() {
                       watch(hold_timer_.fd(), [this] {
                         hold_timer_.acknowledge();
                         releaseHold();
+                      }),
+                      watch(probe_timer_.fd(), [this] {
+                        probe_timer_.acknowledge();
+                        onProbeTimeout();
                       })}) {
     if (!status) {
       return status;
@@ -186,6 +191,71 @@ sys::Status VipOwner::promote() {
   if (state_ != State::Standby) {
     return {};
   }
+  if (plan_.probe_timeout.count() > 0) {
+    for (const auto& vip : plan_.vips) {
+      if (vip.address.family != Family::V4) {
+        continue;
+      }
+      auto probe = ArpProbe::send(link_.index, link_.mac, vip.address);
+      if (!probe) {
+        stopProbing();
+        return std::unexpected(probe.error());
+      }
+      probes_.push_back(std::move(*probe));
+      probed_.push_back(vip);
+      const std::size_t index = probes_.size() - 1;
+      (void)loop_.add(probes_.back().fd(), EPOLLIN,
+                      [this, index](std::uint32_t) { onProbeAnswer(index); });
+    }
+    if (!probes_.empty()) {
+      state_ = State::Probing;
+      (void)probe_timer_.arm(plan_.probe_timeout);
+      return {};
+    }
+  }
+  return takeOver();
+}
+
+void VipOwner::stopProbing() {
+  (void)probe_timer_.disarm();
+  for (const auto& probe : probes_) {
+    loop_.remove(probe.fd());
+  }
+  probes_.clear();
+  probed_.clear();
+}
+
+void VipOwner::onProbeAnswer(std::size_t index) {
+  if (state_ != State::Probing) {
+    return;
+  }
+  const auto owner = probes_[index].answer();
+  if (!owner) {
+    return;
+  }
+  const auto vip = probed_[index];
+  stopProbing();
+  state_ = State::Standby;
+  if (callbacks_.lost) {
+    callbacks_.lost("VIP " + toString(vip) + " is already answered by " + toString(*owner) +
+                    " on " + plan_.interface +
+                    ": another host has this address; remove it there, or fix the VIP");
+  }
+}
+
+void VipOwner::onProbeTimeout() {
+  if (state_ != State::Probing) {
+    return;
+  }
+  // Nobody else answered: the VIP is free to take.
+  stopProbing();
+  state_ = State::Standby;
+  if (auto taken = takeOver(); !taken && callbacks_.lost) {
+    callbacks_.lost(taken.error().message);
+  }
+}
+
+sys::Status VipOwner::takeOver() {
   if (!plan_.hold.ports.empty()) {
     auto hold = PacketHold::bind(plan_.hold.queue, plan_.hold.max_held);
     if (!hold) {
@@ -399,6 +469,7 @@ std::uint64_t VipOwner::connectionsHeld() const noexcept {
 }
 
 void VipOwner::disarm() {
+  stopProbing();
   (void)announce_timer_.disarm();
   (void)confirm_timer_.disarm();
   (void)hold_timer_.disarm();
@@ -465,7 +536,8 @@ sys::Status VipOwner::shutdown() {
   };
   disarm();
   state_ = State::Standby;
-  for (int fd : {monitor_.fd(), announce_timer_.fd(), confirm_timer_.fd(), hold_timer_.fd()}) {
+  for (int fd : {monitor_.fd(), announce_timer_.fd(), confirm_timer_.fd(), hold_timer_.fd(),
+                 probe_timer_.fd()}) {
     loop_.remove(fd);
   }
   if (hold_) {

@@ -2,6 +2,7 @@
 
 #include "netctl/address.h"
 #include "netctl/announcer.h"
+#include "netctl/arp_probe.h"
 #include "netctl/hold.h"
 #include "netctl/rtnl.h"
 #include "netctl/sys/event_loop.h"
@@ -48,6 +49,9 @@ struct VipPlan {
   std::filesystem::path state_file; // where sysctl originals survive a crash
   std::filesystem::path sysctl_root = "/proc/sys";
   int monitor_buffer_bytes = NetlinkMonitor::DEFAULT_BUFFER;
+  // Before taking an IPv4 VIP, ask the segment whether another host answers for it and wait
+  // this long for a reply (0: do not ask). A reply refuses the takeover.
+  std::chrono::milliseconds probe_timeout{0};
 };
 
 // Owns the VIP on one interface: the standby set-up, the takeover sequence, the release
@@ -58,11 +62,12 @@ struct VipPlan {
 // Release runs the same steps backwards. Everything runs on the caller's event loop.
 class VipOwner {
 public:
-  enum class State { Standby, Confirming, Active };
+  enum class State { Standby, Probing, Confirming, Active };
 
   struct Callbacks {
     std::function<void()> taken;                    // the VIP is ours and announced
-    std::function<void(const std::string&)> lost;   // VIP or link lost while active
+    // The VIP or the link was lost while active, or a takeover could not complete.
+    std::function<void(const std::string&)> lost;
     std::function<void(std::size_t)> held;          // connection attempts now being held
   };
 
@@ -91,12 +96,16 @@ public:
 private:
   VipOwner(VipPlan plan, sys::EventLoop& loop, Callbacks callbacks, RouteSocket route,
            NetlinkMonitor monitor, Announcer announcer, sys::TimerFd announce_timer,
-           sys::TimerFd confirm_timer, sys::TimerFd hold_timer);
+           sys::TimerFd confirm_timer, sys::TimerFd hold_timer, sys::TimerFd probe_timer);
 
   sys::Status setUpStandby();
   // Whether vip is added on promotion and removed on demotion (rather than always present).
   bool moves(const IpPrefix& vip) const noexcept;
   sys::Status ignoreArp(bool ignore);
+  sys::Status takeOver();
+  void onProbeAnswer(std::size_t index);
+  void onProbeTimeout();
+  void stopProbing();
   void onNetlink();
   void onConfirmTimeout();
   void confirmIfComplete(const std::vector<IpPrefix>& present);
@@ -115,6 +124,9 @@ private:
   sys::TimerFd announce_timer_;
   sys::TimerFd confirm_timer_;
   sys::TimerFd hold_timer_;
+  sys::TimerFd probe_timer_;
+  std::vector<ArpProbe> probes_;
+  std::vector<IpPrefix> probed_; // the VIP each probe asks about
   SysctlKeeper sysctls_;
   LinkInfo link_;
   State state_ = State::Standby;

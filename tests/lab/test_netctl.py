@@ -219,6 +219,23 @@ class ConnectionHold(unittest.TestCase):
             self.assertFalse(self.rule_present(lab, n1))
 
 
+class Probe(unittest.TestCase):
+    def test_a_vip_answered_by_another_host_is_refused(self):
+        with Lab(nodes=1, clients=1, corosync=False) as lab:
+            n1, c1 = lab.nodes[0], lab.clients[0]
+            tool = lab.vip_tool(n1, "--probe-ms", "300", vips=(VIP4,))
+            lab.ip(c1, "addr", "add", VIP4, "dev", "svc0")
+            tool.send("promote")
+            tool.expect(rf"^lost .* reason=VIP {VIP4} is already answered by {c1.mac} on svc0")
+            self.assertNotIn(VIP4, snapshot(lab, n1)["addresses"])
+            # Once the other host lets go, the same takeover goes through.
+            lab.ip(c1, "addr", "del", VIP4, "dev", "svc0")
+            tool.send("promote")
+            tool.expect(r"^taken ")
+            tool.send("quit")
+            tool.expect(r"^stopped$")
+
+
 class Errors(unittest.TestCase):
     def test_clear_errors(self):
         with Lab(nodes=1, clients=0, corosync=False) as lab:

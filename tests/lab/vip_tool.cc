@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
   netctl::VipPlan plan;
   std::vector<std::string> vips;
   std::string mode = "move-ip";
-  unsigned interval_ms = 100, repeat_ms = 5000, hold_timeout_ms = 3000;
+  unsigned interval_ms = 100, repeat_ms = 5000, hold_timeout_ms = 3000, probe_ms = 0;
   std::vector<unsigned> ports;
   unsigned queue = 0;
   po::options_description options("vip-tool");
@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     ("hold-queue", po::value(&queue), "")
     ("hold-timeout-ms", po::value(&hold_timeout_ms), "")
     ("down-on-demote", po::bool_switch(&plan.down_on_demote), "")
+    ("probe-ms", po::value(&probe_ms), "ARP-probe the VIP this long before taking it")
     ("state-file", po::value(&plan.state_file)->required(), "");
   try {
     po::variables_map vm;
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
   plan.announce.interval = std::chrono::milliseconds(interval_ms);
   plan.announce.repeat_after = std::chrono::milliseconds(repeat_ms);
   plan.hold.timeout = std::chrono::milliseconds(hold_timeout_ms);
+  plan.probe_timeout = std::chrono::milliseconds(probe_ms);
   plan.hold.queue = static_cast<std::uint16_t>(queue);
   for (auto port : ports) {
     plan.hold.ports.push_back(static_cast<std::uint16_t>(port));

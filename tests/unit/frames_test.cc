@@ -64,3 +64,20 @@ TEST_CASE("MAC addresses parse and print") {
   CHECK_FALSE(parseMacAddress("02:18:01:00:00:01:02"));
   CHECK_FALSE(parseMacAddress("zz:18:01:00:00:01"));
 }
+
+TEST_CASE("ARP probe: sender IP 0.0.0.0, and claims on the VIP are recognised") {
+  const auto vip = parseIpAddress("198.18.1.10").value();
+  const auto probe = arpProbeFrame(N1_MAC, vip);
+  REQUIRE(probe.size() == 60);
+  CHECK(probe[21] == 1); // request
+  CHECK(std::vector(probe.begin() + 28, probe.begin() + 32) == std::vector<std::uint8_t>{0, 0, 0, 0});
+  CHECK(std::vector(probe.begin() + 38, probe.begin() + 42) ==
+        std::vector<std::uint8_t>{198, 18, 1, 10});
+  // Our own probe (sender IP 0.0.0.0) is no claim; another host's reply for the VIP is.
+  CHECK_FALSE(arpSenderOf(probe, vip, N1_MAC));
+  const MacAddress other{{0x02, 0x18, 0x01, 0x00, 0x01, 0x01}};
+  const auto reply = gratuitousArpFrame(other, vip, ArpForm::Reply);
+  CHECK((arpSenderOf(reply, vip, N1_MAC) == other));
+  CHECK_FALSE(arpSenderOf(gratuitousArpFrame(N1_MAC, vip, ArpForm::Reply), vip, N1_MAC));
+  CHECK_FALSE(arpSenderOf(std::vector<std::uint8_t>(20, 0), vip, N1_MAC));
+}
