@@ -165,6 +165,39 @@ class Lost(unittest.TestCase):
             tool.expect(r"^stopped$")
 
 
+class Restore(unittest.TestCase):
+    def test_down_on_demote_fences_the_interface_and_exit_brings_it_back(self):
+        with Lab(nodes=1, clients=0, corosync=False) as lab:
+            n1 = lab.nodes[0]
+            link_up = lambda: ",UP" in snapshot(lab, n1)["link"]
+            tool = lab.vip_tool(n1, "--down-on-demote", vips=(VIP4,))
+            self.assertFalse(link_up(), "a fenced standby keeps its service interface down")
+            tool.send("promote")
+            tool.expect(r"^taken ")
+            self.assertTrue(link_up())
+            tool.send("demote")
+            tool.expect(r"^demoted ")
+            self.assertFalse(link_up())
+            tool.send("quit")
+            tool.expect(r"^stopped$")
+            self.assertTrue(link_up(), "exit restores the link state it found")
+
+    def test_shared_ip_sysctls_are_restored_after_a_crash(self):
+        with Lab(nodes=1, clients=0, corosync=False) as lab:
+            n1 = lab.nodes[0]
+            before = snapshot(lab, n1)
+            tool = lab.vip_tool(n1, vips=(VIP4,), mode="shared-ip")
+            self.assertEqual(snapshot(lab, n1)["sysctls"]["arp_ignore"], "8")
+            tool.process.send_signal(signal.SIGKILL)
+            tool.process.wait(10)
+            self.assertEqual(snapshot(lab, n1)["sysctls"]["arp_ignore"], "8", "the crash skipped the undo")
+            restarted = lab.vip_tool(n1, vips=(VIP4,), mode="shared-ip")
+            self.assertRegex(restarted.lines[-1], r"reconciled=[1-9]")
+            restarted.send("quit")
+            restarted.expect(r"^stopped$")
+            self.assertEqual(snapshot(lab, n1), before)
+
+
 class ConnectionHold(unittest.TestCase):
     HOLD = ("--hold-port", str(HOLD_PORT), "--hold-queue", "3", "--hold-timeout-ms", "10000")
 
@@ -195,6 +228,21 @@ class ConnectionHold(unittest.TestCase):
             tool.send("quit")
             tool.expect(r"^stopped$")
             self.assertFalse(self.rule_present(lab, n1))
+
+    def test_a_service_that_never_gets_ready_does_not_hold_connections_forever(self):
+        with Lab(nodes=1, clients=1, corosync=False) as lab:
+            n1, c1 = lab.nodes[0], lab.clients[0]
+            lab.name_server(n1, HOLD_PORT)
+            tool = lab.vip_tool(n1, "--hold-port", str(HOLD_PORT), "--hold-queue", "3",
+                                "--hold-timeout-ms", "500", vips=(VIP4,))
+            tool.send("promote")
+            tool.expect(r"^taken ")
+            client = lab.spawn_probe(c1, "connect.py", VIP4_ADDRESS, str(HOLD_PORT), "8")
+            tool.expect(r"^held .* n=1$")
+            # No "ready": the hold timeout lets the SYN through on its own.
+            result = client.expect(r"^(ok|failed) (\S+) ([0-9.]+)$")
+            self.assertEqual(result.group(1, 2), ("ok", "n1"))
+            self.assertGreater(float(result.group(3)), 0.3, "released before the hold timeout")
 
     def test_with_no_consumer_bound_queue_bypass_lets_packets_through(self):
         with Lab(nodes=1, clients=1, corosync=False) as lab:
