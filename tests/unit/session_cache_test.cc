@@ -1,0 +1,125 @@
+#include "tls/session_cache.h"
+#include "tls/session_record.h"
+
+#include <doctest/doctest.h>
+
+using namespace failover::tls;
+
+namespace {
+SessionRecord record(std::uint8_t id, std::size_t der_size, std::int64_t expires_at) {
+  return SessionRecord{std::vector<std::uint8_t>(32, id), std::vector<std::uint8_t>(der_size, 0xd0),
+                       expires_at};
+}
+std::vector<std::uint8_t> idOf(std::uint8_t id) { return std::vector<std::uint8_t>(32, id); }
+} // namespace
+
+TEST_CASE("the cache stores, finds and removes sessions by ID") {
+  SessionCache cache(10, 100000);
+  REQUIRE(cache.insert(record(1, 200, 1000), 0));
+  const auto found = cache.lookup(idOf(1), 10);
+  REQUIRE(found);
+  CHECK(found->size() == 200);
+  CHECK_FALSE(cache.lookup(idOf(2), 10));
+  CHECK(cache.remove(idOf(1)));
+  CHECK_FALSE(cache.remove(idOf(1)));
+  CHECK_FALSE(cache.lookup(idOf(1), 10));
+  const auto stats = cache.stats();
+  CHECK(stats.hits == 1);
+  CHECK(stats.misses == 2);
+  CHECK(stats.entries == 0);
+  CHECK(stats.bytes == 0);
+}
+
+TEST_CASE("expired sessions are not resumed") {
+  SessionCache cache(10, 100000);
+  CHECK_FALSE(cache.insert(record(1, 200, 50), 50)); // already expired
+  REQUIRE(cache.insert(record(2, 200, 100), 0));
+  CHECK(cache.lookup(idOf(2), 99));
+  CHECK_FALSE(cache.lookup(idOf(2), 100));
+  CHECK(cache.stats().expired == 1);
+  CHECK(cache.stats().entries == 0);
+}
+
+TEST_CASE("the cache is bounded in entries: the least recently used is evicted") {
+  SessionCache cache(3, 100000);
+  for (std::uint8_t id = 1; id <= 3; ++id) {
+    REQUIRE(cache.insert(record(id, 100, 1000), 0));
+  }
+  CHECK(cache.lookup(idOf(1), 1)); // 1 is now the most recently used; 2 is the oldest
+  REQUIRE(cache.insert(record(4, 100, 1000), 0));
+  CHECK_FALSE(cache.lookup(idOf(2), 1));
+  CHECK(cache.lookup(idOf(1), 1));
+  CHECK(cache.lookup(idOf(3), 1));
+  CHECK(cache.lookup(idOf(4), 1));
+  CHECK(cache.stats().evictions == 1);
+}
+
+TEST_CASE("the cache is bounded in bytes") {
+  SessionCache cache(100, 1000);
+  for (std::uint8_t id = 1; id <= 5; ++id) {
+    REQUIRE(cache.insert(record(id, 268, 1000), 0)); // 300 bytes each with the ID
+  }
+  const auto stats = cache.stats();
+  CHECK(stats.entries == 3);
+  CHECK(stats.bytes == 900);
+  CHECK_FALSE(cache.lookup(idOf(1), 1));
+  CHECK(cache.lookup(idOf(5), 1));
+  CHECK_FALSE(cache.insert(record(9, 2000, 1000), 0)); // larger than the whole cache
+}
+
+TEST_CASE("replacing a session keeps the accounting right") {
+  SessionCache cache(10, 100000);
+  REQUIRE(cache.insert(record(1, 100, 1000), 0));
+  REQUIRE(cache.insert(record(1, 300, 1000), 0));
+  CHECK(cache.stats().entries == 1);
+  CHECK(cache.stats().bytes == 332);
+}
+
+TEST_CASE("a snapshot holds the live sessions, oldest first") {
+  SessionCache cache(10, 100000);
+  REQUIRE(cache.insert(record(1, 10, 1000), 0));
+  REQUIRE(cache.insert(record(2, 10, 50), 0));
+  REQUIRE(cache.insert(record(3, 10, 1000), 0));
+  const auto live = cache.snapshot(60);
+  REQUIRE(live.size() == 2);
+  CHECK(live[0].id == idOf(1));
+  CHECK(live[1].id == idOf(3));
+}
+
+TEST_CASE("session records round-trip through the wire format") {
+  const auto original = record(7, 150, 1234567890123);
+  const auto encoded = encodeSessionRecord(original);
+  CHECK(encoded.size() == 1 + 1 + 32 + 8 + 4 + 150);
+  const auto decoded = decodeSessionRecord(encoded);
+  REQUIRE(decoded);
+  CHECK(decoded->record == original);
+  CHECK(decoded->consumed == encoded.size());
+
+  const auto many = encodeSessionRecords({record(1, 10, 5), record(2, 20, 6)});
+  const auto all = decodeSessionRecords(many);
+  REQUIRE(all);
+  CHECK(all->size() == 2);
+  CHECK((*all)[1].der.size() == 20);
+}
+
+TEST_CASE("every truncation and corruption of a record is rejected with a reason") {
+  const auto encoded = encodeSessionRecord(record(7, 40, 99));
+  for (std::size_t length = 0; length < encoded.size(); ++length) {
+    CAPTURE(length);
+    const auto decoded = decodeSessionRecord(std::span(encoded.data(), length));
+    REQUIRE_FALSE(decoded);
+    CHECK(decoded.error().message.find("session record") != std::string::npos);
+  }
+  auto wrong_version = encoded;
+  wrong_version[0] = 2;
+  CHECK(decodeSessionRecord(wrong_version).error().message.find("version 2") != std::string::npos);
+  auto long_id = encoded;
+  long_id[1] = 33;
+  CHECK(decodeSessionRecord(long_id).error().message.find("ID length 33") != std::string::npos);
+  auto huge_der = encoded;
+  huge_der[42] = 0x7f; // der_len's top byte
+  CHECK(decodeSessionRecord(huge_der).error().message.find("DER length") != std::string::npos);
+  auto trailing = encodeSessionRecords({record(1, 10, 5)});
+  trailing.push_back(1);
+  CHECK(decodeSessionRecords(trailing).error().message.find("record 2") != std::string::npos);
+}

@@ -1,0 +1,90 @@
+#include "tls/session_cache.h"
+
+namespace failover::tls {
+
+namespace {
+
+std::string key(std::span<const std::uint8_t> id) { return {id.begin(), id.end()}; }
+
+std::size_t cost(const SessionRecord& record) { return record.der.size() + record.id.size(); }
+
+} // namespace
+
+bool SessionCache::insert(SessionRecord record, std::int64_t now) {
+  if (record.id.empty() || record.id.size() > MAX_ID || record.der.empty() ||
+      record.expires_at <= now || cost(record) > max_bytes_ || max_entries_ == 0) {
+    return false;
+  }
+  const std::lock_guard lock(mutex_);
+  if (auto it = index_.find(key(record.id)); it != index_.end()) {
+    eraseLocked(it);
+  }
+  stats_.bytes += cost(record);
+  lru_.push_front(std::move(record));
+  index_.emplace(key(lru_.front().id), lru_.begin());
+  ++stats_.entries;
+  evictLocked();
+  return true;
+}
+
+std::optional<std::vector<std::uint8_t>> SessionCache::lookup(std::span<const std::uint8_t> id,
+                                                              std::int64_t now) {
+  const std::lock_guard lock(mutex_);
+  const auto it = index_.find(key(id));
+  if (it == index_.end()) {
+    ++stats_.misses;
+    return std::nullopt;
+  }
+  if (it->second->expires_at <= now) {
+    eraseLocked(it);
+    ++stats_.expired;
+    ++stats_.misses;
+    return std::nullopt;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second);
+  ++stats_.hits;
+  return it->second->der;
+}
+
+bool SessionCache::remove(std::span<const std::uint8_t> id) {
+  const std::lock_guard lock(mutex_);
+  const auto it = index_.find(key(id));
+  if (it == index_.end()) {
+    return false;
+  }
+  eraseLocked(it);
+  return true;
+}
+
+std::vector<SessionRecord> SessionCache::snapshot(std::int64_t now) const {
+  const std::lock_guard lock(mutex_);
+  std::vector<SessionRecord> records;
+  records.reserve(lru_.size());
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+    if (it->expires_at > now) {
+      records.push_back(*it);
+    }
+  }
+  return records;
+}
+
+SessionCacheStats SessionCache::stats() const {
+  const std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void SessionCache::evictLocked() {
+  while (!lru_.empty() && (stats_.entries > max_entries_ || stats_.bytes > max_bytes_)) {
+    eraseLocked(index_.find(key(lru_.back().id)));
+    ++stats_.evictions;
+  }
+}
+
+void SessionCache::eraseLocked(std::unordered_map<std::string, Lru::iterator>::iterator it) {
+  stats_.bytes -= cost(*it->second);
+  --stats_.entries;
+  lru_.erase(it->second);
+  index_.erase(it);
+}
+
+} // namespace failover::tls
