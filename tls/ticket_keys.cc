@@ -106,7 +106,7 @@ const TicketKey* TicketKeyring::findLocked(std::span<const std::uint8_t> name) c
 SecretBytes TicketKeyring::exportKeys() const {
   const std::shared_lock lock(mutex_);
   WireWriter out;
-  const std::size_t count = (current_ ? 1 : 0) + (next_ ? 1 : 0) + previous_.size();
+  const std::size_t count = (current_ ? 1U : 0U) + (next_ ? 1U : 0U) + previous_.size();
   out.u8(1);
   out.u8(static_cast<std::uint8_t>(count));
   const auto write = [&out](const TicketKey& key, KeyRole role) {
@@ -201,7 +201,7 @@ sys::Status TicketKeyring::importKeys(std::span<const std::uint8_t> data) {
 
 std::size_t TicketKeyring::size() const {
   const std::shared_lock lock(mutex_);
-  return (current_ ? 1 : 0) + (next_ ? 1 : 0) + previous_.size();
+  return (current_ ? 1U : 0U) + (next_ ? 1U : 0U) + previous_.size();
 }
 
 std::uint64_t TicketKeyring::generation() const {

@@ -1,0 +1,186 @@
+// tls-tool: hosts tls::TlsServer on its own, so tests drive the real server with real
+// clients and move session state between two processes by hand (what the daemon will do over
+// Corosync). Commands on stdin, one per line; one answer line each on stdout:
+//   export-sessions FILE | import-sessions FILE | export-keys FILE | import-keys FILE |
+//   rotate-keys | stats | drain MS | quit
+#include "tls/server.h"
+#include "tls/session_record.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+using namespace failover;
+namespace po = boost::program_options;
+
+namespace {
+
+struct CountingHooks : tls::SessionHooks {
+  std::atomic<std::uint64_t> created{0};
+  std::atomic<std::uint64_t> removed{0};
+  void sessionCreated(const tls::SessionRecord&) noexcept override { ++created; }
+  void sessionRemoved(std::span<const std::uint8_t>) noexcept override { ++removed; }
+};
+
+std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::vector<std::uint8_t> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool writeFile(const std::string& path, std::span<const std::uint8_t> data) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return false;
+  }
+  const bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ::close(fd);
+  return ok;
+}
+
+void say(const std::string& line) { std::printf("%s\n", line.c_str()); }
+
+std::string stats(tls::TlsServer& server, const CountingHooks& hooks) {
+  const auto& c = server.counters();
+  const auto cache = server.cache().stats();
+  std::ostringstream out;
+  out << "stats full12=" << c.full_tls12 << " full13=" << c.full_tls13
+      << " resumed12_id=" << c.resumed_tls12_session_id << " resumed12_ticket=" << c.resumed_tls12_ticket
+      << " resumed13_stateful=" << c.resumed_tls13_stateful << " resumed13_ticket=" << c.resumed_tls13_ticket
+      << " cache_entries=" << cache.entries << " cache_bytes=" << cache.bytes << " hits=" << cache.hits
+      << " misses=" << cache.misses << " evictions=" << cache.evictions << " expired=" << cache.expired
+      << " imported=" << c.sessions_imported << " rejected=" << c.sessions_rejected
+      << " ticket_failures=" << c.ticket_decrypt_failures << " renewals=" << c.ticket_renewals
+      << " requests=" << c.http_requests << " relayed=" << c.bytes_relayed
+      << " handshake_failures=" << c.handshake_failures << " unknown_names=" << c.unknown_server_names
+      << " created=" << hooks.created << " removed=" << hooks.removed
+      << " open=" << server.openConnections();
+  return out.str();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  tls::ListenerConfig config;
+  std::vector<std::string> certificates;
+  std::string tickets = "on", backend;
+  unsigned port = 0, timeout = 300, workers = 2;
+  std::size_t cache_entries = 100000;
+  po::options_description options("tls-tool");
+  options.add_options()
+    ("address", po::value(&config.address), "listen address")
+    ("port", po::value(&port), "0: any free port")
+    ("cert", po::value(&certificates), "CHAIN:KEY, repeatable")
+    ("cert-dir", po::value(&config.tls.certificate_directory), "")
+    ("docroot", po::value(&config.service.document_root), "")
+    ("backend", po::value(&backend), "ADDRESS:PORT to relay to")
+    ("proxy-protocol", po::bool_switch(&config.service.proxy_protocol), "")
+    ("tickets", po::value(&tickets), "on or off")
+    ("session-timeout", po::value(&timeout), "seconds")
+    ("session-context", po::value(&config.tls.session_id_context), "")
+    ("reject-unknown-names", po::bool_switch(&config.tls.reject_unknown_names), "")
+    ("cache-entries", po::value(&cache_entries), "")
+    ("workers", po::value(&workers), "");
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, options), vm);
+    po::notify(vm);
+  } catch (const po::error& error) {
+    std::fprintf(stderr, "tls-tool: %s\n", error.what());
+    return 2;
+  }
+  config.port = static_cast<std::uint16_t>(port);
+  config.workers = workers;
+  config.cache_entries = cache_entries;
+  config.tls.session_tickets = tickets == "on";
+  config.tls.session_timeout = std::chrono::seconds(timeout);
+  for (const auto& pair : certificates) {
+    const auto colon = pair.find(':');
+    config.tls.certificates.push_back({pair.substr(0, colon), pair.substr(colon + 1)});
+  }
+  if (!backend.empty()) {
+    const auto colon = backend.rfind(':');
+    config.service.kind = tls::ServiceConfig::Kind::Relay;
+    config.service.backend_address = backend.substr(0, colon);
+    config.service.backend_port = static_cast<std::uint16_t>(std::stoi(backend.substr(colon + 1)));
+  }
+
+  CountingHooks hooks;
+  auto server = tls::TlsServer::create(config, &hooks);
+  if (!server) {
+    std::printf("error what=%s\n", server.error().message.c_str());
+    return 1;
+  }
+  if (auto started = (*server)->start(); !started) {
+    std::printf("error what=%s\n", started.error().message.c_str());
+    return 1;
+  }
+  say("listening port=" + std::to_string((*server)->port()));
+
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream words(line);
+    std::string command, argument;
+    words >> command >> argument;
+    auto& s = **server;
+    if (command == "export-sessions") {
+      const auto records = s.cache().snapshot(now());
+      say(writeFile(argument, tls::encodeSessionRecords(records))
+              ? "exported n=" + std::to_string(records.size())
+              : "error what=cannot write " + argument);
+    } else if (command == "import-sessions") {
+      auto records = tls::decodeSessionRecords(readFile(argument));
+      if (!records) {
+        say("error what=" + records.error().message);
+        continue;
+      }
+      std::size_t imported = 0, rejected = 0;
+      for (const auto& record : *records) {
+        if (auto done = s.context().importSession(record, now()); done) {
+          ++imported;
+        } else {
+          ++rejected;
+          std::fprintf(stderr, "tls-tool: %s\n", done.error().message.c_str());
+        }
+      }
+      say("imported n=" + std::to_string(imported) + " rejected=" + std::to_string(rejected));
+    } else if (command == "export-keys") {
+      const auto keys = s.keyring().exportKeys();
+      say(writeFile(argument, keys.view()) ? "exported-keys n=" + std::to_string(s.keyring().size())
+                                           : "error what=cannot write " + argument);
+    } else if (command == "import-keys") {
+      auto data = readFile(argument);
+      auto imported = s.keyring().importKeys(data);
+      OPENSSL_cleanse(data.data(), data.size());
+      say(imported ? "imported-keys n=" + std::to_string(s.keyring().size())
+                   : "error what=" + imported.error().message);
+    } else if (command == "rotate-keys") {
+      auto rotated = s.keyring().rotate(now());
+      say(rotated ? "rotated" : "error what=" + rotated.error().message);
+    } else if (command == "stats") {
+      say(stats(s, hooks));
+    } else if (command == "drain") {
+      s.drain(std::chrono::milliseconds(std::stoi(argument.empty() ? "0" : argument)));
+      say("drained open=" + std::to_string(s.openConnections()));
+    } else if (command == "quit") {
+      break;
+    } else if (!command.empty()) {
+      say("error what=unknown command " + command);
+    }
+  }
+  (*server)->drain(std::chrono::milliseconds(0));
+  say("stopped");
+  return 0;
+}

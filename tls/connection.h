@@ -1,0 +1,75 @@
+#pragma once
+
+#include "netctl/sys/unique_fd.h"
+#include "tls/context.h"
+#include "tls/openssl_ptr.h"
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace failover::tls {
+
+class TlsServer;
+class Worker;
+
+// One client connection on a worker: the TLS handshake, then the service (the HTTP
+// responder, or a relay to the backend). Level-triggered: every event runs progress(), which
+// moves bytes as far as they go without blocking and then sets the epoll interest from what
+// is pending. Owned and destroyed by its worker.
+class Connection {
+public:
+  Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl, const sockaddr_storage& peer,
+             const sockaddr_storage& local);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Returns false once the connection is finished and should be destroyed.
+  bool progress();
+  // Drain: an idle keep-alive connection closes now; a busy one after its current response.
+  void beginDrain();
+  bool expired(std::chrono::steady_clock::time_point now) const;
+  int fd() const noexcept { return client_.get(); }
+  int backendFd() const noexcept { return backend_.get(); }
+
+private:
+  enum class Phase { Handshake, Service, Closing };
+
+  bool handshake();
+  bool readTls();
+  bool writeTls();
+  void serveHttp();
+  bool relay();
+  bool openBackend();
+  void finishHandshake();
+  void updateInterest();
+  // Classifies an OpenSSL result; returns false when the connection failed.
+  bool sslProgress(int result);
+
+  Worker& worker_;
+  TlsServer& server_;
+  sys::UniqueFd client_;
+  sys::UniqueFd backend_;
+  SslPtr ssl_;
+  TlsContext::HandshakeFacts facts_;
+  sockaddr_storage peer_{};
+  sockaddr_storage local_{};
+  Phase phase_ = Phase::Handshake;
+  std::string from_client_; // plaintext read from TLS
+  std::string to_client_;   // plaintext to write into TLS
+  std::string to_backend_;
+  bool tls_wants_write_ = false;
+  bool client_eof_ = false;
+  bool backend_connecting_ = false;
+  bool backend_eof_ = false;
+  bool backend_write_shut_ = false;
+  bool draining_ = false;
+  std::uint32_t client_interest_ = 0;
+  std::uint32_t backend_interest_ = 0;
+  std::chrono::steady_clock::time_point last_activity_;
+};
+
+} // namespace failover::tls

@@ -1,0 +1,107 @@
+#pragma once
+
+#include "netctl/sys/error.h"
+#include "tls/counters.h"
+#include "tls/openssl_ptr.h"
+#include "tls/session_cache.h"
+#include "tls/ticket_keys.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace failover::tls {
+
+// What the daemon learns about sessions, so that it can replicate them. Called on TLS worker
+// threads, from inside OpenSSL callbacks: implementations must be thread-safe, fast, and
+// must not throw.
+class SessionHooks {
+public:
+  virtual ~SessionHooks() = default;
+  virtual void sessionCreated(const SessionRecord& record) noexcept = 0;
+  virtual void sessionRemoved(std::span<const std::uint8_t> id) noexcept = 0;
+};
+
+struct CertificateFiles {
+  std::filesystem::path chain; // PEM: the certificate, then its intermediates
+  std::filesystem::path key;   // PEM private key (RSA or ECDSA)
+};
+
+struct TlsSettings {
+  // Must be identical on every node (OpenSSL refuses to resume a session from another context).
+  std::string session_id_context = "failoverd";
+  // On: TLS 1.2 tickets and TLS 1.3 stateless tickets (the keyring). Off: TLS 1.2 session IDs
+  // and TLS 1.3 stateful tickets (the session cache). Either way both are replicated.
+  bool session_tickets = true;
+  std::chrono::seconds session_timeout{300};
+  // Server names come from each certificate's subjectAltName DNS entries (wildcards match one
+  // label). Several certificates may serve one name (RSA and ECDSA): OpenSSL picks the one
+  // the client's signature algorithms allow. The first certificate's names are the default.
+  std::vector<CertificateFiles> certificates;
+  // Every NAME.crt with a NAME.key beside it in this directory is added as well.
+  std::filesystem::path certificate_directory;
+  // An SNI name no certificate covers: false = serve the default, true = unrecognized_name alert.
+  bool reject_unknown_names = false;
+};
+
+// The SSL_CTXs of one listener: one per server name, all sharing one session-ID context,
+// one session cache and one ticket keyring, so a session resumes whatever name it is for.
+class TlsContext {
+public:
+  static sys::Result<std::unique_ptr<TlsContext>> create(const TlsSettings& settings,
+                                                         SessionCache& cache,
+                                                         TicketKeyring& keyring,
+                                                         TlsCounters& counters,
+                                                         SessionHooks* hooks);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  // The context new connections start on (the default certificate).
+  SSL_CTX* initial() const noexcept { return default_; }
+  std::vector<std::string> serverNames() const;
+
+  // Puts a record exported by another node into the cache after checking that its DER is an
+  // SSL_SESSION for the same ID and this session-ID context. Counts rejections.
+  sys::Status importSession(const SessionRecord& record, std::int64_t now);
+
+  // The per-connection facts the callbacks record, kept in the SSL's ex_data.
+  struct HandshakeFacts {
+    bool resumed_from_cache = false;  // get-session callback found it
+    bool resumed_from_ticket = false; // the ticket callback decrypted it
+  };
+  static HandshakeFacts* factsOf(SSL* ssl) noexcept;
+  static void attachFacts(SSL* ssl, HandshakeFacts* facts) noexcept;
+
+  const TlsSettings& settings() const noexcept { return settings_; }
+  SessionCache& cache() noexcept { return cache_; }
+  TicketKeyring& keyring() noexcept { return keyring_; }
+  TlsCounters& counters() noexcept { return counters_; }
+  SessionHooks* hooks() noexcept { return hooks_; }
+
+  // Finds the context for an SNI name (exact, then one-label wildcard); null if none.
+  SSL_CTX* contextFor(std::string_view server_name) const;
+
+private:
+  TlsContext(TlsSettings settings, SessionCache& cache, TicketKeyring& keyring,
+             TlsCounters& counters, SessionHooks* hooks)
+      : settings_(std::move(settings)), cache_(cache), keyring_(keyring), counters_(counters),
+        hooks_(hooks) {}
+
+  TlsSettings settings_;
+  SessionCache& cache_;
+  TicketKeyring& keyring_;
+  TlsCounters& counters_;
+  SessionHooks* hooks_;
+  std::map<std::string, SslCtxPtr, std::less<>> by_name_;
+  SSL_CTX* default_ = nullptr;
+};
+
+// OpenSSL's error queue, drained into one line ("what: reason; reason").
+std::string openSslErrors(std::string_view what);
+
+} // namespace failover::tls

@@ -1,0 +1,358 @@
+#include "tls/server.h"
+
+#include "tls/connection.h"
+#include "tls/worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+
+namespace failover::tls {
+
+using sys::Errc;
+using sys::fail;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int LISTEN_BACKLOG = 4096;
+// Accepts per wake-up, so one flood of connections cannot starve the established ones.
+constexpr int ACCEPT_BATCH = 64;
+constexpr auto SWEEP_INTERVAL = 1s;
+
+sys::Result<sockaddr_storage> socketAddress(const std::string& address, std::uint16_t port) {
+  sockaddr_storage storage{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (::inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+  } else if (::inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+  } else {
+    return fail(Errc::InvalidArgument, "'" + address + "' is not an IPv4 or IPv6 address");
+  }
+  return storage;
+}
+
+socklen_t lengthOf(const sockaddr_storage& storage) {
+  return storage.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+}
+
+std::int64_t nanosecondsOf(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+} // namespace
+
+TlsServer::TlsServer(ListenerConfig config)
+    : config_(std::move(config)), cache_(config_.cache_entries, config_.cache_bytes),
+      keyring_(config_.ticket_rotation, config_.tls.session_timeout) {}
+
+sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config, SessionHooks* hooks) {
+  std::unique_ptr<TlsServer> server(new TlsServer(std::move(config)));
+  auto& c = server->config_;
+  auto context = TlsContext::create(c.tls, server->cache_, server->keyring_, server->counters_, hooks);
+  if (!context) {
+    return std::unexpected(context.error());
+  }
+  server->context_ = std::move(*context);
+  if (c.service.kind == ServiceConfig::Kind::StaticFiles) {
+    auto files = StaticFiles::load(c.service.document_root, c.service.max_document_bytes);
+    if (!files) {
+      return std::unexpected(files.error());
+    }
+    server->files_ = std::move(*files);
+  } else {
+    auto backend = socketAddress(c.service.backend_address, c.service.backend_port);
+    if (!backend) {
+      return std::unexpected(backend.error());
+    }
+    server->backend_ = *backend;
+  }
+  if (auto generated = server->keyring_.generate(static_cast<std::int64_t>(std::time(nullptr)));
+      !generated) {
+    return std::unexpected(generated.error());
+  }
+  if (c.workers == 0) {
+    c.workers = std::max(1u, std::thread::hardware_concurrency());
+  }
+  return server;
+}
+
+TlsServer::~TlsServer() { drain(0ms); }
+
+sys::Result<sys::UniqueFd> TlsServer::openListener() {
+  auto address = socketAddress(config_.address, port_ != 0 ? port_ : config_.port);
+  if (!address) {
+    return std::unexpected(address.error());
+  }
+  sys::UniqueFd fd(::socket(address->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return std::unexpected(sys::systemError("socket"));
+  }
+  const int on = 1;
+  const int off = 0;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+    return std::unexpected(sys::systemError("setsockopt(SO_REUSEPORT)"));
+  }
+  if (address->ss_family == AF_INET6) {
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  }
+  if (config_.freebind) {
+    ::setsockopt(fd.get(), IPPROTO_IP, IP_FREEBIND, &on, sizeof on);
+    if (address->ss_family == AF_INET6) {
+      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_FREEBIND, &on, sizeof on);
+    }
+  }
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*address), lengthOf(*address)) < 0) {
+    auto error = sys::systemError("cannot listen on " + config_.address + " port " +
+                                  std::to_string(config_.port));
+    if (error.code == Errc::PermissionDenied) {
+      error.message += " (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+    }
+    return std::unexpected(error);
+  }
+  if (::listen(fd.get(), LISTEN_BACKLOG) < 0) {
+    return std::unexpected(sys::systemError("listen"));
+  }
+  if (port_ == 0) {
+    sockaddr_storage bound{};
+    socklen_t length = sizeof bound;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length);
+    port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(bound).sin_port
+                                             : reinterpret_cast<sockaddr_in6&>(bound).sin6_port);
+  }
+  return fd;
+}
+
+sys::Status TlsServer::start() {
+  if (started_) {
+    return {};
+  }
+  for (unsigned i = 0; i < config_.workers; ++i) {
+    auto listener = openListener();
+    if (!listener) {
+      return std::unexpected(listener.error());
+    }
+    auto worker = Worker::create(*this, std::move(*listener));
+    if (!worker) {
+      return std::unexpected(worker.error());
+    }
+    workers_.push_back(std::move(*worker));
+  }
+  for (auto& worker : workers_) {
+    worker->start();
+  }
+  started_ = true;
+  return {};
+}
+
+void TlsServer::drain(std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (auto& worker : workers_) {
+    worker->drain(deadline);
+  }
+  for (auto& worker : workers_) {
+    worker->join();
+  }
+  workers_.clear();
+}
+
+std::size_t TlsServer::openConnections() const noexcept {
+  std::size_t open = 0;
+  for (const auto& worker : workers_) {
+    open += worker->openConnections();
+  }
+  return open;
+}
+
+sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::UniqueFd listener) {
+  auto loop = sys::EventLoop::create();
+  if (!loop) {
+    return std::unexpected(loop.error());
+  }
+  sys::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake) {
+    return std::unexpected(sys::systemError("eventfd"));
+  }
+  auto sweep = sys::TimerFd::create();
+  if (!sweep) {
+    return std::unexpected(sweep.error());
+  }
+  std::unique_ptr<Worker> worker(new Worker(server, std::move(listener), std::move(*loop),
+                                            std::move(wake), std::move(*sweep)));
+  auto& w = *worker;
+  for (auto added : {w.loop_.add(w.listener_.get(), EPOLLIN, [&w](std::uint32_t) { w.onAccept(); }),
+                     w.loop_.add(w.wake_.get(), EPOLLIN, [&w](std::uint32_t) { w.onWake(); }),
+                     w.loop_.add(w.sweep_.fd(), EPOLLIN, [&w](std::uint32_t) { w.onSweep(); })}) {
+    if (!added) {
+      return std::unexpected(added.error());
+    }
+  }
+  if (auto armed = w.sweep_.arm(SWEEP_INTERVAL); !armed) {
+    return std::unexpected(armed.error());
+  }
+  return worker;
+}
+
+Worker::Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::UniqueFd wake,
+               sys::TimerFd sweep)
+    : server_(server), listener_(std::move(listener)), loop_(std::move(loop)),
+      wake_(std::move(wake)), sweep_(std::move(sweep)) {}
+
+Worker::~Worker() {
+  join();
+  connections_.clear();
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::run() {
+  // OpenSSL writes to sockets with write(), so a client that hangs up mid-write raises
+  // SIGPIPE, which would kill the process. It is sent to the writing thread: blocking it here
+  // turns it into EPIPE without changing the process's signal handling.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  (void)loop_.run();
+}
+
+void Worker::drain(std::chrono::steady_clock::time_point deadline) {
+  drain_deadline_ns_.store(nanosecondsOf(deadline));
+  drain_requested_.store(true);
+  const std::uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+sys::Status Worker::watchBackend(int backend_fd, int client_fd, std::uint32_t events) {
+  return loop_.add(backend_fd, events, [this, client_fd](std::uint32_t) { onConnectionEvent(client_fd); });
+}
+
+void Worker::onAccept() {
+  for (int i = 0; i < ACCEPT_BATCH && listener_; ++i) {
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    sys::UniqueFd client(::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &length,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!client) {
+      return; // EAGAIN, or a connection that died in the queue (ECONNABORTED)
+    }
+    TlsCounters::add(server_.counters_.connections_accepted);
+    const int on = 1;
+    ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    sockaddr_storage local{};
+    length = sizeof local;
+    ::getsockname(client.get(), reinterpret_cast<sockaddr*>(&local), &length);
+    SslPtr ssl(SSL_new(server_.context_->initial()));
+    if (!ssl || SSL_set_fd(ssl.get(), client.get()) != 1) {
+      continue;
+    }
+    SSL_set_accept_state(ssl.get());
+    const int fd = client.get();
+    auto connection = std::make_unique<Connection>(*this, std::move(client), std::move(ssl), peer, local);
+    if (!loop_.add(fd, EPOLLIN, [this, fd](std::uint32_t) { onConnectionEvent(fd); })) {
+      continue;
+    }
+    connections_.emplace(fd, std::move(connection));
+    open_.store(connections_.size(), std::memory_order_relaxed);
+    if (draining_) {
+      connections_[fd]->beginDrain();
+    }
+  }
+}
+
+void Worker::onConnectionEvent(int client_fd) {
+  const auto it = connections_.find(client_fd);
+  if (it != connections_.end() && !it->second->progress()) {
+    close(client_fd);
+  }
+}
+
+void Worker::close(int client_fd) {
+  connections_.erase(client_fd);
+  open_.store(connections_.size(), std::memory_order_relaxed);
+  if (draining_ && connections_.empty()) {
+    loop_.stop();
+  }
+}
+
+void Worker::stopListening() {
+  if (!listener_) {
+    return;
+  }
+  // Take in what is already queued on this socket: closing a SO_REUSEPORT listener resets
+  // the connections still waiting in its backlog.
+  onAccept();
+  loop_.remove(listener_.get());
+  listener_.reset();
+}
+
+void Worker::onWake() {
+  std::uint64_t count = 0;
+  (void)!::read(wake_.get(), &count, sizeof count);
+  if (!drain_requested_.load() || draining_) {
+    return;
+  }
+  draining_ = true;
+  stopListening();
+  std::vector<int> closing;
+  for (auto& [fd, connection] : connections_) {
+    connection->beginDrain();
+    closing.push_back(fd);
+  }
+  // Idle keep-alive connections close at once; the rest progress to their end.
+  for (int fd : closing) {
+    onConnectionEvent(fd);
+  }
+  if (connections_.empty()) {
+    loop_.stop();
+  } else {
+    onSweep();
+  }
+}
+
+void Worker::onSweep() {
+  sweep_.acknowledge();
+  const auto now = std::chrono::steady_clock::now();
+  if (draining_ && nanosecondsOf(now) >= drain_deadline_ns_.load()) {
+    connections_.clear(); // the drain bound is over: close what is left
+    open_.store(0, std::memory_order_relaxed);
+    loop_.stop();
+    return;
+  }
+  std::vector<int> expired;
+  for (const auto& [fd, connection] : connections_) {
+    if (connection->expired(now)) {
+      expired.push_back(fd);
+    }
+  }
+  for (int fd : expired) {
+    close(fd);
+  }
+  std::chrono::nanoseconds next = SWEEP_INTERVAL;
+  if (draining_) {
+    const auto left = std::chrono::nanoseconds(drain_deadline_ns_.load() - nanosecondsOf(now));
+    next = std::min<std::chrono::nanoseconds>(next, std::max<std::chrono::nanoseconds>(left, 1ms));
+  }
+  (void)sweep_.arm(next);
+}
+
+} // namespace failover::tls

@@ -1,0 +1,95 @@
+#pragma once
+
+#include "netctl/sys/error.h"
+#include "netctl/sys/unique_fd.h"
+#include "tls/context.h"
+#include "tls/counters.h"
+#include "tls/http.h"
+#include "tls/session_cache.h"
+#include "tls/ticket_keys.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace failover::tls {
+
+// What runs behind TLS on a listener.
+struct ServiceConfig {
+  enum class Kind { StaticFiles, Relay };
+  Kind kind = Kind::StaticFiles;
+  std::filesystem::path document_root;         // StaticFiles
+  std::size_t max_document_bytes = 64u << 20;  // StaticFiles
+  std::string backend_address;                 // Relay: an IPv4 or IPv6 literal
+  std::uint16_t backend_port = 0;              // Relay
+  bool proxy_protocol = false;                 // Relay: send a PROXY v2 header first
+};
+
+struct ListenerConfig {
+  std::string address = "::"; // "::" listens on IPv4 and IPv6
+  std::uint16_t port = 443;   // 0: any free port (tests)
+  // Bind an address this node does not have yet (the VIP of a standby), so a takeover never
+  // waits for the listener.
+  bool freebind = true;
+  TlsSettings tls;
+  ServiceConfig service;
+  unsigned workers = 0; // 0: one per CPU
+  std::chrono::seconds handshake_timeout{10};
+  std::chrono::seconds idle_timeout{60};
+  std::size_t cache_entries = 100'000;
+  std::size_t cache_bytes = 64u << 20;
+  std::chrono::seconds ticket_rotation{3600};
+};
+
+class Worker;
+
+// The hosted TLS server of one listener: worker threads, each with its own epoll loop and
+// its own SO_REUSEPORT socket, sharing the TLS contexts, the session cache and the keyring.
+class TlsServer {
+public:
+  static sys::Result<std::unique_ptr<TlsServer>> create(ListenerConfig config, SessionHooks* hooks);
+  ~TlsServer();
+  TlsServer(const TlsServer&) = delete;
+  TlsServer& operator=(const TlsServer&) = delete;
+
+  // Opens the sockets and starts the workers.
+  sys::Status start();
+  // Stops accepting, lets open connections finish (keep-alive ones close after their current
+  // response) for at most `bound`, then closes what is left and joins the workers.
+  void drain(std::chrono::milliseconds bound);
+
+  std::uint16_t port() const noexcept { return port_; }
+  const ListenerConfig& config() const noexcept { return config_; }
+  TlsContext& context() noexcept { return *context_; }
+  SessionCache& cache() noexcept { return cache_; }
+  TicketKeyring& keyring() noexcept { return keyring_; }
+  TlsCounters& counters() noexcept { return counters_; }
+  const StaticFiles* files() const noexcept { return files_.get(); }
+  std::size_t openConnections() const noexcept;
+
+private:
+  TlsServer(ListenerConfig config);
+  sys::Result<sys::UniqueFd> openListener();
+
+  ListenerConfig config_;
+  SessionCache cache_;
+  TicketKeyring keyring_;
+  TlsCounters counters_;
+  std::unique_ptr<TlsContext> context_;
+  std::shared_ptr<const StaticFiles> files_;
+  std::optional<sockaddr_storage> backend_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::uint16_t port_ = 0;
+  bool started_ = false;
+
+  friend class Worker;
+  friend class Connection;
+};
+
+} // namespace failover::tls

@@ -1,0 +1,61 @@
+#pragma once
+
+#include "netctl/sys/event_loop.h"
+#include "netctl/sys/unique_fd.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+
+namespace failover::tls {
+
+class Connection;
+class TlsServer;
+
+// One TLS worker thread: its own epoll loop, its own SO_REUSEPORT listening socket, and the
+// connections it accepted. Other threads talk to it only through drain() (an eventfd).
+class Worker {
+public:
+  static sys::Result<std::unique_ptr<Worker>> create(TlsServer& server, sys::UniqueFd listener);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  // Thread-safe: stop accepting, let connections finish until deadline, then stop.
+  void drain(std::chrono::steady_clock::time_point deadline);
+  void join();
+
+  sys::EventLoop& loop() noexcept { return loop_; }
+  TlsServer& server() noexcept { return server_; }
+  std::size_t openConnections() const noexcept { return open_.load(std::memory_order_relaxed); }
+  // Routes the backend socket's events to the connection whose client fd is client_fd.
+  sys::Status watchBackend(int backend_fd, int client_fd, std::uint32_t events);
+
+private:
+  Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::UniqueFd wake,
+         sys::TimerFd sweep);
+  void run();
+  void onAccept();
+  void onWake();
+  void onSweep();
+  void onConnectionEvent(int client_fd);
+  void close(int client_fd);
+  void stopListening();
+
+  TlsServer& server_;
+  sys::UniqueFd listener_;
+  sys::EventLoop loop_;
+  sys::UniqueFd wake_;
+  sys::TimerFd sweep_;
+  std::unordered_map<int, std::unique_ptr<Connection>> connections_;
+  std::atomic<std::size_t> open_{0};
+  std::atomic<bool> drain_requested_{false};
+  std::atomic<std::int64_t> drain_deadline_ns_{0};
+  bool draining_ = false;
+  std::thread thread_;
+};
+
+} // namespace failover::tls
