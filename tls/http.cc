@@ -25,6 +25,11 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+// Served over HTTPS only: tell browsers to stay on it, and not to sniff or frame the files.
+constexpr const char* SECURITY_HEADERS = "Strict-Transport-Security: max-age=31536000\r\n"
+                                         "X-Content-Type-Options: nosniff\r\n"
+                                         "X-Frame-Options: DENY\r\n";
+
 const char* reason(int status) {
   switch (status) {
   case 200: return "OK";
@@ -168,7 +173,7 @@ int respond(const StaticFiles& files, const HttpRequest& request, bool close, st
   out += "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\nContent-Type: " +
          (file ? file->content_type : "text/plain") + "\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\nConnection: " + (close ? "close" : "keep-alive") +
-         "\r\n\r\n";
+         "\r\n" + SECURITY_HEADERS + "\r\n";
   if (!head) {
     out += body;
   }

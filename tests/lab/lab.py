@@ -112,14 +112,22 @@ class Probe:
     event per line on stdout; expect() waits (bounded) for the next matching line."""
 
     def __init__(self, lab, host, argv, name, stdin=True):
+        """Runs argv in host's namespace (lab and host given) or here (both None); stderr goes
+        to NAME.log in the host's directory, or in log_dir for a local process."""
         self.host = host
         self.name = name
         self.lines = []  # every line read, in order
         self._next = 0
         self._buffer = ""
-        with open(host.dir / f"{name}.log", "a") as log:
-            self.process = lab.spawn(host, argv, stdin=subprocess.PIPE if stdin else None,
-                                     stdout=subprocess.PIPE, stderr=log, text=True)
+        self.log_path = (host.dir if host else Path(tempfile.gettempdir())) / f"{name}.log"
+        with open(self.log_path, "a") as log:
+            options = dict(stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE,
+                           stderr=log, text=True)
+            self.process = lab.spawn(host, argv, **options) if lab else subprocess.Popen(argv, **options)
+
+    @property
+    def where(self):
+        return self.host.name if self.host else "local"
 
     def send(self, line):
         self.process.stdin.write(line + "\n")
@@ -154,16 +162,19 @@ class Probe:
                     return match
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise LabError(f"{self.host.name}: {self.name}: no line matching {pattern!r} "
+                raise LabError(f"{self.where}: {self.name}: no line matching {pattern!r} "
                                f"within {timeout} s; saw {self.lines[-5:]}")
             if not self.pump(remaining):
-                raise LabError(f"{self.host.name}: {self.name} exited "
+                raise LabError(f"{self.where}: {self.name} exited "
                                f"({self.process.wait(STOP_TIMEOUT)}) before {pattern!r}; "
                                f"saw {self.lines[-5:]}; log: {self.log_tail()}")
 
     def log_tail(self, lines=10):
-        log = self.host.dir / f"{self.name}.log"
+        log = self.log_path
         return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
+
+    def stop(self):
+        Lab._stop_all([self.process])
 
 
 class ClusterWatch(Probe):
