@@ -70,9 +70,9 @@ class TlsEnv:
             server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def server(self, *args, certs=("a-rsa", "a-ec", "b"), service=None):
+    def server(self, *args, certs=("a-rsa", "a-ec", "b"), service=None, workers=2):
         """A tls-tool serving the document root (or `service` arguments), ready to accept."""
-        argv = [str(TLS_TOOL), "--address", "127.0.0.1", "--workers", "2"]
+        argv = [str(TLS_TOOL), "--address", "127.0.0.1", "--workers", str(workers)]
         for stem in certs:
             chain, key = self.certs[stem]
             argv += ["--cert", f"{chain}:{key}"]
