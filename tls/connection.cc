@@ -32,6 +32,7 @@ Connection::Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl,
     : worker_(worker), server_(worker.server()), client_(std::move(client)), ssl_(std::move(ssl)),
       peer_(peer), local_(local), last_activity_(std::chrono::steady_clock::now()) {
   TlsContext::attachFacts(ssl_.get(), &facts_);
+  reading_early_data_ = server_.config().tls.early_data;
 }
 
 Connection::~Connection() {
@@ -80,7 +81,42 @@ bool Connection::sslProgress(int result) {
   }
 }
 
+bool Connection::readEarlyData() {
+  std::array<char, IO_CHUNK> buffer;
+  while (reading_early_data_) {
+    ERR_clear_error();
+    std::size_t n = 0;
+    switch (SSL_read_early_data(ssl_.get(), buffer.data(), buffer.size(), &n)) {
+    case SSL_READ_EARLY_DATA_SUCCESS:
+      from_client_.append(buffer.data(), n);
+      break;
+    case SSL_READ_EARLY_DATA_FINISH:
+      reading_early_data_ = false;
+      break;
+    default: {
+      const int error = SSL_get_error(ssl_.get(), -1);
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        tls_wants_write_ = error == SSL_ERROR_WANT_WRITE;
+        return true;
+      }
+      ERR_clear_error();
+      return false;
+    }
+    }
+  }
+  return true;
+}
+
 bool Connection::handshake() {
+  if (reading_early_data_) {
+    if (!readEarlyData()) {
+      TlsCounters::add(server_.counters().handshake_failures);
+      return false;
+    }
+    if (reading_early_data_) {
+      return true;
+    }
+  }
   ERR_clear_error();
   tls_wants_write_ = false;
   const int result = SSL_do_handshake(ssl_.get());

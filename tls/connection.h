@@ -39,6 +39,8 @@ private:
   enum class Phase { Handshake, Service, Closing };
 
   bool handshake();
+  // TLS 1.3 0-RTT: reads early data into from_client_ before the handshake completes.
+  bool readEarlyData();
   bool readTls();
   bool writeTls();
   void serveHttp();
@@ -62,6 +64,7 @@ private:
   std::string to_client_;   // plaintext to write into TLS
   std::string to_backend_;
   bool tls_wants_write_ = false;
+  bool reading_early_data_ = false;
   bool client_eof_ = false;
   bool backend_connecting_ = false;
   bool backend_eof_ = false;

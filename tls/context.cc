@@ -20,6 +20,7 @@ constexpr const char* TLS12_CIPHERS =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr const char* GROUPS = "X25519:P-256";
+constexpr std::uint32_t MAX_EARLY_DATA = 16384;
 constexpr unsigned char ALPN_HTTP11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 int contextIndex() {
@@ -131,7 +132,8 @@ int onNewSession(SSL* ssl, SSL_SESSION* session) noexcept {
   }
   // A TLS 1.3 stateless ticket carries the whole session: there is nothing to store, and its
   // "session ID" names nothing another node could look up.
-  if (SSL_version(ssl) == TLS1_3_VERSION && owner->settings().session_tickets) {
+  const auto& settings = owner->settings();
+  if (SSL_version(ssl) == TLS1_3_VERSION && settings.session_tickets && !settings.early_data) {
     return 0;
   }
   try {
@@ -166,9 +168,14 @@ SSL_SESSION* onGetSession(SSL* ssl, const unsigned char* id, int id_length, int*
     return nullptr;
   }
   try {
-    auto der = owner->cache().lookup(std::span(id, static_cast<std::size_t>(id_length)), now());
+    const std::span<const std::uint8_t> key(id, static_cast<std::size_t>(id_length));
+    const bool single_use = owner->settings().early_data && SSL_version(ssl) == TLS1_3_VERSION;
+    auto der = single_use ? owner->cache().take(key, now()) : owner->cache().lookup(key, now());
     if (!der) {
       return nullptr;
+    }
+    if (single_use && owner->hooks() != nullptr) {
+      owner->hooks()->sessionRemoved(key);
     }
     const unsigned char* in = der->data();
     SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &in, static_cast<long>(der->size()));
@@ -318,9 +325,10 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
     SSL_CTX* c = ctx.get();
     SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
     SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION);
+    const bool stateful = !settings.session_tickets || settings.early_data;
     SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE |
-                               (settings.session_tickets ? 0 : SSL_OP_NO_TICKET));
+                               SSL_OP_CIPHER_SERVER_PREFERENCE | (stateful ? SSL_OP_NO_TICKET : 0) |
+                               (settings.early_data ? SSL_OP_NO_ANTI_REPLAY : 0));
     SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) != 1 || SSL_CTX_set1_groups_list(c, GROUPS) != 1) {
@@ -347,6 +355,10 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
     // OpenSSL's own cache is off: every session lives in (and leaves through) ours.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
     SSL_CTX_set_timeout(c, static_cast<long>(settings.session_timeout.count()));
+    if (settings.early_data) {
+      SSL_CTX_set_max_early_data(c, MAX_EARLY_DATA);
+      SSL_CTX_set_recv_max_early_data(c, MAX_EARLY_DATA);
+    }
     SSL_CTX_sess_set_new_cb(c, onNewSession);
     SSL_CTX_sess_set_get_cb(c, onGetSession);
     SSL_CTX_sess_set_remove_cb(c, onRemoveSession);

@@ -46,6 +46,11 @@ struct TlsSettings {
   std::filesystem::path certificate_directory;
   // An SNI name no certificate covers: false = serve the default, true = unrecognized_name alert.
   bool reject_unknown_names = false;
+  // Accept TLS 1.3 0-RTT data (up to 16 KiB) on resumption. 0-RTT can be replayed, so every
+  // TLS 1.3 ticket becomes stateful and single-use: the first resumption takes the session
+  // out of the cache, and the removal reaches SessionHooks so that the cluster forgets it too.
+  // (OpenSSL's own anti-replay check needs its internal cache, which ours replaces.)
+  bool early_data = false;
 };
 
 // The SSL_CTXs of one listener: one per server name, all sharing one session-ID context,

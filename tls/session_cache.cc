@@ -46,6 +46,24 @@ std::optional<std::vector<std::uint8_t>> SessionCache::lookup(std::span<const st
   return it->second->der;
 }
 
+std::optional<std::vector<std::uint8_t>> SessionCache::take(std::span<const std::uint8_t> id,
+                                                            std::int64_t now) {
+  const std::lock_guard lock(mutex_);
+  const auto it = index_.find(key(id));
+  if (it == index_.end()) {
+    ++stats_.misses;
+    return std::nullopt;
+  }
+  const bool live = it->second->expires_at > now;
+  auto der = live ? std::optional(it->second->der) : std::nullopt;
+  eraseLocked(it);
+  ++(live ? stats_.hits : stats_.misses);
+  if (!live) {
+    ++stats_.expired;
+  }
+  return der;
+}
+
 bool SessionCache::remove(std::span<const std::uint8_t> id) {
   const std::lock_guard lock(mutex_);
   const auto it = index_.find(key(id));

@@ -49,6 +49,8 @@ public:
   // The DER of a live session; an expired one is removed and counts as a miss.
   std::optional<std::vector<std::uint8_t>> lookup(std::span<const std::uint8_t> id, std::int64_t now);
   bool remove(std::span<const std::uint8_t> id);
+  // lookup() and remove() in one step: the session can be used once only (0-RTT anti-replay).
+  std::optional<std::vector<std::uint8_t>> take(std::span<const std::uint8_t> id, std::int64_t now);
   // Every live record, oldest first (for state transfer to a joining node).
   std::vector<SessionRecord> snapshot(std::int64_t now) const;
   SessionCacheStats stats() const;

@@ -59,6 +59,22 @@ class Resumption(TlsCase):
                 # Stateless tickets leave nothing in the cache; stateful ones live there.
                 self.assertEqual(stats["cache_entries"] > 0, tickets == "off")
 
+    def test_with_early_data_a_ticket_resumes_once_and_its_removal_is_an_event(self):
+        server = self.env.server("--early-data")
+        saved, request = self.path("early.pem"), self.path("early-request.txt")
+        with open(request, "w") as f:
+            f.write(HTTP_GET)
+        self.assertEqual(outcomes(s_client(server.port, *TLS13, "-sess_out", saved, request=HTTP_GET)), ["New"])
+        first = s_client(server.port, *TLS13, "-sess_in", saved, "-early_data", request, request="")
+        self.assertEqual(outcomes(first), ["Reused"])
+        self.assertIn("Early data was accepted", first)
+        self.assertIn("<h1>failoverd</h1>", first, "the 0-RTT request was answered")
+        removed = server.stats()["removed"]
+        self.assertGreaterEqual(removed, 1, "the single-use session's removal was not reported")
+        replay = s_client(server.port, *TLS13, "-sess_in", saved, "-early_data", request)
+        self.assertEqual(outcomes(replay), ["New"], "a 0-RTT ticket was accepted twice")
+        self.assertIn("Early data was rejected", replay)
+
     def test_evicted_sessions_are_not_resumed(self):
         server = self.env.server("--cache-entries", "1", "--tickets", "off")
         first, second = self.path("evict-1.pem"), self.path("evict-2.pem")
@@ -160,6 +176,48 @@ class Service(TlsCase):
             self.assertGreaterEqual(server.stats()["relayed"], 2 * len(payload))
         finally:
             backend.stop()
+
+
+class Lifecycle(TlsCase):
+    def client(self, port):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                   server_hostname="a.example")
+
+    def test_drain_closes_idle_keep_alive_connections_and_stops_accepting(self):
+        server = self.env.server()
+        idle = self.client(server.port)
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertIn(b"200 OK", idle.recv(65536))
+        self.assertEqual(server.stats()["open"], 1)
+        self.assertRegex(server.command("drain 5000"), r"^drained open=0$")
+        self.assertEqual(idle.recv(65536), b"", "the idle keep-alive connection was not closed")
+        idle.close()
+        with self.assertRaises(OSError):
+            self.client(server.port).close()
+
+
+class Freebind(unittest.TestCase):
+    def test_a_standby_listens_on_the_vip_before_it_owns_it(self):
+        from lab import VIP4, Lab
+        from tlsenv import TLS_TOOL
+        env = TlsEnv()
+        try:
+            with Lab(nodes=1, clients=1, corosync=False) as lab:
+                n1, c1 = lab.nodes[0], lab.clients[0]
+                chain, key = env.certs["a-ec"]
+                server = Probe(lab, n1, [str(TLS_TOOL), "--address", VIP4.split("/")[0], "--port", "443",
+                                         "--cert", f"{chain}:{key}", "--docroot", str(env.docroot)], "tls-tool")
+                server.expect(r"^listening port=443$")  # bound although the VIP is not there
+                tool = lab.vip_tool(n1, vips=(VIP4,))
+                tool.send("promote")
+                tool.expect(r"^taken ")
+                result = lab.exec(c1, "curl", "-sk", "--max-time", "5", "https://198.18.1.10/index.html")
+                self.assertEqual(result.stdout, "<h1>failoverd</h1>\n")
+        finally:
+            env.close()
 
 
 class Migration(TlsCase):

@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
     ("session-timeout", po::value(&timeout), "seconds")
     ("session-context", po::value(&config.tls.session_id_context), "")
     ("reject-unknown-names", po::bool_switch(&config.tls.reject_unknown_names), "")
+    ("early-data", po::bool_switch(&config.tls.early_data), "")
     ("cache-entries", po::value(&cache_entries), "")
     ("workers", po::value(&workers), "");
   try {

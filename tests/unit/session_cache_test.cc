@@ -123,3 +123,19 @@ TEST_CASE("every truncation and corruption of a record is rejected with a reason
   trailing.push_back(1);
   CHECK(decodeSessionRecords(trailing).error().message.find("record 2") != std::string::npos);
 }
+
+TEST_CASE("a session taken for 0-RTT can be used once only") {
+  SessionCache cache(10, 100000);
+  REQUIRE(cache.insert(record(1, 100, 1000), 0));
+  REQUIRE(cache.insert(record(2, 100, 50), 0));
+  const auto taken = cache.take(idOf(1), 10);
+  REQUIRE(taken);
+  CHECK(taken->size() == 100);
+  CHECK_FALSE(cache.take(idOf(1), 10));
+  CHECK_FALSE(cache.lookup(idOf(1), 10));
+  CHECK_FALSE(cache.take(idOf(2), 60)); // expired: gone, and not returned
+  const auto stats = cache.stats();
+  CHECK(stats.entries == 0);
+  CHECK(stats.bytes == 0);
+  CHECK(stats.expired == 1);
+}
