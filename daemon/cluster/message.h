@@ -1,0 +1,111 @@
+#pragma once
+
+#include "netctl/sys/error.h"
+#include "tls/secret.h"
+#include "tls/session_cache.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace failover::daemon::cluster {
+
+// Replication messages (version 1). On the wire:
+//   header (36 bytes, clear, authenticated):  "FOVR" | u8 version | u8 type | u16 0 |
+//     u32 sender node id | u64 incarnation | u64 sequence | i64 sent (Unix ms)
+//   u8[12] nonce | ciphertext of the payload | u8[16] GCM tag
+// The payload is sealed with AES-256-GCM under a key derived (HKDF-SHA256) from the cluster
+// key, on top of Corosync's own link encryption: a local process that may talk to Corosync
+// but lacks the cluster key can neither read nor forge sessions or ticket keys.
+inline constexpr std::uint8_t MESSAGE_VERSION = 1;
+inline constexpr std::size_t HEADER_SIZE = 36;
+inline constexpr std::size_t NONCE_SIZE = 12;
+inline constexpr std::size_t TAG_SIZE = 16;
+inline constexpr std::size_t MAX_MESSAGE = 1u << 20;
+inline constexpr std::size_t MAX_ITEMS = 100'000;
+
+enum class MessageType : std::uint8_t {
+  State = 1,        // a member's role, priority and sync state (on change and every second)
+  Sessions = 2,     // session records created on the active
+  Removals = 3,     // session IDs removed on the active
+  Keyring = 4,      // the whole ticket keyring, after every change
+  SnapshotDone = 5, // the end of a state transfer to one member
+};
+
+struct Header {
+  MessageType type = MessageType::State;
+  std::uint32_t sender = 0;
+  std::uint64_t incarnation = 0; // random per daemon start: tells restarts apart
+  std::uint64_t sequence = 0;    // per incarnation, from 1, in send order
+  std::int64_t sent_ms = 0;
+};
+
+// Member roles as they travel (the role machine's enum maps onto these values).
+enum class WireRole : std::uint8_t { Standby = 0, Active = 1, Maintenance = 2, Fault = 3, HandingOver = 4 };
+
+struct StateMessage {
+  std::string name;
+  std::uint8_t priority = 0;
+  WireRole role = WireRole::Standby;
+  bool in_sync = false;
+  bool eligible = true;              // not yielding after an operator's demote
+  std::uint64_t applied_sequence = 0; // last message applied from the active's stream
+  std::uint64_t applied_incarnation = 0;
+  std::uint32_t cache_entries = 0;
+};
+struct SessionsMessage {
+  std::vector<tls::SessionRecord> records;
+};
+struct RemovalsMessage {
+  std::vector<std::vector<std::uint8_t>> ids;
+};
+struct KeyringMessage {
+  tls::SecretBytes keys; // TicketKeyring::exportKeys()
+};
+struct SnapshotDoneMessage {
+  std::uint32_t member = 0;   // the node the snapshot was for
+  std::uint32_t sessions = 0; // how many records it carried
+};
+
+using Payload = std::variant<StateMessage, SessionsMessage, RemovalsMessage, KeyringMessage,
+                             SnapshotDoneMessage>;
+
+struct Message {
+  Header header;
+  Payload payload;
+};
+
+MessageType typeOf(const Payload& payload);
+
+// Seals and opens messages with the key derived from the cluster key. Holds the key only as
+// SecretBytes; nothing here logs or prints key material.
+class Sealer {
+public:
+  static sys::Result<Sealer> create(std::span<const std::uint8_t> cluster_key);
+  std::vector<std::uint8_t> seal(const Header& header, std::span<const std::uint8_t> plaintext) const;
+  // Checks the header's framing and the tag; returns the header and the plaintext.
+  sys::Result<std::pair<Header, tls::SecretBytes>> open(std::span<const std::uint8_t> wire) const;
+
+private:
+  explicit Sealer(tls::SecretBytes key) : key_(std::move(key)) {}
+  tls::SecretBytes key_;
+};
+
+// Why a message was rejected, for the metrics (failoverd_replication_rejected_total{reason}).
+enum class RejectReason { Malformed, Version, Unauthenticated, WrongSender, Replayed, Stale };
+std::string_view toString(RejectReason reason);
+
+struct Rejection {
+  RejectReason reason;
+  std::string detail;
+};
+
+std::vector<std::uint8_t> encodeMessage(const Message& message, const Sealer& sealer);
+// The payload half of the decoder (after authentication); public for its fuzz target.
+sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_t> data);
+// The one decoder of replication messages: framing, version, authentication, payload.
+std::expected<Message, Rejection> decodeMessage(std::span<const std::uint8_t> wire, const Sealer& sealer);
+
+} // namespace failover::daemon::cluster
