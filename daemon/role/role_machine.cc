@@ -1,0 +1,219 @@
+#include "daemon/role/role_machine.h"
+
+#include <algorithm>
+
+namespace failover::daemon {
+
+std::string_view toString(Role role) {
+  switch (role) {
+  case Role::Standby:
+    return "standby";
+  case Role::Active:
+    return "active";
+  case Role::Maintenance:
+    return "maintenance";
+  case Role::Fault:
+    return "fault";
+  }
+  return "standby";
+}
+
+bool RoleMachine::outranks(unsigned priority_a, std::uint32_t a, unsigned priority_b,
+                           std::uint32_t b) const {
+  return priority_a != priority_b ? priority_a > priority_b : a < b;
+}
+
+bool RoleMachine::otherCandidateExists(const ClusterFacts& facts) const {
+  return std::any_of(facts.others.begin(), facts.others.end(), [](const MemberInfo& m) {
+    return m.in_sync && m.eligible && m.role == Role::Standby;
+  });
+}
+
+bool RoleMachine::selfCandidate(const ClusterFacts& facts) const {
+  // A yielding node steps aside only while someone else can take the VIP; otherwise the
+  // service would be left with no active node at all.
+  return facts.quorate && facts.in_sync && (!yielding_ || !otherCandidateExists(facts)) &&
+         (role_ == Role::Standby || role_ == Role::Active);
+}
+
+std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& facts) const {
+  if (!facts.quorate) {
+    return std::nullopt;
+  }
+  // An active member stays active (no preemption): the best-ranked of them, if several.
+  std::optional<std::pair<unsigned, std::uint32_t>> best_active;
+  const auto consider = [&](std::optional<std::pair<unsigned, std::uint32_t>>& best, unsigned priority,
+                            std::uint32_t node) {
+    if (!best || outranks(priority, node, best->first, best->second)) {
+      best = std::pair{priority, node};
+    }
+  };
+  if (role_ == Role::Active) {
+    consider(best_active, priority_, self_);
+  }
+  for (const auto& member : facts.others) {
+    if (member.role == Role::Active) {
+      consider(best_active, member.priority, member.nodeid);
+    }
+  }
+  std::optional<std::pair<unsigned, std::uint32_t>> best_candidate;
+  if (selfCandidate(facts)) {
+    consider(best_candidate, priority_, self_);
+  }
+  for (const auto& member : facts.others) {
+    if (member.in_sync && member.eligible && (member.role == Role::Standby || member.role == Role::Active)) {
+      consider(best_candidate, member.priority, member.nodeid);
+    }
+  }
+  if (best_active && !(preempt_ && best_candidate && best_candidate->second != best_active->second &&
+                       outranks(best_candidate->first, best_candidate->second, best_active->first,
+                                best_active->second))) {
+    return best_active->second;
+  }
+  if (best_candidate) {
+    return best_candidate->second;
+  }
+  return std::nullopt;
+}
+
+Transition RoleMachine::handle(const Event& event, const ClusterFacts& facts) {
+  Transition transition;
+  transition.from = role_;
+  transition.to = role_;
+  if (std::holds_alternative<event::FactsChanged>(event)) {
+    return decide(facts, transition);
+  }
+  if (const auto* lost = std::get_if<event::VipLost>(&event)) {
+    if (role_ == Role::Active) {
+      // netctl has already let go of the VIP; stand aside so that another node takes it.
+      role_ = Role::Standby;
+      yielding_ = true;
+      transition.to = role_;
+      transition.reason = "lost the VIP: " + lost->reason;
+    }
+    return decide(facts, transition);
+  }
+  if (const auto* failed = std::get_if<event::TakeoverFailed>(&event)) {
+    role_ = Role::Standby;
+    yielding_ = true;
+    transition.to = role_;
+    transition.release_vip = true;
+    transition.reason = "takeover failed: " + failed->reason;
+    return transition;
+  }
+  return operatorCommand(event, facts, transition);
+}
+
+Transition RoleMachine::operatorCommand(const Event& event, const ClusterFacts& facts,
+                                        Transition transition) {
+  const auto refuse = [&transition](std::string why) {
+    transition.refused = std::move(why);
+    return transition;
+  };
+  if (std::holds_alternative<event::MaintenanceOn>(event)) {
+    if (role_ == Role::Maintenance) {
+      return transition;
+    }
+    transition.release_vip = role_ == Role::Active;
+    role_ = Role::Maintenance;
+    transition.to = role_;
+    transition.reason = "maintenance mode on (operator)";
+    return decide(facts, transition);
+  }
+  if (std::holds_alternative<event::MaintenanceOff>(event)) {
+    if (role_ != Role::Maintenance) {
+      return refuse("not in maintenance mode");
+    }
+    role_ = Role::Standby;
+    transition.to = role_;
+    transition.reason = "maintenance mode off (operator)";
+    return decide(facts, transition);
+  }
+  if (std::holds_alternative<event::Promote>(event)) {
+    if (role_ == Role::Active) {
+      return refuse("this node is already active");
+    }
+    if (role_ == Role::Maintenance) {
+      return refuse("this node is in maintenance mode: turn it off first");
+    }
+    if (!facts.connected || !facts.quorate) {
+      return refuse("this node's partition is not quorate: it may not hold the VIP");
+    }
+    if (!facts.in_sync) {
+      return refuse("this node is not in sync yet: its sessions would not resume");
+    }
+    for (const auto& member : facts.others) {
+      if (member.role == Role::Active) {
+        return refuse("node " + member.name + " is active: demote it first");
+      }
+    }
+    yielding_ = false;
+    role_ = Role::Active;
+    transition.to = role_;
+    transition.take_vip = true;
+    transition.reason = "promoted by the operator";
+    return transition;
+  }
+  // event::Demote
+  if (role_ != Role::Active) {
+    return refuse("this node is not active");
+  }
+  if (!otherCandidateExists(facts)) {
+    return refuse("no other in-sync member could take over: refusing to leave the VIP unowned "
+                  "(use maintenance mode to take this node out regardless)");
+  }
+  yielding_ = true;
+  role_ = Role::Standby;
+  transition.to = role_;
+  transition.release_vip = true;
+  transition.reason = "demoted by the operator";
+  return transition;
+}
+
+Transition RoleMachine::decide(const ClusterFacts& facts, Transition transition) {
+  const auto move = [&](Role to, std::string reason) {
+    transition.release_vip = transition.release_vip || (role_ == Role::Active && to != Role::Active);
+    role_ = to;
+    transition.to = to;
+    transition.reason = transition.reason.empty() ? std::move(reason) : transition.reason;
+  };
+  if (!facts.connected) {
+    if (role_ != Role::Fault) {
+      move(Role::Fault, "lost the connection to corosync");
+    }
+    return transition;
+  }
+  if (role_ == Role::Fault) {
+    move(Role::Standby, "reconnected to corosync");
+  }
+  if (std::any_of(facts.others.begin(), facts.others.end(),
+                  [](const MemberInfo& m) { return m.role == Role::Active; })) {
+    yielding_ = false; // someone else holds the VIP: nothing left to yield
+  }
+  if (role_ == Role::Maintenance) {
+    return transition;
+  }
+  const auto elected = electedActive(facts);
+  if (role_ == Role::Active) {
+    if (!facts.quorate) {
+      move(Role::Standby, "lost quorum");
+    } else if (elected && *elected != self_) {
+      const auto winner = std::find_if(facts.others.begin(), facts.others.end(),
+                                       [&](const MemberInfo& m) { return m.nodeid == *elected; });
+      const bool conflict = winner != facts.others.end() && winner->role == Role::Active;
+      move(Role::Standby, conflict ? "node " + winner->name + " is also active and ranks higher "
+                                     "(a partition healed): stepping down to resync"
+                                   : "preempted by higher-priority node " +
+                                         (winner != facts.others.end() ? winner->name : std::string("?")));
+      transition.resync = conflict;
+    }
+    return transition;
+  }
+  if (elected && *elected == self_) {
+    move(Role::Active, "elected: no active member, and the highest priority among the in-sync ones");
+    transition.take_vip = true;
+  }
+  return transition;
+}
+
+} // namespace failover::daemon
