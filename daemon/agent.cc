@@ -1,77 +1,350 @@
 #include "daemon/agent.h"
 
+#include "daemon/control/protocol.h"
 #include "daemon/log.h"
+#include "tls/secret.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/epoll.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <sstream>
 #include <stdexcept>
 
 namespace failover::daemon {
+
+using namespace std::chrono_literals;
+using cluster::WireRole;
 
 namespace {
 
 constexpr int STOP_SIGNAL = SIGTERM;
 constexpr int INTERRUPT_SIGNAL = SIGINT;
 constexpr int RELOAD_SIGNAL = SIGHUP;
+constexpr auto TICK = 1s;
+constexpr auto DRAIN_BOUND = 2000ms;
+constexpr std::size_t MIN_CLUSTER_KEY = 32;
+constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
-sys::SignalFd createSignals() {
-  auto signals = sys::SignalFd::create({STOP_SIGNAL, INTERRUPT_SIGNAL, RELOAD_SIGNAL});
-  if (!signals) {
-    throw std::runtime_error(signals.error().message);
+template <class T> T orThrow(sys::Result<T> result, const std::string& what) {
+  if (!result) {
+    throw std::runtime_error(what + ": " + result.error().message);
   }
-  return std::move(*signals);
+  return std::move(*result);
+}
+
+void orThrow(sys::Status status, const std::string& what) {
+  if (!status) {
+    throw std::runtime_error(what + ": " + status.error().message);
+  }
+}
+
+WireRole toWire(Role role) {
+  switch (role) {
+  case Role::Active:
+    return WireRole::Active;
+  case Role::Maintenance:
+    return WireRole::Maintenance;
+  case Role::Fault:
+    return WireRole::Fault;
+  case Role::Standby:
+    break;
+  }
+  return WireRole::Standby;
+}
+
+Role fromWire(WireRole role) {
+  switch (role) {
+  case WireRole::Active:
+    return Role::Active;
+  case WireRole::Maintenance:
+    return Role::Maintenance;
+  case WireRole::Fault:
+    return Role::Fault;
+  default:
+    return Role::Standby;
+  }
+}
+
+// Root always may; members of the configured group may too (primary or supplementary).
+bool mayControl(const ucred& peer, std::optional<gid_t> group) {
+  if (peer.uid == 0) {
+    return true;
+  }
+  if (!group) {
+    return false;
+  }
+  if (peer.gid == *group) {
+    return true;
+  }
+  const passwd* user = ::getpwuid(peer.uid);
+  if (user == nullptr) {
+    return false;
+  }
+  int count = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  if (::getgrouplist(user->pw_name, peer.gid, groups.data(), &count) < 0) {
+    return false;
+  }
+  groups.resize(static_cast<std::size_t>(count));
+  return std::find(groups.begin(), groups.end(), *group) != groups.end();
+}
+
+std::string jsonLine(const nlohmann::json& value) { return value.dump() + "\n"; }
+
+std::string errorLine(const std::string& message) {
+  return jsonLine({{"ok", false}, {"error", message}});
+}
+
+netctl::VipPlan vipPlan(const Config& config) {
+  netctl::VipPlan plan;
+  plan.interface = config.interface;
+  plan.vips = config.vips;
+  plan.mode = config.takeover_mode;
+  plan.down_on_demote = config.down_on_demote;
+  plan.announce = config.announce;
+  if (config.hold_timeout.count() > 0) {
+    plan.hold.ports = {config.listener.port};
+    plan.hold.queue = config.hold_queue;
+    plan.hold.timeout = config.hold_timeout;
+  }
+  plan.state_file = config.state_directory / ("netctl-" + config.interface + ".state");
+  plan.probe_timeout = config.probe_timeout;
+  return plan;
 }
 
 } // namespace
 
-Agent::Agent(Config config, boost::program_options::variables_map command_line,
-             sys::EventLoop& loop)
-    : config_(std::make_shared<const Config>(std::move(config))),
-      command_line_(std::move(command_line)), loop_(loop),
-      signals_(createSignals()) {
-  if (auto index = netctl::interfaceIndex(config_->interface); !index) {
-    throw std::runtime_error("interface (" + config_->source.string() + "): " +
-                             index.error().message);
+Agent::Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop)
+    : config_(std::make_shared<const Config>(std::move(config))), command_line_(std::move(command_line)),
+      loop_(loop), signals_(orThrow(sys::SignalFd::create({STOP_SIGNAL, INTERRUPT_SIGNAL, RELOAD_SIGNAL}), "signals")),
+      tick_(orThrow(sys::TimerFd::create(), "timer")),
+      roles_(0, config_->node_priority, config_->preempt) {
+  const auto& c = *config_;
+  setLogLevel(c.log_level);
+  orThrow(netctl::interfaceIndex(c.interface), "interface (" + c.source.string() + ")");
+  std::error_code ec;
+  std::filesystem::create_directories(c.state_directory, ec);
+  auto key = orThrow(tls::readSecretFile(c.cluster_key_file, MIN_CLUSTER_KEY, MAX_CLUSTER_KEY), "cluster-key-file");
+  auto sealer = orThrow(cluster::Sealer::create(key.view()), "cluster key");
+
+  tls_ = orThrow(tls::TlsServer::create(c.listener, &hooks_), "TLS service");
+  link_ = cluster::ClusterLink::create(
+      c.cluster_group, loop_,
+      {[this](const cluster::GroupMember& from, std::span<const std::uint8_t> data) { replicator_->onDeliver(from, data); },
+       [this](const auto& members, const auto& joined, const auto& left) {
+         roles_.setNode(link_->localNode());
+         Log{LogLevel::Info, "cluster"} << members.size() << " failoverd processes in group '"
+                                        << config_->cluster_group << "' (" << joined.size() << " joined, "
+                                        << left.size() << " left)";
+         replicator_->onMembership(members, joined, left);
+       },
+       [this](bool quorate) {
+         if (quorate != quorate_) {
+           Log{LogLevel::Notice, "cluster"} << (quorate ? "quorate" : "NOT quorate");
+         }
+         quorate_ = quorate;
+         handle(event::FactsChanged{});
+       },
+       [this](bool connected) {
+         if (connected) {
+           Log{LogLevel::Notice, "cluster"} << "connected to corosync as node " << link_->localNode();
+           roles_.setNode(link_->localNode());
+         } else {
+           Log{LogLevel::Error, "cluster"} << "no connection to corosync: " << link_->lastError()
+                                           << "; retrying";
+           quorate_ = false;
+         }
+         connected_ = connected;
+         replicator_->onConnection(connected);
+         handle(event::FactsChanged{});
+       }});
+  if (!link_) {
+    throw std::runtime_error("cannot create the cluster link");
   }
-  if (auto added = loop_.add(signals_.fd(), EPOLLIN, [this](std::uint32_t) { onSignal(); });
-      !added) {
-    throw std::runtime_error(added.error().message);
+  replicator_ = std::make_unique<cluster::Replicator>(
+      std::move(sealer), *link_, *tls_, loop_, c.replication, [this] { return describeSelf(); },
+      [this] { handle(event::FactsChanged{}); });
+  orThrow(replicator_->start(), "replication");
+  hooks_.target = replicator_.get();
+
+  vip_ = orThrow(netctl::VipOwner::create(
+                     vipPlan(c), loop_,
+                     {[this] {
+                        // The TLS listener is always open (IP_FREEBIND): release held SYNs now.
+                        (void)vip_->serviceReady();
+                        Log{LogLevel::Notice, "vip"} << "taken and announced on " << config_->interface;
+                      },
+                      [this](const std::string& reason) { handle(event::VipLost{reason}); },
+                      [](std::size_t held) {
+                        Log{LogLevel::Info, "vip"} << held << " connection attempts held during the takeover";
+                      }}),
+                 "VIP");
+  for (const auto& note : vip_->reconciled()) {
+    Log{LogLevel::Notice, "vip"} << note;
   }
-  setLogLevel(config_->log_level);
-  Log{LogLevel::Notice, config_->node_name}
-      << "started: interface " << config_->interface << ", " << config_->vips.size()
-      << " VIP(s), takeover-mode " << toString(config_->takeover_mode) << ", cluster group '"
-      << config_->cluster_group << "'";
-  sd_notify(0, "READY=1\nSTATUS=started");
+  orThrow(tls_->start(), "TLS service");
+
+  std::optional<gid_t> group;
+  if (c.control_group) {
+    group = ::getgrnam(c.control_group->c_str())->gr_gid;
+  }
+  std::filesystem::create_directories(c.control_socket.parent_path(), ec);
+  RequestServer::Options control_options;
+  control_options.max_request = MAX_CONTROL_REQUEST;
+  control_options.allow = [group](const ucred& peer) { return mayControl(peer, group); };
+  control_options.refused_answer = errorLine("permission denied: the control socket is for root" +
+                                             std::string(group ? " and group " + *c.control_group : ""));
+  control_options.too_large_answer = errorLine("request longer than 1024 bytes");
+  control_ = orThrow(RequestServer::listenUnix(c.control_socket.string(), group ? 0660 : 0600, group.value_or(0),
+                                               loop_, std::move(control_options),
+                                               [this](const std::string& line) { return control(line); }),
+                     "control socket");
+  if (!c.metrics_address.empty()) {
+    RequestServer::Options http;
+    http.terminator = "\r\n\r\n";
+    http.max_request = 8192;
+    http.too_large_answer = "HTTP/1.0 431 Request Header Fields Too Large\r\n\r\n";
+    metrics_ = orThrow(RequestServer::listenTcp(c.metrics_address, c.metrics_port, loop_, std::move(http),
+                                                [this](const std::string&) {
+                                                  const auto body = metrics();
+                                                  return "HTTP/1.0 200 OK\r\nContent-Type: text/plain; "
+                                                         "version=0.0.4\r\nContent-Length: " +
+                                                         std::to_string(body.size()) + "\r\n\r\n" + body;
+                                                }),
+                       "metrics-listen");
+  }
+  orThrow(loop_.add(signals_.fd(), EPOLLIN, [this](std::uint32_t) { onSignal(); }), "signals");
+  orThrow(loop_.add(tick_.fd(), EPOLLIN, [this](std::uint32_t) { onTick(); }), "timer");
+  orThrow(tick_.arm(TICK), "timer");
+  Log{LogLevel::Notice, c.node_name} << "started: interface " << c.interface << ", " << c.vips.size()
+                                     << " VIP(s), takeover-mode " << toString(c.takeover_mode) << ", TLS on port "
+                                     << tls_->port() << ", cluster group '" << c.cluster_group << "'";
+  link_->start();
 }
 
-Agent::~Agent() { loop_.remove(signals_.fd()); }
+Agent::~Agent() {
+  loop_.remove(signals_.fd());
+  loop_.remove(tick_.fd());
+}
+
+void Agent::handle(const Event& event) {
+  if (stopping_) {
+    return;
+  }
+  carryOut(roles_.handle(event, facts()));
+}
+
+void Agent::carryOut(const Transition& transition) {
+  if (transition.refused) {
+    return;
+  }
+  if (transition.release_vip) {
+    if (auto released = vip_->demote(); !released) {
+      Log{LogLevel::Error, "vip"} << "releasing the VIP: " << released.error().message;
+    }
+  }
+  if (transition.resync) {
+    replicator_->resync();
+  }
+  if (transition.take_vip) {
+    if (auto taken = vip_->promote(); !taken) {
+      Log{LogLevel::Error, "vip"} << "taking the VIP: " << taken.error().message;
+      carryOut(roles_.handle(event::TakeoverFailed{taken.error().message}, facts()));
+      return;
+    }
+    // Standbys must hold this node's ticket keys before its tickets reach clients.
+    replicator_->publishKeyring();
+  }
+  if (transition.changed()) {
+    ++transitions_;
+    last_transition_ = transition;
+    last_transition_at_ = std::time(nullptr);
+    Log{LogLevel::Notice, "role"} << toString(transition.from) << " -> " << toString(transition.to) << " ("
+                                  << transition.reason << ")";
+    replicator_->announce();
+  }
+  notifySystemd();
+}
+
+void Agent::notifySystemd() {
+  const std::string status = "STATUS=" + std::string(toString(roles_.role())) +
+                             (replicator_->inSync() ? "" : ", not in sync") + (quorate_ ? "" : ", not quorate");
+  if (!ready_ && connected_ && replicator_->inSync()) {
+    ready_ = true;
+    sd_notify(0, ("READY=1\n" + status).c_str());
+  } else {
+    sd_notify(0, status.c_str());
+  }
+}
+
+ClusterFacts Agent::facts() const {
+  ClusterFacts facts;
+  facts.connected = connected_;
+  facts.quorate = quorate_ && connected_;
+  facts.in_sync = replicator_ && replicator_->inSync();
+  if (replicator_) {
+    for (const auto& [key, peer] : replicator_->peers()) {
+      if (peer.state) {
+        facts.others.push_back(MemberInfo{peer.member.nodeid, peer.state->name, peer.state->priority,
+                                          fromWire(peer.state->role), peer.state->in_sync, peer.state->eligible});
+      }
+    }
+  }
+  return facts;
+}
+
+cluster::StateMessage Agent::describeSelf() const {
+  cluster::StateMessage state;
+  state.name = config_->node_name;
+  state.priority = static_cast<std::uint8_t>(config_->node_priority);
+  state.role = toWire(roles_.role());
+  state.eligible = roles_.eligible();
+  return state;
+}
+
+void Agent::onTick() {
+  tick_.acknowledge();
+  (void)tick_.arm(TICK);
+  replicator_->announce();
+  if (roles_.role() == Role::Active) {
+    auto rotated = tls_->keyring().rotateIfDue(std::time(nullptr));
+    if (rotated && *rotated) {
+      Log{LogLevel::Notice, "tls"} << "ticket keys rotated";
+      replicator_->publishKeyring();
+    }
+  }
+  tls_->keyring().dropExpired(std::time(nullptr));
+  sd_notify(0, "WATCHDOG=1");
+}
 
 void Agent::onSignal() {
   for (;;) {
     auto signal = signals_.next();
-    if (!signal) {
-      Log{LogLevel::Error} << signal.error().message;
+    if (!signal || *signal == 0) {
       return;
     }
-    switch (*signal) {
-    case 0:
-      return;
-    case STOP_SIGNAL:
-    case INTERRUPT_SIGNAL:
-      Log{LogLevel::Notice, config_->node_name} << "stopping on signal " << *signal;
-      sd_notify(0, "STOPPING=1");
-      loop_.stop();
-      break;
-    case RELOAD_SIGNAL:
+    if (*signal == RELOAD_SIGNAL) {
       reload();
-      break;
-    default:
-      break;
+    } else {
+      Log{LogLevel::Notice, config_->node_name} << "stopping on signal " << *signal;
+      stop();
+      return;
     }
   }
+}
+
+void Agent::stop() {
+  sd_notify(0, "STOPPING=1");
+  stopping_ = true;
+  if (auto down = vip_->shutdown(); !down) {
+    Log{LogLevel::Error, "vip"} << "undoing network changes: " << down.error().message;
+  }
+  tls_->drain(DRAIN_BOUND);
+  loop_.stop();
 }
 
 void Agent::reload() {
@@ -84,7 +357,9 @@ void Agent::reload() {
     } else {
       config_ = std::make_shared<const Config>(std::move(candidate));
       setLogLevel(config_->log_level);
+      roles_.setPriority(config_->node_priority);
       Log{LogLevel::Notice, "reload"} << "configuration reloaded from " << config_->source;
+      replicator_->announce();
     }
   } catch (const ConfigError& error) {
     for (const auto& problem : error.problems()) {
@@ -93,6 +368,149 @@ void Agent::reload() {
     Log{LogLevel::Error, "reload"} << "keeping the running configuration";
   }
   sd_notify(0, "READY=1");
+}
+
+std::string Agent::control(const std::string& line) {
+  auto request = parseControlRequest(line);
+  if (!request) {
+    return errorLine(request.error().message);
+  }
+  const auto command = [&](const Event& event) {
+    const auto transition = roles_.handle(event, facts());
+    if (transition.refused) {
+      return errorLine(*transition.refused);
+    }
+    carryOut(transition);
+    return jsonLine({{"ok", true}, {"role", toString(roles_.role())}});
+  };
+  if (request->command == "status") {
+    auto answer = status();
+    answer["ok"] = true;
+    return jsonLine(answer);
+  }
+  if (request->command == "promote") {
+    return command(event::Promote{});
+  }
+  if (request->command == "demote") {
+    return command(event::Demote{});
+  }
+  return errorLine("unknown command '" + request->command + "' (status, promote, demote)");
+}
+
+nlohmann::json Agent::status() const {
+  using nlohmann::json;
+  const auto elected = roles_.electedActive(facts());
+  json members = json::array();
+  json self = {{"name", config_->node_name}, {"id", link_->localNode()}, {"role", toString(roles_.role())},
+               {"priority", config_->node_priority}, {"in_sync", replicator_->inSync()},
+               {"eligible", roles_.eligible()}, {"self", true}, {"lag", nullptr},
+               {"sessions_cached", tls_->cache().stats().entries}};
+  members.push_back(self);
+  std::optional<std::string> owner;
+  if (roles_.role() == Role::Active) {
+    owner = config_->node_name;
+  }
+  for (const auto& [key, peer] : replicator_->peers()) {
+    if (!peer.state) {
+      continue;
+    }
+    json lag = nullptr;
+    if (roles_.role() == Role::Active && peer.state->applied_incarnation == replicator_->incarnation()) {
+      lag = replicator_->sequence() - std::min(replicator_->sequence(), peer.state->applied_sequence);
+    }
+    if (peer.state->role == WireRole::Active) {
+      owner = peer.state->name;
+    }
+    members.push_back({{"name", peer.state->name}, {"id", peer.member.nodeid},
+                       {"role", toString(fromWire(peer.state->role))}, {"priority", peer.state->priority},
+                       {"in_sync", peer.state->in_sync}, {"eligible", peer.state->eligible}, {"self", false},
+                       {"lag", lag}, {"sessions_cached", peer.state->cache_entries}});
+  }
+  json vips = json::array();
+  for (const auto& vip : config_->vips) {
+    vips.push_back(netctl::toString(vip));
+  }
+  const auto& stats = replicator_->stats();
+  json rejected = json::object();
+  for (std::size_t i = 0; i < stats.rejected.size(); ++i) {
+    rejected[std::string(cluster::toString(static_cast<cluster::RejectReason>(i)))] = stats.rejected[i].load();
+  }
+  const auto& tls = tls_->counters();
+  return {{"node", config_->node_name},
+          {"id", link_->localNode()},
+          {"role", toString(roles_.role())},
+          {"connected", connected_},
+          {"quorate", quorate_},
+          {"in_sync", replicator_->inSync()},
+          {"vips", vips},
+          {"vip_owner", owner ? json(*owner) : json(nullptr)},
+          {"elected", elected ? json(*elected) : json(nullptr)},
+          {"members", members},
+          {"sessions_cached", tls_->cache().stats().entries},
+          {"ticket_keys", tls_->keyring().size()},
+          {"last_transition",
+           {{"from", toString(last_transition_.from)}, {"to", toString(last_transition_.to)},
+            {"reason", last_transition_.reason}, {"at", last_transition_at_}}},
+          {"transitions", transitions_},
+          {"replication",
+           {{"enabled", config_->replication}, {"sent", stats.sent.load()}, {"received", stats.received.load()},
+            {"records_sent", stats.records_sent.load()}, {"records_applied", stats.records_applied.load()},
+            {"records_rejected", stats.records_rejected.load()}, {"dropped", stats.dropped.load()},
+            {"snapshots_sent", stats.snapshots_sent.load()}, {"rejected", rejected}}},
+          {"handshakes",
+           {{"full_tls12", tls.full_tls12.load()}, {"full_tls13", tls.full_tls13.load()},
+            {"resumed_tls12_session_id", tls.resumed_tls12_session_id.load()},
+            {"resumed_tls12_ticket", tls.resumed_tls12_ticket.load()},
+            {"resumed_tls13_stateful", tls.resumed_tls13_stateful.load()},
+            {"resumed_tls13_ticket", tls.resumed_tls13_ticket.load()}}},
+          {"control_refused", control_ ? control_->refused() : 0}};
+}
+
+std::string Agent::metrics() const {
+  const auto s = status();
+  std::ostringstream out;
+  const auto gauge = [&out](const std::string& name, const std::string& help, const std::string& type) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  };
+  gauge("failoverd_role", "1 for this node's current role", "gauge");
+  for (const auto role : {Role::Standby, Role::Active, Role::Maintenance, Role::Fault}) {
+    out << "failoverd_role{role=\"" << toString(role) << "\"} " << (roles_.role() == role ? 1 : 0) << "\n";
+  }
+  gauge("failoverd_transitions_total", "role transitions since start", "counter");
+  out << "failoverd_transitions_total " << transitions_ << "\n";
+  gauge("failoverd_members", "failoverd processes in the cluster group, this one included", "gauge");
+  out << "failoverd_members " << s["members"].size() << "\n";
+  gauge("failoverd_quorate", "1 if this node's partition is quorate", "gauge");
+  out << "failoverd_quorate " << (quorate_ ? 1 : 0) << "\n";
+  gauge("failoverd_in_sync", "1 if this node holds the cluster's sessions and keys", "gauge");
+  out << "failoverd_in_sync " << (replicator_->inSync() ? 1 : 0) << "\n";
+  const auto& r = s["replication"];
+  gauge("failoverd_replication_messages_sent_total", "replication messages sent", "counter");
+  out << "failoverd_replication_messages_sent_total " << r["sent"] << "\n";
+  gauge("failoverd_replication_messages_received_total", "replication messages received", "counter");
+  out << "failoverd_replication_messages_received_total " << r["received"] << "\n";
+  gauge("failoverd_replication_records_sent_total", "session records sent", "counter");
+  out << "failoverd_replication_records_sent_total " << r["records_sent"] << "\n";
+  gauge("failoverd_replication_records_applied_total", "session records imported", "counter");
+  out << "failoverd_replication_records_applied_total " << r["records_applied"] << "\n";
+  gauge("failoverd_replication_rejected_total", "messages dropped, by reason", "counter");
+  for (const auto& [reason, count] : r["rejected"].items()) {
+    out << "failoverd_replication_rejected_total{reason=\"" << reason << "\"} " << count << "\n";
+  }
+  gauge("failoverd_replication_lag_messages", "messages a member has yet to apply (from the active)", "gauge");
+  for (const auto& member : s["members"]) {
+    if (!member["lag"].is_null()) {
+      out << "failoverd_replication_lag_messages{member=\"" << member["name"].get<std::string>() << "\"} "
+          << member["lag"] << "\n";
+    }
+  }
+  gauge("failoverd_sessions_cached", "sessions in this node's cache", "gauge");
+  out << "failoverd_sessions_cached " << s["sessions_cached"] << "\n";
+  gauge("failoverd_handshakes_total", "TLS handshakes completed, by kind", "counter");
+  for (const auto& [kind, count] : s["handshakes"].items()) {
+    out << "failoverd_handshakes_total{kind=\"" << kind << "\"} " << count << "\n";
+  }
+  return out.str();
 }
 
 } // namespace failover::daemon

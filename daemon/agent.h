@@ -1,18 +1,29 @@
 #pragma once
 
+#include "daemon/cluster/cluster_link.h"
+#include "daemon/cluster/replicator.h"
 #include "daemon/config.h"
+#include "daemon/control/request_server.h"
+#include "daemon/role/role_machine.h"
 #include "netctl/sys/event_loop.h"
+#include "netctl/vip_owner.h"
+#include "tls/server.h"
 
+#include <boost/program_options/variables_map.hpp>
+#include <nlohmann/json.hpp>
+
+#include <ctime>
 #include <memory>
 
 namespace failover::daemon {
 
-// The node agent: owns the event loop's sources and the current configuration, and reacts
-// to signals (SIGTERM/SIGINT stop, SIGHUP reloads the configuration).
+// The node agent. It owns the event loop's sources and wires the layers: Corosync membership,
+// quorum and replication (cluster/), the role machine (role/), the VIP (netctl), the TLS
+// service (tls), the control socket and the metrics endpoint. Every decision goes through
+// RoleMachine::handle; this class only gathers facts and carries out transitions.
 class Agent {
 public:
   // Throws std::runtime_error when the node cannot start (start-up is the only place that may).
-  // command_line is kept so that a reload applies the same overrides to the re-read file.
   Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop);
   ~Agent();
   Agent(const Agent&) = delete;
@@ -21,13 +32,55 @@ public:
   const Config& config() const noexcept { return *config_; }
 
 private:
+  // Forwards the TLS workers' session events to the replicator, which exists only after the
+  // TLS server (it needs it): the server is created with this stable object instead.
+  struct HookForwarder : tls::SessionHooks {
+    cluster::Replicator* target = nullptr;
+    void sessionCreated(const tls::SessionRecord& record) noexcept override {
+      if (target != nullptr) {
+        target->sessionCreated(record);
+      }
+    }
+    void sessionRemoved(std::span<const std::uint8_t> id) noexcept override {
+      if (target != nullptr) {
+        target->sessionRemoved(id);
+      }
+    }
+  };
+
   void onSignal();
+  void onTick();
   void reload();
+  void stop();
+  void handle(const Event& event);
+  void carryOut(const Transition& transition);
+  ClusterFacts facts() const;
+  cluster::StateMessage describeSelf() const;
+  std::string control(const std::string& line);
+  nlohmann::json status() const;
+  std::string metrics() const;
+  void notifySystemd();
 
   std::shared_ptr<const Config> config_;
   boost::program_options::variables_map command_line_;
   sys::EventLoop& loop_;
   sys::SignalFd signals_;
+  sys::TimerFd tick_;
+  HookForwarder hooks_;
+  std::unique_ptr<tls::TlsServer> tls_;
+  std::unique_ptr<cluster::ClusterLink> link_;
+  std::unique_ptr<cluster::Replicator> replicator_;
+  std::unique_ptr<netctl::VipOwner> vip_;
+  std::unique_ptr<RequestServer> control_;
+  std::unique_ptr<RequestServer> metrics_;
+  RoleMachine roles_;
+  bool connected_ = false;
+  bool quorate_ = false;
+  bool ready_ = false;
+  bool stopping_ = false;
+  std::uint64_t transitions_ = 0;
+  Transition last_transition_;
+  std::time_t last_transition_at_ = 0;
 };
 
 } // namespace failover::daemon

@@ -143,6 +143,19 @@ public:
     return it->second;
   }
 
+  std::vector<Setting> optionalAll(const std::string& key) {
+    const auto it = settings_.find(key);
+    return it == settings_.end() ? std::vector<Setting>{} : it->second;
+  }
+
+  void problemAt(const Setting& setting, const std::string& key, const std::string& message) {
+    problem(setting, key, message);
+  }
+
+  void missing(const std::string& key, const std::string& hint) {
+    problems_.push_back("missing required key '" + key + "' (" + hint + ")");
+  }
+
   void problem(const Setting& setting, const std::string& key, const std::string& message) {
     problems_.push_back(setting.where + ": " + key + ": " + message);
   }
@@ -163,6 +176,40 @@ public:
       return std::nullopt;
     }
     return value;
+  }
+
+  std::optional<bool> flag(const std::string& key) {
+    const auto setting = single(key);
+    if (!setting) {
+      return std::nullopt;
+    }
+    const auto& v = setting->value;
+    if (v == "yes" || v == "on" || v == "true" || v == "1") {
+      return true;
+    }
+    if (v == "no" || v == "off" || v == "false" || v == "0") {
+      return false;
+    }
+    problem(*setting, key, "'" + v + "' is not yes or no");
+    return std::nullopt;
+  }
+
+  // ADDRESS:PORT with an IPv4 or IPv6 literal ([::1]:9477 or 127.0.0.1:9477).
+  std::optional<std::pair<std::string, std::uint16_t>> endpoint(const Setting& setting, const std::string& key) {
+    const auto colon = setting.value.rfind(':');
+    std::string host = colon == std::string::npos ? "" : setting.value.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    unsigned port = 0;
+    const auto port_text = colon == std::string::npos ? std::string() : setting.value.substr(colon + 1);
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (!netctl::parseIpAddress(host) || ec != std::errc{} || end != port_text.data() + port_text.size() ||
+        port == 0 || port > 65535) {
+      problem(setting, key, "'" + setting.value + "' is not ADDRESS:PORT (e.g. 127.0.0.1:9477 or [::1]:9477)");
+      return std::nullopt;
+    }
+    return std::pair{host, static_cast<std::uint16_t>(port)};
   }
 
   template <class Enum>
@@ -282,6 +329,148 @@ void validateControl(Validator& v, Config& config) {
   }
 }
 
+void validateBehaviour(Validator& v, Config& config) {
+  if (const auto preempt = v.flag("preempt")) {
+    config.preempt = *preempt;
+  }
+  if (const auto replication = v.flag("replication")) {
+    config.replication = *replication;
+  }
+  if (const auto down = v.flag("down-on-demote")) {
+    config.down_on_demote = *down;
+  }
+  if (const auto count = v.number("announce-count", 1, 100)) {
+    config.announce.count = *count;
+  }
+  if (const auto interval = v.number("announce-interval-ms", 0, 10'000)) {
+    config.announce.interval = std::chrono::milliseconds(*interval);
+  }
+  if (const auto repeat = v.number("announce-repeat-ms", 0, 600'000)) {
+    config.announce.repeat_after = std::chrono::milliseconds(*repeat);
+  }
+  if (const auto hold = v.number("hold-timeout-ms", 0, 60'000)) {
+    config.hold_timeout = std::chrono::milliseconds(*hold);
+  }
+  if (const auto queue = v.number("hold-queue", 0, 65535)) {
+    config.hold_queue = static_cast<std::uint16_t>(*queue);
+  }
+  if (const auto probe = v.number("probe-ms", 0, 10'000)) {
+    config.probe_timeout = std::chrono::milliseconds(*probe);
+  }
+  if (const auto directory = v.single("state-directory")) {
+    if (!std::filesystem::path(directory->value).is_absolute()) {
+      v.problem(*directory, "state-directory", "'" + directory->value + "' must be an absolute path");
+    } else {
+      config.state_directory = directory->value;
+    }
+  }
+  if (const auto metrics = v.optional("metrics-listen")) {
+    if (auto endpoint = v.endpoint(*metrics, "metrics-listen")) {
+      config.metrics_address = endpoint->first;
+      config.metrics_port = endpoint->second;
+    }
+  }
+}
+
+void validateTls(Validator& v, Config& config) {
+  auto& listener = config.listener;
+  if (const auto address = v.single("tls-listen")) {
+    if (!netctl::parseIpAddress(address->value)) {
+      v.problem(*address, "tls-listen", "'" + address->value + "' is not an IPv4 or IPv6 address (:: for all)");
+    } else {
+      listener.address = address->value;
+    }
+  }
+  if (const auto port = v.number("tls-port", 1, 65535)) {
+    listener.port = static_cast<std::uint16_t>(*port);
+  }
+  const auto chains = v.optionalAll("tls-certificate");
+  const auto keys = v.optionalAll("tls-key");
+  if (chains.size() != keys.size()) {
+    v.problemAt(chains.empty() ? keys.front() : chains.front(), "tls-certificate",
+                std::to_string(chains.size()) + " tls-certificate but " + std::to_string(keys.size()) +
+                    " tls-key: give one tls-key after each tls-certificate");
+  }
+  for (std::size_t i = 0; i < std::min(chains.size(), keys.size()); ++i) {
+    for (const auto* file : {&chains[i], &keys[i]}) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(file->value, ec)) {
+        v.problemAt(*file, file == &chains[i] ? "tls-certificate" : "tls-key",
+                    "'" + file->value + "' is not a readable file");
+      }
+    }
+    listener.tls.certificates.push_back({chains[i].value, keys[i].value});
+  }
+  if (const auto directory = v.optional("tls-certificate-dir")) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(directory->value, ec)) {
+      v.problem(*directory, "tls-certificate-dir", "'" + directory->value + "' is not a directory");
+    } else {
+      listener.tls.certificate_directory = directory->value;
+    }
+  }
+  if (listener.tls.certificates.empty() && listener.tls.certificate_directory.empty()) {
+    v.missing("tls-certificate", "give tls-certificate and tls-key (or tls-certificate-dir)");
+  }
+  if (const auto reject = v.flag("tls-reject-unknown-names")) {
+    listener.tls.reject_unknown_names = *reject;
+  }
+  if (const auto tickets = v.flag("tls-session-tickets")) {
+    listener.tls.session_tickets = *tickets;
+  }
+  if (const auto early = v.flag("tls-early-data")) {
+    listener.tls.early_data = *early;
+  }
+  if (const auto timeout = v.number("tls-session-timeout", 10, 86'400)) {
+    listener.tls.session_timeout = std::chrono::seconds(*timeout);
+  }
+  if (const auto context = v.single("tls-session-context")) {
+    if (context->value.empty() || context->value.size() > 32) {
+      v.problem(*context, "tls-session-context", "must be 1-32 bytes long");
+    } else {
+      listener.tls.session_id_context = context->value;
+    }
+  }
+  if (const auto workers = v.number("tls-workers", 0, 256)) {
+    listener.workers = *workers;
+  }
+  if (const auto rotation = v.number("tls-ticket-rotation", 60, 604'800)) {
+    listener.ticket_rotation = std::chrono::seconds(*rotation);
+  }
+  if (const auto entries = v.number("tls-cache-entries", 1, 10'000'000)) {
+    listener.cache_entries = *entries;
+    listener.cache_bytes = static_cast<std::size_t>(*entries) * 2048;
+  }
+  if (const auto idle = v.number("tls-idle-timeout", 1, 3600)) {
+    listener.idle_timeout = std::chrono::seconds(*idle);
+  }
+  const auto service = v.choice<tls::ServiceConfig::Kind>(
+      "service", {{"static", tls::ServiceConfig::Kind::StaticFiles}, {"relay", tls::ServiceConfig::Kind::Relay}});
+  if (service) {
+    listener.service.kind = *service;
+  }
+  if (service == tls::ServiceConfig::Kind::StaticFiles) {
+    if (const auto root = v.single("document-root")) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(root->value, ec)) {
+        v.problem(*root, "document-root", "'" + root->value + "' is not a directory");
+      } else {
+        listener.service.document_root = root->value;
+      }
+    }
+  } else if (service == tls::ServiceConfig::Kind::Relay) {
+    if (const auto backend = v.single("backend")) {
+      if (auto endpoint = v.endpoint(*backend, "backend")) {
+        listener.service.backend_address = endpoint->first;
+        listener.service.backend_port = endpoint->second;
+      }
+    }
+    if (const auto proxy = v.flag("proxy-protocol")) {
+      listener.service.proxy_protocol = *proxy;
+    }
+  }
+}
+
 std::string joinProblems(const std::vector<std::string>& problems) {
   std::string text;
   for (const auto& problem : problems) {
@@ -315,7 +504,41 @@ po::options_description configOptions() {
     ("control-socket", text()->default_value("/run/failoverd/control.sock"),
      "unix socket that failoverctl talks to")
     ("control-group", text(), "group whose members may use the control socket (root always may)")
-    ("log-level", text()->default_value("notice"), "error, warning, notice, info or debug");
+    ("log-level", text()->default_value("notice"), "error, warning, notice, info or debug")
+    ("preempt", text()->default_value("no"),
+     "yes: a better-ranked in-sync node takes the VIP from the active one")
+    ("replication", text()->default_value("yes"), "replicate TLS sessions and ticket keys (no: for tests)")
+    ("down-on-demote", text()->default_value("no"), "bring the service interface down when demoted (self-fence)")
+    ("announce-count", text()->default_value("5"), "gratuitous ARPs / unsolicited NAs per burst, 1-100")
+    ("announce-interval-ms", text()->default_value("20"), "between the frames of a burst")
+    ("announce-repeat-ms", text()->default_value("5000"), "a second burst after this long (0: none)")
+    ("hold-timeout-ms", text()->default_value("3000"),
+     "longest new connections are held during a takeover (0: no connection hold)")
+    ("hold-queue", text()->default_value("32"), "NFQUEUE number of the connection hold")
+    ("probe-ms", text()->default_value("0"),
+     "ARP-probe the VIP this long before taking it; a reply refuses the takeover (0: no probe)")
+    ("state-directory", text()->default_value("/run/failoverd"), "where undo records survive a crash")
+    ("metrics-listen", text(), "ADDRESS:PORT of the Prometheus text endpoint (off if not given)")
+    ("tls-listen", text()->default_value("::"), "address the TLS service listens on (:: for all)")
+    ("tls-port", text()->default_value("443"), "TCP port of the TLS service")
+    ("tls-certificate", list(), "PEM certificate chain; repeat, each followed by its tls-key")
+    ("tls-key", list(), "PEM private key of the tls-certificate before it")
+    ("tls-certificate-dir", text(), "also load every NAME.crt with a NAME.key from this directory")
+    ("tls-reject-unknown-names", text()->default_value("no"),
+     "yes: an SNI name no certificate covers gets an unrecognized_name alert (no: the default)")
+    ("tls-session-tickets", text()->default_value("yes"),
+     "yes: TLS 1.2 tickets and TLS 1.3 stateless tickets; no: session IDs and stateful tickets")
+    ("tls-session-timeout", text()->default_value("300"), "session lifetime in seconds")
+    ("tls-early-data", text()->default_value("no"), "accept TLS 1.3 0-RTT (tickets become single-use)")
+    ("tls-session-context", text()->default_value("failoverd"), "session-ID context (same on every node)")
+    ("tls-workers", text()->default_value("0"), "TLS worker threads (0: one per CPU)")
+    ("tls-ticket-rotation", text()->default_value("3600"), "seconds between ticket key rotations")
+    ("tls-cache-entries", text()->default_value("100000"), "session cache size in entries")
+    ("tls-idle-timeout", text()->default_value("60"), "seconds before an idle connection is closed")
+    ("service", text()->default_value("static"), "static (files from document-root) or relay (to backend)")
+    ("document-root", text()->default_value("/var/lib/failoverd/www"), "files served by the static service")
+    ("backend", text(), "ADDRESS:PORT the relay service forwards to")
+    ("proxy-protocol", text()->default_value("no"), "send a PROXY v2 header to the backend");
   return table;
 }
 
@@ -340,6 +563,8 @@ Config loadConfig(const std::filesystem::path& file, const po::variables_map& co
   validateNetwork(validator, config);
   validateCluster(validator, config);
   validateControl(validator, config);
+  validateBehaviour(validator, config);
+  validateTls(validator, config);
   if (!problems.empty()) {
     for (auto& problem : problems) {
       // Problems without a location ("missing required key") belong to the file as a whole.
@@ -380,7 +605,20 @@ std::optional<std::string> unreloadableChange(const Config& running, const Confi
   if (running.control_socket != candidate.control_socket) {
     return "control-socket";
   }
+  if (running.listener.address != candidate.listener.address || running.listener.port != candidate.listener.port) {
+    return "tls-listen/tls-port";
+  }
   return std::nullopt;
+}
+
+std::vector<std::string> checkCertificates(const Config& config) {
+  tls::SessionCache cache(1, 1);
+  tls::TicketKeyring keyring(config.listener.ticket_rotation, config.listener.tls.session_timeout);
+  tls::TlsCounters counters;
+  if (auto context = tls::TlsContext::create(config.listener.tls, cache, keyring, counters, nullptr); !context) {
+    return {"tls-certificate: " + context.error().message};
+  }
+  return {};
 }
 
 std::string_view toString(TakeoverMode mode) {

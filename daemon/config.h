@@ -2,6 +2,7 @@
 
 #include "netctl/address.h"
 #include "netctl/vip_owner.h"
+#include "tls/server.h"
 
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
@@ -33,6 +34,25 @@ struct Config {
   std::filesystem::path control_socket;
   std::optional<std::string> control_group;
   LogLevel log_level = LogLevel::Notice;
+
+  // Election and replication.
+  bool preempt = false;
+  bool replication = true;
+
+  // Taking over the VIP (netctl).
+  bool down_on_demote = false;
+  netctl::AnnouncePlan announce;
+  std::chrono::milliseconds hold_timeout{3000};
+  std::uint16_t hold_queue = 32;
+  std::chrono::milliseconds probe_timeout{0};
+  std::filesystem::path state_directory = "/run/failoverd";
+
+  // The TLS service.
+  tls::ListenerConfig listener;
+
+  // Prometheus text endpoint ("" = off).
+  std::string metrics_address;
+  std::uint16_t metrics_port = 0;
 };
 
 // Every problem found in a configuration, each line naming where (file:line or command line),
@@ -57,6 +77,10 @@ Config loadConfig(const std::filesystem::path& file,
 // Facts an operator should know about but that do not make the file invalid (an interface
 // that does not exist yet may be created later, e.g. a bond or VLAN).
 std::vector<std::string> configWarnings(const Config& config);
+
+// Loads the TLS certificates and keys the way the server will (as nginx -t does); returns the
+// problems found. Separate from loadConfig because it reads and parses every PEM file.
+std::vector<std::string> checkCertificates(const Config& config);
 
 // Settings that a reload cannot change in place: the first that differs, if any.
 std::optional<std::string> unreloadableChange(const Config& running, const Config& candidate);

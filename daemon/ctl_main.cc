@@ -1,9 +1,19 @@
 // failoverctl: drives a node's failoverd. Subcommands come from one table that also makes
 // the help text.
+#include "daemon/control/protocol.h"
 #include "daemon/exit_codes.h"
 #include "failover/version.h"
+#include "netctl/sys/unique_fd.h"
 #include "tls/secret.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <iomanip>
 #include <iostream>
 #include <span>
 #include <string_view>
@@ -15,6 +25,102 @@ namespace {
 constexpr std::size_t CLUSTER_KEY_SIZE = 64;
 
 using Args = std::span<char* const>;
+using nlohmann::json;
+
+std::string socket_path = "/run/failoverd/control.sock";
+
+// Sends one request and returns the daemon's JSON answer, or exits with a clear message.
+json request(const std::string& command, const std::vector<std::string>& arguments = {}) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+  sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
+    const int error = errno;
+    std::cerr << "failoverctl: failoverd is not running on this node (cannot connect to " << socket_path
+              << ": " << std::strerror(error) << "); start it with: systemctl start failoverd\n";
+    std::exit(error == EACCES ? EXIT_RUNTIME_FAILURE : EXIT_NOT_RUNNING);
+  }
+  const auto line = daemon::formatControlRequest({daemon::CONTROL_VERSION, command, arguments});
+  (void)!::write(fd.get(), line.data(), line.size());
+  std::string answer;
+  char buffer[65536];
+  for (ssize_t n; (n = ::read(fd.get(), buffer, sizeof buffer)) > 0;) {
+    answer.append(buffer, static_cast<std::size_t>(n));
+  }
+  auto parsed = json::parse(answer, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    std::cerr << "failoverctl: failoverd sent an answer that is not JSON\n";
+    std::exit(EXIT_RUNTIME_FAILURE);
+  }
+  if (!parsed.value("ok", false)) {
+    std::cerr << "failoverctl " << command << ": " << parsed.value("error", std::string("failed")) << '\n';
+    std::exit(EXIT_RUNTIME_FAILURE);
+  }
+  return parsed;
+}
+
+std::string text(const json& value) {
+  if (value.is_null()) {
+    return "-";
+  }
+  if (value.is_boolean()) {
+    return value.get<bool>() ? "yes" : "no";
+  }
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+int status(Args args) {
+  const bool as_json = !args.empty() && std::string_view(args[0]) == "--json";
+  if (args.size() > (as_json ? 1U : 0U)) {
+    std::cerr << "failoverctl status: unexpected argument '" << args.back() << "'\n";
+    return EXIT_USAGE;
+  }
+  auto answer = request("status");
+  answer.erase("ok");
+  if (as_json) {
+    std::cout << answer.dump(2) << '\n';
+    return EXIT_OK;
+  }
+  const auto& last = answer["last_transition"];
+  std::cout << "node:        " << text(answer["node"]) << " (id " << text(answer["id"]) << "), "
+            << text(answer["role"]) << (answer["in_sync"].get<bool>() ? "" : ", NOT in sync") << '\n'
+            << "cluster:     " << (answer["connected"].get<bool>() ? "" : "NOT connected to corosync, ")
+            << (answer["quorate"].get<bool>() ? "quorate" : "NOT quorate") << ", " << answer["members"].size()
+            << " members\n"
+            << "VIP:         ";
+  for (const auto& vip : answer["vips"]) {
+    std::cout << text(vip) << ' ';
+  }
+  std::cout << "on " << text(answer["vip_owner"]) << '\n'
+            << "sessions:    " << text(answer["sessions_cached"]) << " cached, " << text(answer["ticket_keys"])
+            << " ticket keys\n"
+            << "last change: " << text(last["from"]) << " -> " << text(last["to"]) << " (" << text(last["reason"])
+            << ")\n\n";
+  std::cout << std::left << std::setw(16) << "MEMBER" << std::setw(6) << "ID" << std::setw(13) << "ROLE"
+            << std::setw(10) << "PRIORITY" << std::setw(9) << "IN SYNC" << std::setw(10) << "SESSIONS"
+            << "LAG\n";
+  for (const auto& member : answer["members"]) {
+    std::cout << std::setw(16) << (text(member["name"]) + (member["self"].get<bool>() ? " *" : ""))
+              << std::setw(6) << text(member["id"]) << std::setw(13) << text(member["role"]) << std::setw(10)
+              << text(member["priority"]) << std::setw(9) << text(member["in_sync"]) << std::setw(10)
+              << text(member["sessions_cached"]) << text(member["lag"]) << '\n';
+  }
+  return EXIT_OK;
+}
+
+int roleCommand(const char* name, Args args) {
+  if (!args.empty()) {
+    std::cerr << "failoverctl " << name << ": takes no argument\n";
+    return EXIT_USAGE;
+  }
+  const auto answer = request(name);
+  std::cout << "failoverctl " << name << ": this node is now " << text(answer["role"]) << '\n';
+  return EXIT_OK;
+}
+
+int promote(Args args) { return roleCommand("promote", args); }
+int demote(Args args) { return roleCommand("demote", args); }
 
 int keygen(Args args) {
   if (args.size() != 1) {
@@ -38,11 +144,14 @@ struct Command {
 };
 
 constexpr Command COMMANDS[] = {
+    {"status", status, "status [--json]", "this node's role, the members, quorum, the VIP owner, sync and lag"},
+    {"promote", promote, "promote", "make this node active (when no other node is)"},
+    {"demote", demote, "demote", "step down; an in-sync standby takes over"},
     {"keygen", keygen, "keygen FILE", "create a new random cluster key file (mode 0600)"},
 };
 
 void printHelp(std::ostream& out) {
-  out << "Usage: failoverctl [--help | --version] COMMAND [ARGS]\n"
+  out << "Usage: failoverctl [--socket PATH] COMMAND [ARGS]  |  failoverctl --help | --version\n"
          "Drives the failoverd agent of this node.\n\nCommands:\n";
   for (const auto& command : COMMANDS) {
     out << "  " << command.usage;
@@ -51,13 +160,18 @@ void printHelp(std::ostream& out) {
     }
     out << command.help << '\n';
   }
-  out << "\nExit status: 0 success, 1 failure, 2 bad usage, 3 failoverd is not running.\n";
+  out << "\nOptions:\n  --socket PATH           the control socket (default /run/failoverd/control.sock)\n"
+         "\nExit status: 0 success, 1 failure, 2 bad usage, 3 failoverd is not running.\n";
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  const Args args(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
+  Args args(argv + 1, static_cast<std::size_t>(argc > 0 ? argc - 1 : 0));
+  if (args.size() >= 2 && (std::string_view(args[0]) == "--socket" || std::string_view(args[0]) == "-s")) {
+    socket_path = args[1];
+    args = args.subspan(2);
+  }
   if (args.empty()) {
     printHelp(std::cerr);
     return EXIT_USAGE;

@@ -35,6 +35,9 @@ void printHelp(const po::options_description& all) {
 
 int checkConfig(const std::string& file, const po::variables_map& command_line) {
   const auto config = daemon::loadConfig(file, command_line);
+  if (auto problems = daemon::checkCertificates(config); !problems.empty()) {
+    throw daemon::ConfigError(std::move(problems));
+  }
   for (const auto& warning : daemon::configWarnings(config)) {
     std::cerr << "failoverd: warning: " << file << ": " << warning << '\n';
   }

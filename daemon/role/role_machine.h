@@ -83,6 +83,8 @@ public:
   // False while this node yields the VIP to others (after a demote or a lost VIP).
   bool eligible() const noexcept { return !yielding_; }
   void setPriority(unsigned priority) noexcept { priority_ = priority; }
+  // The node id is known once Corosync answers; it does not change while connected.
+  void setNode(std::uint32_t self) noexcept { self_ = self; }
 
   // The member that should be active now, if any: an active member that outranks every
   // other active one, else the best candidate. Exposed for `failoverctl status`.

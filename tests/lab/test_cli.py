@@ -2,6 +2,7 @@
 that name the file, the line and the key; the daemon starting, reloading and stopping."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import unittest
 from pathlib import Path
 
 from lab import BUILD_DIR
+from tlsenv import make_certificates
 
 FAILOVERD = str(BUILD_DIR / "daemon" / "failoverd")
 FAILOVERCTL = str(BUILD_DIR / "daemon" / "failoverctl")
@@ -22,20 +24,30 @@ def run(*argv, env=None):
 
 
 class CliCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.certs_dir = Path(tempfile.mkdtemp(prefix="failoverd-cli-certs-"))
+        cls.certs = make_certificates(cls.certs_dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.certs_dir, ignore_errors=True)
+
     def setUp(self):
         self.dir = Path(tempfile.mkdtemp(prefix="failoverd-cli-"))
         self.key = self.dir / "cluster.key"
+        (self.dir / "www").mkdir()
         keygen = run(FAILOVERCTL, "keygen", str(self.key))
         self.assertEqual(keygen.returncode, 0, keygen.stderr)
 
     def tearDown(self):
-        for path in sorted(self.dir.rglob("*"), reverse=True):
-            path.unlink() if not path.is_dir() else path.rmdir()
-        self.dir.rmdir()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def write_config(self, extra="", base=True):
+        chain, key = self.certs["a-ec"]
         body = (f"node-name = n1\nvip = 198.18.1.10/24\ninterface = lo\n"
-                f"cluster-key-file = {self.key}\n" if base else "") + extra
+                f"cluster-key-file = {self.key}\ntls-certificate = {chain}\ntls-key = {key}\n"
+                f"document-root = {self.dir / 'www'}\n" if base else "") + extra
         path = self.dir / "failoverd.conf"
         path.write_text(body)
         return path
@@ -72,14 +84,16 @@ class Cli(CliCase):
     def test_check_config_rejects_each_kind_of_bad_configuration(self):
         conf = self.dir / "failoverd.conf"
         cases = [
-            ("vip-adress = 198.18.1.10/24\n", f"{conf}:5: unknown key 'vip-adress'"),
-            ("vip = 198.18.1.256/24\n", f"{conf}:5: vip: '198.18.1.256' is not an IPv4 or IPv6 address"),
-            ("vip = 198.18.1.11\n", f"{conf}:5: vip: '198.18.1.11' has no prefix length"),
-            ("node-priority = 1000\n", f"{conf}:5: node-priority: '1000' is not a whole number from 1 to 255"),
-            ("takeover-mode = teleport\n", f"{conf}:5: takeover-mode: 'teleport' is not one of"),
-            ("node-name = n2\n", f"{conf}:5: node-name: given again (first given at {conf}:1)"),
-            ("just some words\n", f"{conf}:5: expected 'key = value'"),
-            (f"cluster-group = {'g' * 200}\n", f"{conf}:5: cluster-group: must be 1-127 bytes long"),
+            ("vip-adress = 198.18.1.10/24\n", f"{conf}:8: unknown key 'vip-adress'"),
+            ("vip = 198.18.1.256/24\n", f"{conf}:8: vip: '198.18.1.256' is not an IPv4 or IPv6 address"),
+            ("vip = 198.18.1.11\n", f"{conf}:8: vip: '198.18.1.11' has no prefix length"),
+            ("node-priority = 1000\n", f"{conf}:8: node-priority: '1000' is not a whole number from 1 to 255"),
+            ("takeover-mode = teleport\n", f"{conf}:8: takeover-mode: 'teleport' is not one of"),
+            ("node-name = n2\n", f"{conf}:8: node-name: given again (first given at {conf}:1)"),
+            ("just some words\n", f"{conf}:8: expected 'key = value'"),
+            (f"cluster-group = {'g' * 200}\n", f"{conf}:8: cluster-group: must be 1-127 bytes long"),
+            ("tls-port = 0\n", f"{conf}:8: tls-port: '0' is not a whole number from 1 to 65535"),
+            ("service = relay\n", "missing required key 'backend'"),
         ]
         for extra, message in cases:
             with self.subTest(extra=extra.strip()[:30]):
@@ -106,6 +120,16 @@ class Cli(CliCase):
         self.assertEqual(result.returncode, EXIT_USAGE)
         self.assertIn("chmod 600", result.stderr)
 
+    def test_check_config_loads_the_certificates(self):
+        chain, _ = self.certs["a-ec"]
+        _, other_key = self.certs["b"]
+        config = self.write_config()
+        config.write_text(config.read_text().replace(str(self.certs["a-ec"][1]), str(other_key)))
+        result = run(FAILOVERD, "--check-config", str(config))
+        self.assertEqual(result.returncode, EXIT_USAGE)
+        self.assertIn(f"cannot load private key {other_key}", result.stderr)
+        self.assertIn("key values mismatch", result.stderr)
+
     def test_missing_required_keys_are_named(self):
         result = run(FAILOVERD, "--check-config", str(self.write_config("interface = lo\n", base=False)))
         self.assertEqual(result.returncode, EXIT_USAGE)
@@ -126,8 +150,10 @@ class Cli(CliCase):
 
 
 class Daemon(CliCase):
-    """The daemon's life cycle: READY=1 to systemd, SIGHUP reload (refusing what cannot change
-    live), SIGTERM stop with exit 0."""
+    """The daemon's life cycle without Corosync, in a private network namespace (it installs
+    its connection-hold rule there, never in the root namespace): it starts, says it cannot
+    reach corosync and keeps retrying, answers failoverctl as a fault, reloads on SIGHUP
+    (refusing what cannot change live), and stops on SIGTERM with exit 0."""
 
     def start(self, config):
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -135,8 +161,9 @@ class Daemon(CliCase):
         self.notify.settimeout(TIMEOUT)
         env = dict(os.environ, NOTIFY_SOCKET=str(self.dir / "notify.sock"))
         env.pop("JOURNAL_STREAM", None)
-        self.daemon = subprocess.Popen([FAILOVERD, "--config", str(config)], env=env,
-                                       stderr=subprocess.PIPE, text=True)
+        self.daemon = subprocess.Popen(
+            ["unshare", "--net", "sh", "-c", f'ip link set lo up && exec "{FAILOVERD}" --config "{config}"'],
+            env=env, stderr=subprocess.PIPE, text=True)
         self.addCleanup(self.stop)
 
     def stop(self):
@@ -146,37 +173,46 @@ class Daemon(CliCase):
         self.daemon.stderr.close()
         self.notify.close()
 
-    def next_notification(self):
-        return self.notify.recv(4096).decode()
+    def notification(self, wanted):
+        """Waits (bounded by the socket timeout) for a notification holding `wanted`; STATUS=
+        updates may come in between."""
+        for _ in range(100):
+            message = self.notify.recv(4096).decode()
+            if wanted in message.split("\n"):
+                return message
+        self.fail(f"no {wanted} notification")
 
-    def test_ready_reload_and_stop(self):
-        config = self.write_config()
+    def log_until(self, text):
+        lines = []
+        for line in self.daemon.stderr:  # bounded: the daemon logs steadily and TIMEOUT kills
+            lines.append(line)
+            if text in line:
+                return "".join(lines)
+        self.fail(f"failoverd exited before logging {text!r}: {''.join(lines)}")
+
+    def test_without_corosync_it_retries_answers_reloads_and_stops(self):
+        config = self.write_config(f"control-socket = {self.dir / 'control.sock'}\n"
+                                   f"state-directory = {self.dir / 'state'}\ntls-port = 8443\n")
         self.start(config)
-        self.assertIn("READY=1", self.next_notification())
+        self.log_until("no connection to corosync")
+        status = run(FAILOVERCTL, "--socket", str(self.dir / "control.sock"), "status", "--json")
+        self.assertEqual(status.returncode, 0, status.stderr)
+        self.assertIn('"role": "fault"', status.stdout)
+        self.assertIn('"connected": false', status.stdout)
 
         config.write_text(config.read_text() + "log-level = info\n")
         self.daemon.send_signal(signal.SIGHUP)
-        self.assertIn("RELOADING=1", self.next_notification())
-        self.assertIn("READY=1", self.next_notification())
-
+        self.notification("RELOADING=1")
+        self.log_until("configuration reloaded")
         config.write_text(config.read_text().replace("198.18.1.10/24", "198.18.1.20/24"))
         self.daemon.send_signal(signal.SIGHUP)
-        self.assertIn("RELOADING=1", self.next_notification())
-        self.assertIn("READY=1", self.next_notification())
-
+        self.log_until("vip cannot change while running")
         config.write_text(config.read_text() + "bogus = 1\n")
         self.daemon.send_signal(signal.SIGHUP)
-        self.assertIn("RELOADING=1", self.next_notification())
-        self.assertIn("READY=1", self.next_notification())
+        self.log_until("unknown key 'bogus'")
 
         self.daemon.send_signal(signal.SIGTERM)
-        self.assertIn("STOPPING=1", self.next_notification())
         self.assertEqual(self.daemon.wait(TIMEOUT), 0)
-        log = self.daemon.stderr.read()
-        self.assertIn("configuration reloaded", log)
-        self.assertIn("vip cannot change while running", log)
-        self.assertIn("unknown key 'bogus'", log)
-        self.assertIn("keeping the running configuration", log)
 
     def test_a_missing_interface_stops_the_start_with_exit_1(self):
         config = self.write_config()
@@ -184,6 +220,11 @@ class Daemon(CliCase):
         self.start(config)
         self.assertEqual(self.daemon.wait(TIMEOUT), 1)
         self.assertIn("interface 'nosuchif0' does not exist", self.daemon.stderr.read())
+
+    def test_failoverctl_against_a_stopped_daemon_says_so(self):
+        result = run(FAILOVERCTL, "--socket", str(self.dir / "control.sock"), "status")
+        self.assertEqual(result.returncode, 3)
+        self.assertIn("failoverd is not running on this node", result.stderr)
 
 
 if __name__ == "__main__":

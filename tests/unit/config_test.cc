@@ -25,6 +25,11 @@ struct ConfigDir {
     key = dir / "cluster.key";
     std::ofstream(key) << std::string(64, 'k');
     ::chmod(key.c_str(), 0600);
+    // The configuration checks that these exist; their contents are checked by
+    // checkCertificates (and the CLI tests, with real certificates).
+    std::ofstream(dir / "chain.pem") << "chain";
+    std::ofstream(dir / "key.pem") << "key";
+    std::filesystem::create_directory(dir / "www");
   }
   ~ConfigDir() { std::filesystem::remove_all(dir); }
 
@@ -41,7 +46,10 @@ struct ConfigDir {
            "vip = 198.18.1.10/24\n"
            "vip = fd00:198:18::10/64\n"
            "interface = lo\n"
-           "cluster-key-file = " + key.string() + "\n";
+           "cluster-key-file = " + key.string() + "\n"
+           "tls-certificate = " + (dir / "chain.pem").string() + "\n"
+           "tls-key = " + (dir / "key.pem").string() + "\n"
+           "document-root = " + (dir / "www").string() + "\n";
   }
 };
 
@@ -99,34 +107,34 @@ TEST_CASE("each kind of bad configuration is named with its file, line and key")
 
   SUBCASE("unknown key") {
     const auto problems = problemsOf(d.write(d.valid() + "vip-adress = 198.18.1.10/24\n"));
-    CHECK(contains(problems, at + "8: unknown key 'vip-adress'"));
+    CHECK(contains(problems, at + "11: unknown key 'vip-adress'"));
   }
   SUBCASE("malformed address") {
     const auto problems = problemsOf(d.write("vip = 198.18.1.300/24\n" + d.valid()));
     CHECK(contains(problems, at + "1: vip: '198.18.1.300' is not an IPv4 or IPv6 address"));
   }
   SUBCASE("address without prefix") {
-    CHECK(contains(problemsOf(d.write(d.valid() + "vip = 198.18.1.11\n")), at + "8: vip:"));
+    CHECK(contains(problemsOf(d.write(d.valid() + "vip = 198.18.1.11\n")), at + "11: vip:"));
   }
   SUBCASE("value out of range") {
     const auto problems = problemsOf(d.write(d.valid() + "node-priority = 256\n"));
-    CHECK(contains(problems, at + "8: node-priority: '256' is not a whole number from 1 to 255"));
+    CHECK(contains(problems, at + "11: node-priority: '256' is not a whole number from 1 to 255"));
   }
   SUBCASE("not a number") {
     CHECK(contains(problemsOf(d.write(d.valid() + "node-priority = high\n")),
-                   at + "8: node-priority: 'high'"));
+                   at + "11: node-priority: 'high'"));
   }
   SUBCASE("unknown choice") {
     CHECK(contains(problemsOf(d.write(d.valid() + "takeover-mode = steal-ip\n")),
-                   at + "8: takeover-mode: 'steal-ip' is not one of: move-ip, shared-ip"));
+                   at + "11: takeover-mode: 'steal-ip' is not one of: move-ip, shared-ip"));
   }
   SUBCASE("a single-valued key given twice") {
     const auto problems = problemsOf(d.write(d.valid() + "node-name = n2\n"));
-    CHECK(contains(problems, at + "8: node-name: given again (first given at " + at + "2)"));
+    CHECK(contains(problems, at + "11: node-name: given again (first given at " + at + "2)"));
   }
   SUBCASE("a line that is not key = value") {
     CHECK(contains(problemsOf(d.write(d.valid() + "[section]\n")),
-                   at + "8: expected 'key = value', found '[section]'"));
+                   at + "11: expected 'key = value', found '[section]'"));
   }
   SUBCASE("missing required key") {
     CHECK(contains(problemsOf(d.write("vip = 198.18.1.10/24\ninterface = lo\n")),
@@ -152,14 +160,13 @@ TEST_CASE("each kind of bad configuration is named with its file, line and key")
   }
   SUBCASE("bad interface name") {
     CHECK(contains(problemsOf(d.write(d.valid() + "interface = eth/0\n")),
-                   at + "8: interface: given again"));
-    CHECK(contains(problemsOf(d.write("interface = eth/0\nnode-name = n1\nvip = 198.18.1.10/24\n"
-                                      "cluster-key-file = " + d.key.string() + "\n")),
+                   at + "11: interface: given again"));
+    CHECK(contains(problemsOf(d.write("interface = eth/0\n" + d.valid().substr(d.valid().find("node-name")))),
                    at + "1: interface: 'eth/0' is not a valid interface name"));
   }
   SUBCASE("relative control socket") {
     CHECK(contains(problemsOf(d.write(d.valid() + "control-socket = run/x.sock\n")),
-                   at + "8: control-socket: 'run/x.sock' must be an absolute path"));
+                   at + "11: control-socket: 'run/x.sock' must be an absolute path"));
   }
   SUBCASE("unknown group") {
     CHECK(contains(problemsOf(d.write(d.valid() + "control-group = no-such-group-xyz\n")),
@@ -169,13 +176,22 @@ TEST_CASE("each kind of bad configuration is named with its file, line and key")
     const auto problems = problemsOf(d.write(d.valid()), parseCommandLine({"--node-priority", "0"}));
     CHECK(contains(problems, "command line option --node-priority: node-priority: '0'"));
   }
+  SUBCASE("a certificate without its key, and a missing file") {
+    const auto problems = problemsOf(d.write(d.valid() + "tls-certificate = /nonexistent.pem\n"));
+    CHECK(contains(problems, "2 tls-certificate but 1 tls-key"));
+  }
+  SUBCASE("booleans and endpoints") {
+    const auto problems = problemsOf(d.write(d.valid() + "preempt = maybe\nmetrics-listen = localhost:9477\n"));
+    CHECK(contains(problems, at + "11: preempt: 'maybe' is not yes or no"));
+    CHECK(contains(problems, at + "12: metrics-listen: 'localhost:9477' is not ADDRESS:PORT"));
+  }
   SUBCASE("several problems are all reported") {
     const auto problems = problemsOf(d.write(d.valid() + "node-priority = 0\nlog-level = loud\n"));
-    CHECK(contains(problems, at + "8: node-priority"));
-    CHECK(contains(problems, at + "9: log-level"));
+    CHECK(contains(problems, at + "11: node-priority"));
+    CHECK(contains(problems, at + "12: log-level"));
     const auto mixed = problemsOf(d.write(d.valid() + "bogus = 1\nnode-priority = 0\n"));
-    CHECK(contains(mixed, at + "8: unknown key 'bogus'"));
-    CHECK(contains(mixed, at + "9: node-priority"));
+    CHECK(contains(mixed, at + "11: unknown key 'bogus'"));
+    CHECK(contains(mixed, at + "12: node-priority"));
   }
 }
 

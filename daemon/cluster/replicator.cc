@@ -1,0 +1,378 @@
+#include "daemon/cluster/replicator.h"
+
+#include "daemon/log.h"
+#include "tls/server.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <ctime>
+
+namespace failover::daemon::cluster {
+
+namespace {
+
+// A message sent longer ago than this is refused: it can only be a replay of a capture
+// (members' clocks are assumed to be synchronised to well within this, as NTP does).
+constexpr std::int64_t STALE_AFTER_MS = 120'000;
+// Payload bytes per Sessions message: well within what CPG carries, and small enough that a
+// burst of batches does not hold up State messages for long.
+constexpr std::size_t BATCH_BYTES = 256 * 1024;
+// How long a joining node waits for the State of a group process that never sends one (not
+// a failoverd) before deciding on a cold start without it.
+constexpr std::int64_t UNKNOWN_PEER_GRACE_MS = 2000;
+// Rejections logged per reason before the log goes quiet (they are all counted).
+constexpr std::uint64_t LOGGED_REJECTIONS = 10;
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t nowSeconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::pair<std::uint32_t, std::uint32_t> keyOf(const GroupMember& member) { return {member.nodeid, member.pid}; }
+
+std::string describeMember(const GroupMember& member) {
+  return "node " + std::to_string(member.nodeid) + " pid " + std::to_string(member.pid);
+}
+
+} // namespace
+
+Replicator::Replicator(Sealer sealer, ClusterLink& link, tls::TlsServer& tls, sys::EventLoop& loop, bool replicate,
+                       DescribeSelf describe_self, std::function<void()> changed)
+    : sealer_(std::move(sealer)), link_(link), tls_(tls), loop_(loop), replicate_(replicate),
+      describe_self_(std::move(describe_self)), changed_(std::move(changed)), in_sync_(!replicate) {
+  RAND_bytes(reinterpret_cast<unsigned char*>(&incarnation_), sizeof incarnation_);
+}
+
+Replicator::~Replicator() {
+  if (wake_) {
+    loop_.remove(wake_.get());
+  }
+}
+
+sys::Status Replicator::start() {
+  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_) {
+    return std::unexpected(sys::systemError("eventfd"));
+  }
+  return loop_.add(wake_.get(), EPOLLIN, [this](std::uint32_t) {
+    std::uint64_t count = 0;
+    (void)!::read(wake_.get(), &count, sizeof count);
+    drainPending();
+  });
+}
+
+void Replicator::sessionCreated(const tls::SessionRecord& record) noexcept {
+  if (!replicate_) {
+    return;
+  }
+  try {
+    const std::lock_guard lock(pending_mutex_);
+    pending_created_.push_back(record);
+  } catch (...) {
+    return; // out of memory: this session stays local
+  }
+  const std::uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void Replicator::sessionRemoved(std::span<const std::uint8_t> id) noexcept {
+  if (!replicate_) {
+    return;
+  }
+  try {
+    const std::lock_guard lock(pending_mutex_);
+    pending_removed_.emplace_back(id.begin(), id.end());
+  } catch (...) {
+    return;
+  }
+  const std::uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void Replicator::drainPending() {
+  std::vector<tls::SessionRecord> created;
+  std::vector<std::vector<std::uint8_t>> removed;
+  {
+    const std::lock_guard lock(pending_mutex_);
+    created.swap(pending_created_);
+    removed.swap(pending_removed_);
+  }
+  SessionsMessage batch;
+  std::size_t bytes = 0;
+  for (auto& record : created) {
+    bytes += record.der.size() + record.id.size() + 14;
+    batch.records.push_back(std::move(record));
+    if (bytes >= BATCH_BYTES) {
+      stats_.records_sent += batch.records.size();
+      send(std::move(batch));
+      batch = {};
+      bytes = 0;
+    }
+  }
+  if (!batch.records.empty()) {
+    stats_.records_sent += batch.records.size();
+    send(std::move(batch));
+  }
+  if (!removed.empty()) {
+    send(RemovalsMessage{std::move(removed)});
+  }
+}
+
+void Replicator::send(Payload payload) {
+  Header header;
+  header.sender = link_.localNode();
+  header.incarnation = incarnation_;
+  header.sequence = ++sequence_;
+  header.sent_ms = nowMs();
+  auto wire = encodeMessage(Message{header, std::move(payload)}, sealer_);
+  if (link_.send(std::move(wire))) {
+    ++stats_.sent;
+  } else {
+    ++stats_.dropped;
+  }
+}
+
+void Replicator::announce() {
+  if (!link_.connected()) {
+    return;
+  }
+  StateMessage state = describe_self_();
+  state.in_sync = in_sync_;
+  state.applied_sequence = applied_sequence_;
+  state.applied_incarnation = applied_incarnation_;
+  state.cache_entries = static_cast<std::uint32_t>(tls_.cache().stats().entries);
+  send(std::move(state));
+  checkColdStart();
+}
+
+void Replicator::publishKeyring() {
+  if (replicate_ && link_.connected()) {
+    send(KeyringMessage{tls_.keyring().exportKeys()});
+  }
+}
+
+void Replicator::resync() {
+  if (replicate_) {
+    setInSync(false);
+  }
+}
+
+void Replicator::sendSnapshot(std::uint32_t member) {
+  const auto records = tls_.cache().snapshot(nowSeconds());
+  Log{LogLevel::Notice, "replication"} << "sending a snapshot to node " << member << ": "
+                                       << records.size() << " sessions and the ticket keyring";
+  send(KeyringMessage{tls_.keyring().exportKeys()});
+  SessionsMessage batch;
+  std::size_t bytes = 0;
+  for (const auto& record : records) {
+    bytes += record.der.size() + record.id.size() + 14;
+    batch.records.push_back(record);
+    if (bytes >= BATCH_BYTES) {
+      send(std::move(batch));
+      batch = {};
+      bytes = 0;
+    }
+  }
+  if (!batch.records.empty()) {
+    send(std::move(batch));
+  }
+  send(SnapshotDoneMessage{member, static_cast<std::uint32_t>(records.size())});
+  ++stats_.snapshots_sent;
+}
+
+void Replicator::onConnection(bool connected) {
+  if (!connected) {
+    peers_.clear();
+    joined_ = false;
+    if (replicate_) {
+      in_sync_ = false;
+    }
+  }
+}
+
+void Replicator::onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
+                              const std::vector<GroupMember>& left) {
+  const GroupMember self{link_.localNode(), link_.localPid()};
+  for (const auto& member : left) {
+    peers_.erase(keyOf(member));
+  }
+  for (const auto& member : members) {
+    if (!(member == self) && !peers_.contains(keyOf(member))) {
+      peers_[keyOf(member)].member = member;
+    }
+  }
+  if (std::find(joined.begin(), joined.end(), self) != joined.end()) {
+    joined_ = true;
+    joined_at_ms_ = nowMs();
+    if (members.size() == 1) {
+      setInSync(true); // alone: nobody holds anything newer
+    }
+  }
+  announce();
+  changed_();
+}
+
+void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire) {
+  if (from.nodeid == link_.localNode() && from.pid == link_.localPid()) {
+    return; // our own message, delivered back in the total order
+  }
+  ++stats_.received;
+  const auto rejected = [&](RejectReason reason, const std::string& detail) {
+    const auto count = ++stats_.rejected[static_cast<std::size_t>(reason)];
+    if (count <= LOGGED_REJECTIONS) {
+      Log{LogLevel::Warning, "replication"} << "dropped a message from " << describeMember(from) << " ("
+                                            << toString(reason) << "): " << detail;
+    }
+  };
+  auto message = decodeMessage(wire, sealer_);
+  if (!message) {
+    rejected(message.error().reason, message.error().detail);
+    return;
+  }
+  const auto& header = message->header;
+  if (header.sender != from.nodeid) {
+    rejected(RejectReason::WrongSender, "claims node " + std::to_string(header.sender));
+    return;
+  }
+  if (nowMs() - header.sent_ms > STALE_AFTER_MS) {
+    rejected(RejectReason::Stale, "sent " + std::to_string((nowMs() - header.sent_ms) / 1000) + " s ago");
+    return;
+  }
+  auto& peer = peers_[keyOf(from)];
+  peer.member = from;
+  if (peer.incarnation != 0 && peer.incarnation != header.incarnation) {
+    rejected(RejectReason::Replayed, "from another incarnation of that process");
+    return;
+  }
+  if (header.sequence <= peer.last_sequence) {
+    rejected(RejectReason::Replayed, "sequence " + std::to_string(header.sequence) + " after " +
+                                         std::to_string(peer.last_sequence));
+    return;
+  }
+  peer.incarnation = header.incarnation;
+  peer.last_sequence = header.sequence;
+  peer.last_heard_ms = nowMs();
+  apply(from, std::move(*message));
+}
+
+std::uint64_t Replicator::activeIncarnation() const {
+  for (const auto& [key, peer] : peers_) {
+    if (peer.state && peer.state->role == WireRole::Active) {
+      return peer.incarnation;
+    }
+  }
+  return 0;
+}
+
+void Replicator::apply(const GroupMember& from, Message message) {
+  auto& peer = peers_[keyOf(from)];
+  if (peer.incarnation == activeIncarnation() && peer.incarnation != 0) {
+    applied_incarnation_ = peer.incarnation;
+    applied_sequence_ = message.header.sequence;
+  }
+  std::visit(
+      [&](auto& payload) {
+        using T = std::decay_t<decltype(payload)>;
+        if constexpr (std::is_same_v<T, StateMessage>) {
+          applyState(peer, std::move(payload));
+        } else if constexpr (std::is_same_v<T, SessionsMessage>) {
+          const auto now = nowSeconds();
+          for (auto& record : payload.records) {
+            if (tls_.context().importSession(record, now)) {
+              ++stats_.records_applied;
+            } else {
+              ++stats_.records_rejected;
+            }
+            OPENSSL_cleanse(record.der.data(), record.der.size());
+          }
+        } else if constexpr (std::is_same_v<T, RemovalsMessage>) {
+          for (const auto& id : payload.ids) {
+            tls_.cache().remove(id);
+          }
+        } else if constexpr (std::is_same_v<T, KeyringMessage>) {
+          if (auto imported = tls_.keyring().importKeys(payload.keys.view()); !imported) {
+            ++stats_.rejected[static_cast<std::size_t>(RejectReason::Malformed)];
+            Log{LogLevel::Warning, "replication"} << "ignored a keyring from " << describeMember(from) << ": "
+                                                  << imported.error().message;
+          }
+        } else {
+          if (payload.member == link_.localNode() && !in_sync_) {
+            Log{LogLevel::Notice, "replication"} << "in sync: snapshot of " << payload.sessions
+                                                 << " sessions received from " << describeMember(from);
+            setInSync(true);
+          }
+        }
+      },
+      message.payload);
+}
+
+void Replicator::applyState(Peer& peer, StateMessage state) {
+  const bool was_in_sync = peer.state && peer.state->in_sync;
+  peer.state = std::move(state);
+  if (replicate_ && !peer.state->in_sync && isSyncSource()) {
+    const auto key = std::pair{peer.member.nodeid, peer.incarnation};
+    if (!snapshot_sent_[key] || was_in_sync) {
+      snapshot_sent_[key] = true;
+      sendSnapshot(peer.member.nodeid);
+    }
+  }
+  checkColdStart();
+  changed_();
+}
+
+bool Replicator::isSyncSource() const {
+  const auto self_role = describe_self_().role;
+  if (self_role == WireRole::Active) {
+    return in_sync_;
+  }
+  std::optional<std::uint32_t> lowest_in_sync = in_sync_ ? std::optional(link_.localNode()) : std::nullopt;
+  for (const auto& [key, peer] : peers_) {
+    if (!peer.state) {
+      continue;
+    }
+    if (peer.state->role == WireRole::Active) {
+      return false;
+    }
+    if (peer.state->in_sync && (!lowest_in_sync || peer.member.nodeid < *lowest_in_sync)) {
+      lowest_in_sync = peer.member.nodeid;
+    }
+  }
+  return lowest_in_sync && *lowest_in_sync == link_.localNode() && in_sync_;
+}
+
+void Replicator::checkColdStart() {
+  if (in_sync_ || !joined_) {
+    return;
+  }
+  const bool grace_over = nowMs() - joined_at_ms_ > UNKNOWN_PEER_GRACE_MS;
+  for (const auto& [key, peer] : peers_) {
+    if (!peer.state && !grace_over) {
+      return; // wait for its State
+    }
+    if (peer.state && (peer.state->in_sync || peer.state->role == WireRole::Active)) {
+      return; // someone holds the cluster's state: wait for the snapshot
+    }
+  }
+  Log{LogLevel::Notice, "replication"} << "in sync: no member holds any state (cluster start)";
+  setInSync(true);
+}
+
+void Replicator::setInSync(bool in_sync) {
+  if (in_sync_ == in_sync) {
+    return;
+  }
+  in_sync_ = in_sync;
+  announce();
+  changed_();
+}
+
+} // namespace failover::daemon::cluster

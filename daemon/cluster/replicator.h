@@ -1,0 +1,117 @@
+#pragma once
+
+#include "daemon/cluster/cluster_link.h"
+#include "daemon/cluster/message.h"
+#include "netctl/sys/event_loop.h"
+#include "netctl/sys/unique_fd.h"
+#include "tls/context.h"
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace failover::tls {
+class TlsServer;
+}
+
+namespace failover::daemon::cluster {
+
+// What this node knows of another failoverd in the group.
+struct Peer {
+  GroupMember member;
+  std::optional<StateMessage> state; // none until its first State message
+  std::uint64_t incarnation = 0;     // fixed by its first authenticated message
+  std::uint64_t last_sequence = 0;
+  std::int64_t last_heard_ms = 0;
+};
+
+struct ReplicationStats {
+  std::atomic<std::uint64_t> sent{0};
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<std::uint64_t> records_sent{0};
+  std::atomic<std::uint64_t> records_applied{0};
+  std::atomic<std::uint64_t> records_rejected{0}; // valid messages whose records failed import
+  std::atomic<std::uint64_t> dropped{0};          // not sent: the send queue was full
+  std::array<std::atomic<std::uint64_t>, 6> rejected{}; // by RejectReason
+  std::atomic<std::uint64_t> snapshots_sent{0};
+};
+
+// Moves TLS state between members. Sessions created or removed on this node (reported by
+// the TLS workers through SessionHooks, on their threads) are queued, batched and multicast;
+// messages from the group are authenticated, checked against their sender and sequence, and
+// applied. It also keeps each member's announced state, decides when this node is in sync,
+// and sends a snapshot (the keyring and every live session) to a member that is not.
+//
+// In sync: a node that is alone in the group, or that joined a group where nobody is in sync
+// (a cold start), is in sync at once; otherwise once a snapshot addressed to it has arrived.
+// The snapshot comes from the sync source: the active member, else the in-sync member with
+// the lowest node id. Everyone sees the same totally ordered stream, so exactly one sends.
+class Replicator : public tls::SessionHooks {
+public:
+  // Fills the fields only the agent knows (name, priority, role, eligibility).
+  using DescribeSelf = std::function<StateMessage()>;
+
+  Replicator(Sealer sealer, ClusterLink& link, tls::TlsServer& tls, sys::EventLoop& loop,
+             bool replicate, DescribeSelf describe_self, std::function<void()> changed);
+  ~Replicator() override;
+  sys::Status start();
+
+  void sessionCreated(const tls::SessionRecord& record) noexcept override;
+  void sessionRemoved(std::span<const std::uint8_t> id) noexcept override;
+
+  void onConnection(bool connected);
+  void onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
+                    const std::vector<GroupMember>& left);
+  void onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire);
+
+  // Multicasts this node's State (after every role or sync change, and every second).
+  void announce();
+  // Multicasts the keyring (the active does, after taking over and after every rotation).
+  void publishKeyring();
+  // This node lost a split-brain election: its state is no longer the cluster's.
+  void resync();
+
+  bool inSync() const noexcept { return in_sync_; }
+  std::uint64_t incarnation() const noexcept { return incarnation_; }
+  std::uint64_t sequence() const noexcept { return sequence_; }
+  const std::map<std::pair<std::uint32_t, std::uint32_t>, Peer>& peers() const noexcept { return peers_; }
+  const ReplicationStats& stats() const noexcept { return stats_; }
+
+private:
+  void drainPending();
+  void send(Payload payload);
+  void sendSnapshot(std::uint32_t member);
+  void apply(const GroupMember& from, Message message);
+  void applyState(Peer& peer, StateMessage state);
+  bool isSyncSource() const;
+  void checkColdStart();
+  void setInSync(bool in_sync);
+  std::uint64_t activeIncarnation() const;
+
+  Sealer sealer_;
+  ClusterLink& link_;
+  tls::TlsServer& tls_;
+  sys::EventLoop& loop_;
+  const bool replicate_;
+  DescribeSelf describe_self_;
+  std::function<void()> changed_;
+  sys::UniqueFd wake_;
+  std::mutex pending_mutex_;
+  std::vector<tls::SessionRecord> pending_created_;
+  std::vector<std::vector<std::uint8_t>> pending_removed_;
+  std::uint64_t incarnation_ = 0;
+  std::uint64_t sequence_ = 0;
+  bool in_sync_ = false;
+  bool joined_ = false;
+  std::int64_t joined_at_ms_ = 0;
+  std::uint64_t applied_sequence_ = 0;
+  std::uint64_t applied_incarnation_ = 0;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, Peer> peers_;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, bool> snapshot_sent_; // (node, incarnation)
+  ReplicationStats stats_;
+};
+
+} // namespace failover::daemon::cluster
