@@ -5,7 +5,6 @@
 #include "tls/secret.h"
 
 #include <grp.h>
-#include <pwd.h>
 #include <sys/epoll.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -69,28 +68,13 @@ Role fromWire(WireRole role) {
   }
 }
 
-// Root always may; members of the configured group may too (primary or supplementary).
-bool mayControl(const ucred& peer, std::optional<gid_t> group) {
+// Root always may; members of the configured group may too (primary or supplementary, as the
+// kernel reports them for the peer process, not as /etc/group lists them).
+bool mayControl(const ucred& peer, const std::vector<gid_t>& groups, std::optional<gid_t> group) {
   if (peer.uid == 0) {
     return true;
   }
-  if (!group) {
-    return false;
-  }
-  if (peer.gid == *group) {
-    return true;
-  }
-  const passwd* user = ::getpwuid(peer.uid);
-  if (user == nullptr) {
-    return false;
-  }
-  int count = 64;
-  std::vector<gid_t> groups(static_cast<std::size_t>(count));
-  if (::getgrouplist(user->pw_name, peer.gid, groups.data(), &count) < 0) {
-    return false;
-  }
-  groups.resize(static_cast<std::size_t>(count));
-  return std::find(groups.begin(), groups.end(), *group) != groups.end();
+  return group && (peer.gid == *group || std::find(groups.begin(), groups.end(), *group) != groups.end());
 }
 
 std::string jsonLine(const nlohmann::json& value) { return value.dump() + "\n"; }
@@ -146,6 +130,11 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
          if (quorate != quorate_) {
            Log{LogLevel::Notice, "cluster"} << (quorate ? "quorate" : "NOT quorate");
          }
+         if (quorate_ && !quorate) {
+           // The quorate part of the cluster goes on without us: what we hold will be stale
+           // when the partition heals, so take a snapshot then.
+           replicator_->resync();
+         }
          quorate_ = quorate;
          handle(event::FactsChanged{});
        },
@@ -195,7 +184,9 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   std::filesystem::create_directories(c.control_socket.parent_path(), ec);
   RequestServer::Options control_options;
   control_options.max_request = MAX_CONTROL_REQUEST;
-  control_options.allow = [group](const ucred& peer) { return mayControl(peer, group); };
+  control_options.allow = [group](const ucred& peer, const std::vector<gid_t>& groups) {
+    return mayControl(peer, groups, group);
+  };
   control_options.refused_answer = errorLine("permission denied: the control socket is for root" +
                                              std::string(group ? " and group " + *c.control_group : ""));
   control_options.too_large_answer = errorLine("request longer than 1024 bytes");

@@ -28,6 +28,8 @@ constexpr std::size_t BATCH_BYTES = 256 * 1024;
 constexpr std::int64_t UNKNOWN_PEER_GRACE_MS = 2000;
 // Rejections logged per reason before the log goes quiet (they are all counted).
 constexpr std::uint64_t LOGGED_REJECTIONS = 10;
+// Processes remembered for replay protection (each daemon start is one).
+constexpr std::size_t MAX_INCARNATIONS = 4096;
 
 std::int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -247,6 +249,15 @@ void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t
     rejected(RejectReason::Stale, "sent " + std::to_string((nowMs() - header.sent_ms) / 1000) + " s ago");
     return;
   }
+  if (header.incarnation == incarnation_) {
+    rejected(RejectReason::Replayed, "this node's own message, re-sent by another process");
+    return;
+  }
+  if (const auto owner = incarnation_owners_.find(header.incarnation);
+      owner != incarnation_owners_.end() && !(owner->second == from)) {
+    rejected(RejectReason::Replayed, "re-sent by another process than " + describeMember(owner->second));
+    return;
+  }
   auto& peer = peers_[keyOf(from)];
   peer.member = from;
   if (peer.incarnation != 0 && peer.incarnation != header.incarnation) {
@@ -258,6 +269,10 @@ void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t
                                          std::to_string(peer.last_sequence));
     return;
   }
+  if (incarnation_owners_.size() > MAX_INCARNATIONS) {
+    incarnation_owners_.clear(); // bounded: only long-gone processes lose their binding
+  }
+  incarnation_owners_.emplace(header.incarnation, from);
   peer.incarnation = header.incarnation;
   peer.last_sequence = header.sequence;
   peer.last_heard_ms = nowMs();

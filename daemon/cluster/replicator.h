@@ -111,6 +111,9 @@ private:
   std::uint64_t applied_incarnation_ = 0;
   std::map<std::pair<std::uint32_t, std::uint32_t>, Peer> peers_;
   std::map<std::pair<std::uint32_t, std::uint64_t>, bool> snapshot_sent_; // (node, incarnation)
+  // Which process first used each incarnation: an authentic message re-sent by another
+  // process (a replay by a local process that may join the group) is refused.
+  std::map<std::uint64_t, GroupMember> incarnation_owners_;
   ReplicationStats stats_;
 };
 

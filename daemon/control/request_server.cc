@@ -97,8 +97,12 @@ void RequestServer::onAccept() {
     if (options_.allow) {
       ucred credentials{};
       socklen_t length = sizeof credentials;
-      if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0 ||
-          !options_.allow(credentials)) {
+      std::vector<gid_t> groups(256);
+      socklen_t groups_length = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+      const bool known = ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 &&
+                         ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERGROUPS, groups.data(), &groups_length) == 0;
+      groups.resize(groups_length / sizeof(gid_t));
+      if (!known || !options_.allow(credentials, groups)) {
         ++refused_;
         (void)!::send(fd.get(), options_.refused_answer.data(), options_.refused_answer.size(),
                       MSG_NOSIGNAL | MSG_DONTWAIT);

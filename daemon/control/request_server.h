@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace failover::daemon {
 
@@ -23,8 +24,9 @@ public:
     std::string terminator = "\n";
     std::size_t max_request = 1024;
     std::size_t max_connections = 16;
-    // Decides whether a peer may talk to us (credentials of a unix peer); null: everyone.
-    std::function<bool(const ucred&)> allow;
+    // Decides whether a peer may talk to us from its credentials and its supplementary groups
+    // (SO_PEERCRED, SO_PEERGROUPS of a unix peer); null: everyone.
+    std::function<bool(const ucred&, const std::vector<gid_t>&)> allow;
     std::string refused_answer;   // sent to a peer that allow() refuses
     std::string too_large_answer; // sent when a request exceeds max_request
   };

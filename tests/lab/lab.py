@@ -16,6 +16,7 @@ the context manager, at interpreter exit, and on SIGTERM/SIGINT.
 """
 
 import atexit
+import json
 import os
 import re
 import secrets
@@ -34,6 +35,9 @@ BUILD_DIR = Path(os.environ.get("FAILOVER_BUILD_DIR",
                                  Path(__file__).resolve().parents[2] / "build" / "release"))
 CLUSTER_WATCH = BUILD_DIR / "tests" / "cluster-watch"
 VIP_TOOL = BUILD_DIR / "tests" / "vip-tool"
+FAILOVERD = BUILD_DIR / "daemon" / "failoverd"
+FAILOVERCTL = BUILD_DIR / "daemon" / "failoverctl"
+TLS_PORT = 443
 TOOLS = Path(__file__).resolve().parent / "tools"
 PYTHON = sys.executable
 
@@ -65,6 +69,19 @@ def lab_namespaces():
     """Every namespace any lab run has created and not yet removed (for leak checks)."""
     names = run("ip", "netns", "list").stdout.split("\n")
     return sorted(n.split()[0] for n in names if n.startswith(LAB_PREFIX))
+
+
+def busywait(predicate, timeout, what, interval=0.02):
+    """Checks predicate() until it holds, at most timeout seconds (kselftest's busywait): for
+    state that is observed by asking (failoverctl status) rather than announced."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise LabError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 def process_alive(pid):
@@ -111,9 +128,10 @@ class Probe:
     """A long-running helper in a namespace that takes commands on stdin and reports one
     event per line on stdout; expect() waits (bounded) for the next matching line."""
 
-    def __init__(self, lab, host, argv, name, stdin=True):
+    def __init__(self, lab, host, argv, name, stdin=True, merge_stderr=False, env=None):
         """Runs argv in host's namespace (lab and host given) or here (both None); stderr goes
-        to NAME.log in the host's directory, or in log_dir for a local process."""
+        to NAME.log in the host's directory (or the temporary directory for a local process),
+        or into the lines read, with merge_stderr."""
         self.host = host
         self.name = name
         self.lines = []  # every line read, in order
@@ -122,7 +140,7 @@ class Probe:
         self.log_path = (host.dir if host else Path(tempfile.gettempdir())) / f"{name}.log"
         with open(self.log_path, "a") as log:
             options = dict(stdin=subprocess.PIPE if stdin else None, stdout=subprocess.PIPE,
-                           stderr=log, text=True)
+                           stderr=subprocess.STDOUT if merge_stderr else log, text=True, env=env)
             self.process = lab.spawn(host, argv, **options) if lab else subprocess.Popen(argv, **options)
 
     @property
@@ -467,38 +485,106 @@ class Lab:
                 "    to_syslog: no\n    to_stderr: no\n    timestamp: hires\n}\n"
                 f"system {{\n    state_dir: {host.dir}/state\n}}\n")
 
+    @staticmethod
+    def _notify_socket(path):
+        path.unlink(missing_ok=True)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(path))
+        return notify
+
+    @staticmethod
+    def _wait_ready(notify, process, timeout, what, log_tail):
+        """Waits for READY=1 on the notify socket, noticing at once if the process exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if process.poll() is not None:
+                raise LabError(f"{what} exited {process.returncode} before it was ready: {log_tail()}")
+            if remaining <= 0:
+                raise LabError(f"{what} not ready after {timeout} s: {log_tail()}")
+            # Short slices so that an early exit (e.g. a config error) is noticed at once.
+            notify.settimeout(min(remaining, 0.2))
+            try:
+                message = notify.recv(4096).decode()
+            except socket.timeout:
+                continue
+            if "READY=1" in message.split("\n"):
+                return
+
     def start_corosync(self, host, timeout=15):
         """Starts host's corosync with a private /run (it locks /run/corosync.pid), waits for its
         sd_notify READY=1, then starts a cluster-watch probe on it."""
         notify_path = host.dir / "notify.sock"
-        notify_path.unlink(missing_ok=True)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-            notify.bind(str(notify_path))
+        with self._notify_socket(notify_path) as notify:
             env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
             host.corosync = self.spawn(
                 host, ["sh", "-c", f'mount --bind "{host.dir}/run" /run && '
                                    f'exec corosync -f -c "{host.dir}/corosync.conf"'],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            deadline = time.monotonic() + timeout
-            while True:
-                remaining = deadline - time.monotonic()
-                if host.corosync.poll() is not None:
-                    raise LabError(f"{host.name}: corosync exited {host.corosync.returncode} at "
-                                   f"start: {host.corosync.stderr.read().strip()} "
-                                   f"{self.corosync_log_tail(host)}")
-                if remaining <= 0:
-                    raise LabError(f"{host.name}: corosync not ready after {timeout} s "
-                                   f"{self.corosync_log_tail(host)}")
-                # Short slices so that an early exit (e.g. a config error) is noticed at once.
-                notify.settimeout(min(remaining, 0.2))
-                try:
-                    message = notify.recv(4096).decode()
-                except socket.timeout:
-                    continue
-                if "READY=1" in message.split("\n"):
-                    break
+            self._wait_ready(notify, host.corosync, timeout, f"{host.name}: corosync",
+                             lambda: self.corosync_log_tail(host))
         host.watcher = ClusterWatch(self, host)
         return host.corosync
+
+    # --- failoverd ----------------------------------------------------------------------------
+
+    def prepare_failoverd(self):
+        """Certificates, a document root and the cluster key, shared by every node."""
+        from tlsenv import make_certificates  # tlsenv imports this module
+        if hasattr(self, "certs"):
+            return
+        (self.dir / "tls").mkdir()
+        self.certs = make_certificates(self.dir / "tls")
+        self.docroot = self.dir / "www"
+        self.docroot.mkdir()
+        (self.docroot / "index.html").write_text("<h1>failoverd</h1>\n")
+        self.cluster_key = self.dir / "cluster.key"
+        run(str(FAILOVERCTL), "keygen", str(self.cluster_key))
+
+    def failoverd_config(self, host, priority=100, extra=""):
+        self.prepare_failoverd()
+        rsa, ecdsa = self.certs["a-rsa"], self.certs["a-ec"]
+        config = host.dir / "failoverd.conf"
+        config.write_text(
+            f"node-name = {host.name}\nnode-priority = {priority}\nvip = {VIP4}\nvip = {VIP6}\n"
+            f"interface = svc0\ncluster-key-file = {self.cluster_key}\n"
+            f"control-socket = {host.dir}/control.sock\nstate-directory = {host.dir}/failoverd-state\n"
+            f"tls-port = {TLS_PORT}\ntls-certificate = {rsa[0]}\ntls-key = {rsa[1]}\n"
+            f"tls-certificate = {ecdsa[0]}\ntls-key = {ecdsa[1]}\ndocument-root = {self.docroot}\n"
+            f"tls-workers = 1\nlog-level = info\n{extra}")
+        return config
+
+    def start_failoverd(self, host, priority=100, extra="", timeout=20):
+        """Starts failoverd on host and waits for its READY=1 (joined and in sync). Its log
+        lines are read through host.failoverd (a Probe), so tests wait on what it says."""
+        config = self.failoverd_config(host, priority, extra)
+        notify_path = host.dir / "failoverd-notify.sock"
+        with self._notify_socket(notify_path) as notify:
+            env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+            env.pop("JOURNAL_STREAM", None)
+            host.failoverd = Probe(self, host, [str(FAILOVERD), "--config", str(config)], "failoverd",
+                                   stdin=False, merge_stderr=True, env=env)
+            self._wait_ready(notify, host.failoverd.process, timeout, f"{host.name}: failoverd",
+                             lambda: "\n".join(host.failoverd.lines[-20:]))
+        return host.failoverd
+
+    def failoverctl_argv(self, host, *args):
+        return [str(FAILOVERCTL), "--socket", str(host.dir / "control.sock"), *args]
+
+    def failoverctl(self, host, *args, check=True):
+        return self.exec(host, *self.failoverctl_argv(host, *args), check=check)
+
+    def status(self, host):
+        return json.loads(self.failoverctl(host, "status", "--json").stdout)
+
+    def active_nodes(self):
+        """The nodes whose failoverd says it is active (each asked directly)."""
+        actives = []
+        for host in self.nodes:
+            if getattr(host, "failoverd", None) and host.failoverd.process.poll() is None:
+                if self.status(host)["role"] == "active":
+                    actives.append(host.name)
+        return actives
 
     def corosync_log_tail(self, host, lines=15):
         log = host.dir / "corosync.log"
