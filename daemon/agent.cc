@@ -277,6 +277,7 @@ ClusterFacts Agent::facts() const {
   facts.connected = connected_;
   facts.quorate = quorate_ && connected_;
   facts.in_sync = replicator_ && replicator_->inSync();
+  facts.settling = replicator_ && replicator_->settling();
   if (replicator_) {
     for (const auto& [key, peer] : replicator_->peers()) {
       if (peer.state) {
@@ -301,6 +302,9 @@ void Agent::onTick() {
   tick_.acknowledge();
   (void)tick_.arm(TICK);
   replicator_->announce();
+  // Decisions deferred while joining members were settling are taken once they are known or
+  // their grace period is over.
+  handle(event::FactsChanged{});
   if (roles_.role() == Role::Active) {
     auto rotated = tls_->keyring().rotateIfDue(std::time(nullptr));
     if (rotated && *rotated) {

@@ -256,6 +256,19 @@ void VipOwner::onProbeTimeout() {
 }
 
 sys::Status VipOwner::takeOver() {
+  // A node whose service link is dead must not claim the VIP: it would hold it unreachable
+  // (and, after a partition heals, win it back from a node that can serve).
+  if (!link_downed_) {
+    auto link = route_.link(link_.index);
+    if (!link) {
+      return std::unexpected(link.error());
+    }
+    if (!link->admin_up || !link->carrier_up) {
+      return sys::fail(Errc::Unavailable, "interface " + plan_.interface +
+                                              (link->admin_up ? " has no carrier" : " is down") +
+                                              ": not taking the VIP");
+    }
+  }
   if (!plan_.hold.ports.empty()) {
     auto hold = PacketHold::bind(plan_.hold.queue, plan_.hold.max_held);
     if (!hold) {

@@ -209,7 +209,9 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
   }
   for (const auto& member : members) {
     if (!(member == self) && !peers_.contains(keyOf(member))) {
-      peers_[keyOf(member)].member = member;
+      auto& peer = peers_[keyOf(member)];
+      peer.member = member;
+      peer.joined_ms = nowMs();
     }
   }
   if (std::find(joined.begin(), joined.end(), self) != joined.end()) {
@@ -277,6 +279,13 @@ void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t
   peer.last_sequence = header.sequence;
   peer.last_heard_ms = nowMs();
   apply(from, std::move(*message));
+}
+
+bool Replicator::settling() const {
+  const auto now = nowMs();
+  return std::any_of(peers_.begin(), peers_.end(), [now](const auto& entry) {
+    return !entry.second.state && now - entry.second.joined_ms < UNKNOWN_PEER_GRACE_MS;
+  });
 }
 
 std::uint64_t Replicator::activeIncarnation() const {

@@ -26,6 +26,7 @@ struct Peer {
   std::uint64_t incarnation = 0;     // fixed by its first authenticated message
   std::uint64_t last_sequence = 0;
   std::int64_t last_heard_ms = 0;
+  std::int64_t joined_ms = 0;
 };
 
 struct ReplicationStats {
@@ -75,6 +76,8 @@ public:
   void resync();
 
   bool inSync() const noexcept { return in_sync_; }
+  // Some group process joined within the grace period and has not announced its state.
+  bool settling() const;
   std::uint64_t incarnation() const noexcept { return incarnation_; }
   std::uint64_t sequence() const noexcept { return sequence_; }
   const std::map<std::pair<std::uint32_t, std::uint32_t>, Peer>& peers() const noexcept { return peers_; }

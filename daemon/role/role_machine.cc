@@ -209,7 +209,7 @@ Transition RoleMachine::decide(const ClusterFacts& facts, Transition transition)
     }
     return transition;
   }
-  if (elected && *elected == self_) {
+  if (elected && *elected == self_ && !facts.settling) {
     move(Role::Active, "elected: no active member, and the highest priority among the in-sync ones");
     transition.take_vip = true;
   }

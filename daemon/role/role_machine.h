@@ -35,6 +35,9 @@ struct ClusterFacts {
   bool quorate = false;
   bool in_sync = false; // this node holds the cluster's sessions and keys
   std::vector<MemberInfo> others; // current members other than this node, whose state is known
+  // Members joined but have not announced their state yet: one of them may be active (a
+  // partition healing), so no standby elects itself until they have.
+  bool settling = false;
 };
 
 namespace event {

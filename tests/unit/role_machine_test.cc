@@ -172,3 +172,12 @@ TEST_CASE("a failed takeover releases and yields") {
   CHECK(t.release_vip);
   CHECK((node.handle(CHANGED, facts({member(2, 100)})).to == Role::Standby));
 }
+
+TEST_CASE("no standby elects itself while joining members have not said what they are") {
+  RoleMachine node(1, 200, false);
+  auto settling = facts({});
+  settling.settling = true;
+  CHECK((node.handle(CHANGED, settling).to == Role::Standby));
+  // A partition healed: the joiner turns out to be active, so this node stays a standby.
+  CHECK((node.handle(CHANGED, facts({member(2, 100, Role::Active)})).to == Role::Standby));
+}

@@ -1,0 +1,76 @@
+"""Client-visible outage of the VIP when the active fails: a client in c1 starts a TCP
+connection to the VIP every 10 ms; the outage is the time from the failure to the first
+connection that was started after it and succeeded. Two nodes with failoverd; the failure
+alternates between them (the node that failed comes back as a standby between runs).
+    kill:  kill -9 of the active's failoverd (Corosync sees the process leave at once)
+    links: the active's service and cluster links cut (seen after the totem token, 200 ms)
+Not a test: prints medians.
+    FAILOVER_BUILD_DIR=build/release python3 bench/outage.py [--runs 11] [--token 200]
+"""
+
+import argparse
+import signal
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
+from lab import PYTHON, TLS_PORT, TOOLS, VIP4, Lab, Probe, busywait  # noqa: E402
+
+VIP = VIP4.split("/")[0]
+
+
+def run_mode(mode, runs, token):
+    outages, failures = [], []
+    with Lab(nodes=2, clients=1, token_ms=token) as lab:
+        c1 = lab.clients[0]
+        for host, priority in zip(lab.nodes, (200, 100)):
+            lab.start_failoverd(host, priority=priority)
+        busywait(lambda: lab.active_nodes() == ["n1"], 20, "n1 active")
+        active, standby = lab.nodes
+        for _ in range(runs):
+            probe = Probe(lab, c1, [PYTHON, str(TOOLS / "outage_probe.py"), VIP, str(TLS_PORT), "10", "30"],
+                          "outage-probe")
+            probe.expect(r"^started$")
+            probe.send("mark")
+            if mode == "kill":
+                active.failoverd.process.send_signal(signal.SIGKILL)
+                active.failoverd.process.wait(10)
+            else:
+                lab.set_link(active, "svc0", up=False)
+                lab.set_link(active, "clu0", up=False)
+            seconds, failed = probe.expect(r"^recovered (\S+) (\d+)$", timeout=30).groups()
+            outages.append(float(seconds) * 1000)
+            failures.append(int(failed))
+            lab._stop_all([probe.process])
+            # Bring the failed node back as a standby, in sync, for the next run.
+            if mode == "kill":
+                lab.ip(active, "addr", "flush", "dev", "svc0", "scope", "global")
+                lab.ip(active, "addr", "add", f"{active.service_ip4}/24", "dev", "svc0")
+                lab.ip(active, "-6", "addr", "add", f"{active.service_ip6}/64", "dev", "svc0", "nodad")
+                lab.start_failoverd(active, priority=100)
+            else:
+                lab.set_link(active, "svc0", up=True)
+                lab.set_link(active, "clu0", up=True)
+                busywait(lambda: lab.status(active)["in_sync"] and lab.status(active)["quorate"]
+                         and lab.status(active)["role"] == "standby", 30, "the cut node back in sync")
+            active, standby = standby, active
+            busywait(lambda: lab.active_nodes() == [active.name], 20, f"{active.name} the only active")
+    return outages, failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--token", type=int, default=200)
+    args = parser.parse_args()
+    print(f"outage seen by a client probing every 10 ms ({args.runs} runs, totem token {args.token} ms)")
+    for mode in ("kill", "links"):
+        outages, failures = run_mode(mode, args.runs, args.token)
+        print(f"  {mode:5}: median {statistics.median(outages):7.1f} ms  min {min(outages):7.1f}  "
+              f"max {max(outages):7.1f}  failed attempts median {statistics.median(failures)}  "
+              f"runs: {' '.join(f'{o:.0f}' for o in outages)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
