@@ -71,6 +71,12 @@ def lab_namespaces():
     return sorted(n.split()[0] for n in names if n.startswith(LAB_PREFIX))
 
 
+def select_ready(stream):
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        return bool(selector.select(0))
+
+
 def busywait(predicate, timeout, what, interval=0.02):
     """Checks predicate() until it holds, at most timeout seconds (kselftest's busywait): for
     state that is observed by asking (failoverctl status) rather than announced."""
@@ -165,6 +171,13 @@ class Probe:
         *lines, self._buffer = self._buffer.split("\n")
         self.lines.extend(line.strip() for line in lines)
         return True
+
+    def skip(self):
+        """Marks every line received so far as read, so that expect() waits for new ones."""
+        while self.pump(0):
+            if not select_ready(self.process.stdout):
+                break
+        self._next = len(self.lines)
 
     def expect(self, pattern, timeout=10):
         """Returns the match of the next unread line matching `pattern` (a regex), skipping
