@@ -1,7 +1,7 @@
-"""The failoverd demo, at this stage of the project: a three-node lab with a client, each node
-running its own encrypted Corosync; the membership as every node sees it; each node's
-failoverd configuration checked; one node's corosync killed and the others seeing it leave
-while they stay quorate; the node restarted and rejoining. Everything is torn down at the end.
+"""The failoverd demo: a two-node lab (each node with its own encrypted Corosync and
+failoverd) and a client. The client makes TLS sessions against the VIP on n1 (TLS 1.2 with
+session IDs, TLS 1.2 with tickets, TLS 1.3); n1's failoverd is killed; n2 takes over; the
+same clients come back and resume their sessions on n2. Everything is torn down at the end.
 """
 
 import signal
@@ -9,63 +9,63 @@ import subprocess
 import sys
 import time
 
-from lab import BUILD_DIR, VIP4, VIP6, Lab
+from lab import PYTHON, TOOLS, VIP4, Lab, Probe, busywait
+
+SESSIONS = 100
+KINDS = {"tls12-ids": "TLS 1.2, session IDs", "tls12-tickets": "TLS 1.2, tickets",
+         "tls13": "TLS 1.3, tickets"}
+VIP = VIP4.split("/")[0]
 
 
 def say(text=""):
     print(text, flush=True)
 
 
-def members(view):
-    return ",".join(f"n{i}" for i in view.totem)
+def handshakes(status):
+    h = status["handshakes"]
+    return (f"full {h['full_tls12'] + h['full_tls13']}, resumed "
+            f"{sum(v for k, v in h.items() if k.startswith('resumed'))}")
 
 
 def main():
     started = time.monotonic()
-    with Lab(nodes=3, clients=1) as lab:
-        say(f"lab {lab.run_id}: up in {time.monotonic() - started:.1f} s")
-        say("  service LAN 198.18.1.0/24 + fd00:198:18::/64, cluster LAN 198.18.2.0/24, "
-            f"VIP {VIP4} and {VIP6}")
-        for host in lab.nodes + lab.clients:
-            cluster = f", cluster {host.cluster_ip4}" if host.cluster_ip4 else ""
-            say(f"  {host.name}: namespace {host.netns}, service {host.service_ip4} "
-                f"{host.service_ip6}{cluster}")
-        say()
-        say("Corosync membership (knet, aes256/sha256, token %d ms):" % lab.token_ms)
-        for host in lab.nodes:
-            view = host.watcher.view
-            say(f"  {host.name} sees ring [{members(view)}], quorate={'yes' if view.quorate else 'no'}")
-        say()
-        say("failoverd --check-config on each node:")
-        for host in lab.nodes:
-            config = host.dir / "failoverd.conf"
-            config.write_text(f"node-name = {host.name}\nvip = {VIP4}\nvip = {VIP6}\n"
-                              f"interface = svc0\ncluster-key-file = {lab.dir / 'cluster.key'}\n")
-            if not (lab.dir / "cluster.key").exists():
-                lab.exec(host, str(BUILD_DIR / "daemon" / "failoverctl"), "keygen",
-                         str(lab.dir / "cluster.key"))
-            check = lab.exec(host, str(BUILD_DIR / "daemon" / "failoverd"), "--check-config",
-                             str(config), check=False)
-            say(f"  {host.name}: {(check.stdout or check.stderr).strip()}")
-        say()
-        n1, n2, n3 = lab.nodes
-        say("kill -9 of n3's corosync:")
-        killed = lab.kill_corosync(n3, signal.SIGKILL)
-        views = lab.wait_for_membership([1, 2], timeout=10, observers=[n1, n2])
-        for name, view in views.items():
-            say(f"  {name} saw n3 leave after {(view.totem_time - killed) * 1000:.0f} ms; "
-                f"ring [{members(view)}], quorate={'yes' if view.quorate else 'no'}")
-        say("restart of n3's corosync:")
-        restarted = time.monotonic()
-        lab.start_corosync(n3)
-        views = lab.wait_for_membership([1, 2, 3], timeout=20)
-        say(f"  n3 back in the ring after {(views['n1'].totem_time - restarted) * 1000:.0f} ms; "
-            f"ring [{members(views['n1'])}]")
-        say()
-        say(lab.exec(n1, "corosync-quorumtool", "-s").stdout.split("Membership information")[-1]
-            .strip("-\n "))
+    with Lab(nodes=2, clients=1) as lab:
+        n1, n2 = lab.nodes
+        c1 = lab.clients[0]
+        say(f"lab {lab.run_id}: 2 nodes + client c1 in network namespaces, Corosync (knet, encrypted, "
+            f"token {lab.token_ms} ms) up in {time.monotonic() - started:.1f} s")
+        lab.start_failoverd(n1, priority=200)
+        lab.start_failoverd(n2, priority=100)
+        busywait(lambda: lab.active_nodes() == ["n1"], 20, "n1 active")
+        say(f"failoverd on both nodes; VIP {VIP4} on n1\n")
+        say(lab.failoverctl(n1, "status").stdout)
+
+        client = Probe(lab, c1, [PYTHON, str(TOOLS / "tls_sessions.py")], "tls-sessions")
+        say(f"client c1: {SESSIONS} new TLS sessions of each kind against https://{VIP}/")
+        for kind, label in KINDS.items():
+            client.send(f"create {kind} {SESSIONS} {VIP}")
+            say(f"  {label:22} {client.expect(r'^created ', timeout=120).string}")
+        busywait(lambda: lab.status(n2)["sessions_cached"] >= SESSIONS, 20, "replication to n2")
+        say(f"  n1: {handshakes(lab.status(n1))}; replicated to n2: "
+            f"{lab.status(n2)['sessions_cached']} cached sessions and the ticket keys\n")
+
+        say("kill -9 of n1's failoverd:")
+        killed = time.monotonic()
+        n1.failoverd.process.send_signal(signal.SIGKILL)
+        n1.failoverd.process.wait(10)
+        n2.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
+        say(f"  n2 took the VIP {(time.monotonic() - killed) * 1000:.0f} ms later "
+            f"(the client's ARP entry now points to {lab.neighbour(c1, VIP)[0]}, n2's MAC)\n")
+
+        say("client c1 comes back with the same sessions:")
+        for kind, label in KINDS.items():
+            client.send(f"resume {kind} {VIP}")
+            resumed = client.expect(r"^resumed ", timeout=120).string
+            say(f"  {label:22} {resumed}")
+        say(f"  n2: {handshakes(lab.status(n2))}\n")
+        say(lab.failoverctl(n2, "status").stdout)
         teardown = time.monotonic()
-    say(f"\nlab torn down in {time.monotonic() - teardown:.1f} s; total {time.monotonic() - started:.1f} s")
+    say(f"lab torn down in {time.monotonic() - teardown:.1f} s; demo took {time.monotonic() - started:.1f} s")
     return 0
 
 

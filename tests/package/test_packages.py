@@ -1,0 +1,122 @@
+"""The packages, as an operator meets them: built with Makefile.packaging, lint-free, the
+.deb installed into a fresh Debian 12 root (debootstrap), upgraded over a modified conffile,
+and purged; the .rpm's files and requirements checked."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MIRROR = "http://deb.debian.org/debian"
+TIMEOUT = 900
+
+
+def run(*argv, cwd=ROOT, check=True, env=None, timeout=TIMEOUT):
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, argv))} exited {result.returncode}:\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+class Packages(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = Path(tempfile.mkdtemp(prefix="failoverd-packages-"))
+        cls.out = cls.work / "out"
+        for revision in ("1", "2"):
+            run("make", "-f", "Makefile.packaging", "deb", "rpm", f"REVISION={revision}",
+                f"OUT={cls.out}", f"BUILD_DIR={cls.work / 'build'}")
+        cls.deb1 = next(cls.out.glob("failoverd_*-1_*.deb"))
+        cls.deb2 = next(cls.out.glob("failoverd_*-2_*.deb"))
+        cls.rpm = next(cls.out.glob("failoverd-*-1.*.rpm"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def test_names_and_sizes(self):
+        self.assertRegex(self.deb1.name, r"^failoverd_\d+\.\d+\.\d+-1_[a-z0-9]+\.deb$")
+        self.assertRegex(self.rpm.name, r"^failoverd-\d+\.\d+\.\d+-1\.[a-z0-9_]+\.rpm$")
+        for package in (self.deb1, self.rpm):
+            print(f"{package.name}: {package.stat().st_size} bytes")
+            self.assertLess(package.stat().st_size, 5 << 20)
+
+    def test_lintian_finds_no_error(self):
+        result = run("lintian", "--tag-display-limit", "0", "--fail-on", "error", str(self.deb1), check=False)
+        print(result.stdout)
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertNotRegex(result.stdout, r"^E: ", result.stdout)
+
+    def test_rpm_contents_and_requirements(self):
+        files = run("rpm", "-qpl", str(self.rpm)).stdout.split()
+        for path in ("/usr/sbin/failoverd", "/usr/sbin/failoverctl", "/usr/lib/systemd/system/failoverd.service",
+                     "/etc/failoverd/failoverd.conf", "/usr/share/man/man8/failoverd.8.gz",
+                     "/usr/share/man/man8/failoverctl.8.gz", "/usr/share/man/man5/failoverd.conf.5.gz",
+                     "/usr/share/bash-completion/completions/failoverctl",
+                     "/usr/share/doc/failoverd/examples/corosync.conf.example"):
+            self.assertIn(path, files)
+        configs = run("rpm", "-qpc", str(self.rpm)).stdout.split()
+        self.assertEqual(configs, ["/etc/failoverd/failoverd.conf"])
+        requires = run("rpm", "-qpR", str(self.rpm)).stdout
+        for requirement in ("corosync >= 3", "iptables", "libssl.so.3", "libcpg.so.4", "libnl-route-3.so.200",
+                            "libnetfilter_queue.so.1"):
+            self.assertIn(requirement, requires)
+
+    def test_deb_installs_upgrades_and_purges_in_a_fresh_debian_12(self):
+        chroot = self.work / "root"
+        proc = chroot / "proc"
+        try:
+            run("debootstrap", "--variant=minbase", "bookworm", str(chroot), MIRROR, timeout=1200)
+            run("mount", "-t", "proc", "proc", str(proc))
+            (chroot / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")  # start nothing
+            os.chmod(chroot / "usr/sbin/policy-rc.d", 0o755)
+            shutil.copy(self.deb1, chroot / "tmp")
+            shutil.copy(self.deb2, chroot / "tmp")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            inside = lambda *argv, check=True: run("chroot", str(chroot), *argv, env=env, check=check)
+            inside("apt-get", "update", "-qq")
+            inside("apt-get", "install", "-y", "-qq", f"/tmp/{self.deb1.name}")
+
+            self.assertRegex(inside("failoverd", "--version").stdout, r"^failoverd \d+\.\d+\.\d+")
+            self.assertIn("Usage:", inside("failoverctl", "--help").stdout)
+            check = inside("failoverd", "--check-config", "/etc/failoverd/failoverd.conf")
+            self.assertIn("is valid", check.stdout)
+            self.assertTrue((chroot / "lib/systemd/system/failoverd.service").exists())
+            self.assertTrue((chroot / "etc/systemd/system/multi-user.target.wants/failoverd.service").is_symlink(),
+                            "the service is not enabled")
+            key = chroot / "etc/failoverd/cluster.key"
+            self.assertEqual(key.stat().st_mode & 0o777, 0o600)
+            self.assertEqual(key.stat().st_size, 64)
+            self.assertNotIn("failoverd", run("ps", "-eo", "comm").stdout.split(), "the service was started")
+            # A minbase root has no systemd; the machines this unit is for have it (and /bin/kill).
+            inside("apt-get", "install", "-y", "-qq", "--no-install-recommends", "systemd", "procps")
+            verify = run("systemd-analyze", "verify", f"--root={chroot}", "--man=no",
+                         "/lib/systemd/system/failoverd.service", check=False)
+            self.assertEqual(verify.stderr.strip(), "", "systemd-analyze verify")
+
+            config = chroot / "etc/failoverd/failoverd.conf"
+            config.write_text(config.read_text() + "# an operator's change\nnode-name = edge-a\n")
+            original_key = key.read_bytes()
+            inside("apt-get", "install", "-y", "-qq", "-o", "Dpkg::Options::=--force-confdef",
+                   f"/tmp/{self.deb2.name}")
+            self.assertIn("-2", inside("dpkg-query", "-W", "-f=${Version}", "failoverd").stdout)
+            self.assertIn("# an operator's change", config.read_text(), "the upgrade overwrote the conffile")
+            self.assertEqual(key.read_bytes(), original_key, "the upgrade replaced the cluster key")
+
+            inside("apt-get", "purge", "-y", "-qq", "failoverd")
+            for path in ("usr/sbin/failoverd", "usr/sbin/failoverctl", "lib/systemd/system/failoverd.service",
+                         "etc/failoverd", "etc/systemd/system/multi-user.target.wants/failoverd.service"):
+                self.assertFalse((chroot / path).exists() or (chroot / path).is_symlink(), f"{path} left behind")
+            self.assertEqual(inside("dpkg-query", "-W", "failoverd", check=False).returncode, 1)
+        finally:
+            run("umount", str(proc), check=False)
+            shutil.rmtree(chroot, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
