@@ -1,5 +1,7 @@
 #include "netctl/rtnl.h"
 
+#include "netctl/sys/c_deleter.h"
+
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -21,13 +23,10 @@ namespace {
 // IFF_LOWER_UP (carrier) lives in <linux/if.h>, which cannot be included with <net/if.h>.
 constexpr unsigned LINK_FLAG_LOWER_UP = 1U << 16;
 
-template <auto FreeFn> struct NlDeleter {
-  template <class T> void operator()(T* object) const noexcept { FreeFn(object); }
-};
-using LinkPtr = std::unique_ptr<rtnl_link, NlDeleter<rtnl_link_put>>;
-using AddrPtr = std::unique_ptr<rtnl_addr, NlDeleter<rtnl_addr_put>>;
-using NlAddrPtr = std::unique_ptr<nl_addr, NlDeleter<nl_addr_put>>;
-using CachePtr = std::unique_ptr<nl_cache, NlDeleter<nl_cache_free>>;
+using LinkPtr = std::unique_ptr<rtnl_link, sys::CDeleter<rtnl_link_put>>;
+using AddrPtr = std::unique_ptr<rtnl_addr, sys::CDeleter<rtnl_addr_put>>;
+using NlAddrPtr = std::unique_ptr<nl_addr, sys::CDeleter<nl_addr_put>>;
+using CachePtr = std::unique_ptr<nl_cache, sys::CDeleter<nl_cache_free>>;
 
 sys::Error nlError(const std::string& what, int error) {
   const int code = error < 0 ? -error : error;

@@ -5,14 +5,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "netctl/sys/c_deleter.h"
+
 #include <memory>
 
 namespace failover::tls {
 
 // One owner type per OpenSSL object; the deleter is the library's own free function.
-template <auto FreeFn> struct OpenSslDeleter {
-  template <class T> void operator()(T* object) const noexcept { FreeFn(object); }
-};
+template <auto FreeFn> using OpenSslDeleter = sys::CDeleter<FreeFn>;
 
 using SslCtxPtr = std::unique_ptr<SSL_CTX, OpenSslDeleter<SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, OpenSslDeleter<SSL_free>>;

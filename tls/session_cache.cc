@@ -27,40 +27,42 @@ bool SessionCache::insert(SessionRecord record, std::int64_t now) {
   return true;
 }
 
-std::optional<std::vector<std::uint8_t>> SessionCache::lookup(std::span<const std::uint8_t> id,
-                                                              std::int64_t now) {
-  const std::lock_guard lock(mutex_);
+SessionCache::Index::iterator SessionCache::findLiveLocked(std::span<const std::uint8_t> id, std::int64_t now) {
   const auto it = index_.find(key(id));
   if (it == index_.end()) {
     ++stats_.misses;
-    return std::nullopt;
+    return index_.end();
   }
   if (it->second->expires_at <= now) {
     eraseLocked(it);
     ++stats_.expired;
     ++stats_.misses;
+    return index_.end();
+  }
+  ++stats_.hits;
+  return it;
+}
+
+std::optional<std::vector<std::uint8_t>> SessionCache::lookup(std::span<const std::uint8_t> id,
+                                                              std::int64_t now) {
+  const std::lock_guard lock(mutex_);
+  const auto it = findLiveLocked(id, now);
+  if (it == index_.end()) {
     return std::nullopt;
   }
   lru_.splice(lru_.begin(), lru_, it->second);
-  ++stats_.hits;
   return it->second->der;
 }
 
 std::optional<std::vector<std::uint8_t>> SessionCache::take(std::span<const std::uint8_t> id,
                                                             std::int64_t now) {
   const std::lock_guard lock(mutex_);
-  const auto it = index_.find(key(id));
+  const auto it = findLiveLocked(id, now);
   if (it == index_.end()) {
-    ++stats_.misses;
     return std::nullopt;
   }
-  const bool live = it->second->expires_at > now;
-  auto der = live ? std::optional(it->second->der) : std::nullopt;
+  auto der = it->second->der;
   eraseLocked(it);
-  ++(live ? stats_.hits : stats_.misses);
-  if (!live) {
-    ++stats_.expired;
-  }
   return der;
 }
 
@@ -98,7 +100,7 @@ void SessionCache::evictLocked() {
   }
 }
 
-void SessionCache::eraseLocked(std::unordered_map<std::string, Lru::iterator>::iterator it) {
+void SessionCache::eraseLocked(Index::iterator it) {
   stats_.bytes -= cost(*it->second);
   --stats_.entries;
   lru_.erase(it->second);

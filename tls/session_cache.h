@@ -57,14 +57,17 @@ public:
 
 private:
   using Lru = std::list<SessionRecord>;
+  using Index = std::unordered_map<std::string, Lru::iterator>;
   void evictLocked();
-  void eraseLocked(std::unordered_map<std::string, Lru::iterator>::iterator it);
+  void eraseLocked(Index::iterator it);
+  // The entry for id if it is live, else end(): a miss is counted, an expired entry removed.
+  Index::iterator findLiveLocked(std::span<const std::uint8_t> id, std::int64_t now);
 
   const std::size_t max_entries_;
   const std::size_t max_bytes_;
   mutable std::mutex mutex_;
   Lru lru_; // front = most recently used
-  std::unordered_map<std::string, Lru::iterator> index_;
+  Index index_;
   SessionCacheStats stats_;
 };
 
