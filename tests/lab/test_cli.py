@@ -200,6 +200,18 @@ class Daemon(CliCase):
         self.assertIn('"role": "fault"', status.stdout)
         self.assertIn('"connected": false', status.stdout)
 
+        for request, answer in ((b"1 status " + b"x" * 2048 + b"\n", b"request longer than 1024 bytes"),
+                                (b"1 frobnicate\n", b"unknown command 'frobnicate'"),
+                                (b"2 status\n", b"protocol version 2 is not supported"),
+                                (b"\x01\x02 status\n", b"control or non-ASCII characters")):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+                control.settimeout(TIMEOUT)
+                control.connect(str(self.dir / "control.sock"))
+                control.sendall(request)
+                reply = control.recv(4096)
+                self.assertIn(answer, reply, request[:20])
+                self.assertIn(b'"ok":false', reply)
+
         config.write_text(config.read_text() + "log-level = info\n")
         self.daemon.send_signal(signal.SIGHUP)
         self.notification("RELOADING=1")

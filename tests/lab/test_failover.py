@@ -147,6 +147,30 @@ class Rejoin(unittest.TestCase):
                 self.assertGreaterEqual(resumed / total, 0.99, kind)
 
 
+class Observability(unittest.TestCase):
+    def test_the_metrics_endpoint_reports_role_members_replication_and_handshakes(self):
+        with Lab(nodes=2, clients=1) as lab:
+            n1, n2 = lab.nodes
+            for host, priority in zip(lab.nodes, PRIORITIES):
+                lab.start_failoverd(host, priority=priority, extra="metrics-listen = 127.0.0.1:9477\n")
+            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            client = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "tls_sessions.py")], "tls-sessions")
+            client.send(f"create tls12-ids 5 {VIP}")
+            client.expect(r"^created 5 failed 0$", timeout=60)
+            busywait(lambda: lab.status(n2)["sessions_cached"] >= 5, BOUND, "replicated")
+            scrape = lambda host: lab.exec(host, "curl", "-sf", "--max-time", "5", "http://127.0.0.1:9477/metrics").stdout
+            active, standby = scrape(n1), scrape(n2)
+            self.assertIn('failoverd_role{role="active"} 1', active)
+            self.assertIn('failoverd_role{role="standby"} 1', standby)
+            self.assertIn("failoverd_members 2", active)
+            self.assertIn("failoverd_quorate 1", active)
+            self.assertRegex(active, r"failoverd_replication_records_sent_total [5-9]")
+            self.assertRegex(standby, r"failoverd_replication_records_applied_total [5-9]")
+            self.assertIn('failoverd_replication_lag_messages{member="n2"}', active)
+            self.assertRegex(active, r'failoverd_handshakes_total\{kind="full_tls12"\} 5')
+            self.assertIn('failoverd_replication_rejected_total{reason="unauthenticated"} 0', active)
+
+
 class BadInput(unittest.TestCase):
     def test_forged_replayed_and_truncated_messages_change_nothing_and_are_counted(self):
         with Lab(nodes=2, clients=1) as lab:
