@@ -25,6 +25,9 @@ constexpr int INTERRUPT_SIGNAL = SIGINT;
 constexpr int RELOAD_SIGNAL = SIGHUP;
 constexpr auto TICK = 1s;
 constexpr auto DRAIN_BOUND = 2000ms;
+// How long the target of a switchover has to take the VIP before the active resumes.
+constexpr auto HANDOVER_TIMEOUT = 5000ms;
+constexpr auto DRAIN_POLL = 20ms;
 constexpr std::size_t MIN_CLUSTER_KEY = 32;
 constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
@@ -49,6 +52,8 @@ WireRole toWire(Role role) {
     return WireRole::Maintenance;
   case Role::Fault:
     return WireRole::Fault;
+  case Role::HandingOver:
+    return WireRole::HandingOver;
   case Role::Standby:
     break;
   }
@@ -63,6 +68,8 @@ Role fromWire(WireRole role) {
     return Role::Maintenance;
   case WireRole::Fault:
     return Role::Fault;
+  case WireRole::HandingOver:
+    return Role::HandingOver;
   default:
     return Role::Standby;
   }
@@ -106,7 +113,8 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
     : config_(std::make_shared<const Config>(std::move(config))), command_line_(std::move(command_line)),
       loop_(loop), signals_(orThrow(sys::SignalFd::create({STOP_SIGNAL, INTERRUPT_SIGNAL, RELOAD_SIGNAL}), "signals")),
       tick_(orThrow(sys::TimerFd::create(), "timer")),
-      roles_(0, config_->node_priority, config_->preempt) {
+      roles_(0, config_->node_priority, config_->preempt),
+      handover_timer_(orThrow(sys::TimerFd::create(), "timer")) {
   const auto& c = *config_;
   setLogLevel(c.log_level);
   orThrow(netctl::interfaceIndex(c.interface), "interface (" + c.source.string() + ")");
@@ -125,6 +133,11 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                                         << config_->cluster_group << "' (" << joined.size() << " joined, "
                                         << left.size() << " left)";
          replicator_->onMembership(members, joined, left);
+         if (handover_target_ && std::none_of(members.begin(), members.end(), [this](const auto& m) {
+               return m.nodeid == *handover_target_;
+             })) {
+           abortHandover("node " + nameOf(*handover_target_) + " left the cluster");
+         }
        },
        [this](bool quorate) {
          if (quorate != quorate_) {
@@ -158,6 +171,9 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
       std::move(sealer), *link_, *tls_, loop_, c.replication, [this] { return describeSelf(); },
       [this] { handle(event::FactsChanged{}); });
   orThrow(replicator_->start(), "replication");
+  replicator_->onHandover([this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
+    onHandover(from, message);
+  });
   hooks_.target = replicator_.get();
 
   vip_ = orThrow(netctl::VipOwner::create(
@@ -166,6 +182,11 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                         // The TLS listener is always open (IP_FREEBIND): release held SYNs now.
                         (void)vip_->serviceReady();
                         Log{LogLevel::Notice, "vip"} << "taken and announced on " << config_->interface;
+                        if (handover_from_) {
+                          replicator_->sendHandover({cluster::HandoverMessage::Phase::Taken, *handover_from_,
+                                                     link_->localNode()});
+                          handover_from_.reset();
+                        }
                       },
                       [this](const std::string& reason) { handle(event::VipLost{reason}); },
                       [](std::size_t held) {
@@ -210,6 +231,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   }
   orThrow(loop_.add(signals_.fd(), EPOLLIN, [this](std::uint32_t) { onSignal(); }), "signals");
   orThrow(loop_.add(tick_.fd(), EPOLLIN, [this](std::uint32_t) { onTick(); }), "timer");
+  orThrow(loop_.add(handover_timer_.fd(), EPOLLIN, [this](std::uint32_t) { onHandoverTimer(); }), "timer");
   orThrow(tick_.arm(TICK), "timer");
   Log{LogLevel::Notice, c.node_name} << "started: interface " << c.interface << ", " << c.vips.size()
                                      << " VIP(s), takeover-mode " << toString(c.takeover_mode) << ", TLS on port "
@@ -220,6 +242,149 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
 Agent::~Agent() {
   loop_.remove(signals_.fd());
   loop_.remove(tick_.fd());
+  loop_.remove(handover_timer_.fd());
+}
+
+std::string Agent::nameOf(std::uint32_t node) const {
+  for (const auto& [key, peer] : replicator_->peers()) {
+    if (peer.member.nodeid == node && peer.state) {
+      return peer.state->name;
+    }
+  }
+  return node == link_->localNode() ? config_->node_name : "node " + std::to_string(node);
+}
+
+std::optional<std::uint32_t> Agent::nodeNamed(const std::string& name) const {
+  if (name == config_->node_name) {
+    return link_->localNode();
+  }
+  for (const auto& [key, peer] : replicator_->peers()) {
+    if (peer.state && peer.state->name == name) {
+      return peer.member.nodeid;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint32_t> Agent::bestTarget() const {
+  std::optional<std::pair<unsigned, std::uint32_t>> best;
+  for (const auto& member : facts().others) {
+    if (member.role == Role::Standby && member.in_sync && member.eligible &&
+        (!best || member.priority > best->first || (member.priority == best->first && member.nodeid < best->second))) {
+      best = std::pair{member.priority, member.nodeid};
+    }
+  }
+  return best ? std::optional(best->second) : std::nullopt;
+}
+
+std::optional<std::string> Agent::startHandover(std::uint32_t target, AfterHandover after) {
+  const auto transition = roles_.handle(event::HandOver{target}, facts());
+  if (transition.refused) {
+    return transition.refused;
+  }
+  carryOut(transition);
+  if (auto quiet = vip_->quiesce(); !quiet) {
+    Log{LogLevel::Error, "switchover"} << "cannot stop answering for the VIP: " << quiet.error().message;
+  }
+  handover_target_ = target;
+  after_handover_ = after;
+  handover_draining_ = false;
+  replicator_->sendHandover({cluster::HandoverMessage::Phase::Released, link_->localNode(), target});
+  (void)handover_timer_.arm(HANDOVER_TIMEOUT);
+  Log{LogLevel::Notice, "switchover"} << "stopped answering ARP for the VIP; waiting for " << nameOf(target)
+                                      << " to take it";
+  return std::nullopt;
+}
+
+void Agent::onHandover(const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
+  using Phase = cluster::HandoverMessage::Phase;
+  const auto self = link_->localNode();
+  switch (message.phase) {
+  case Phase::Request:
+    if (message.from == self && roles_.role() == Role::Active) {
+      if (auto refused = startHandover(message.to, AfterHandover::Stay)) {
+        Log{LogLevel::Warning, "switchover"} << "refused a switchover to " << nameOf(message.to)
+                                             << " asked by node " << from.nodeid << ": " << *refused;
+        replicator_->sendHandover({Phase::Aborted, self, message.to});
+      }
+    }
+    break;
+  case Phase::Released:
+    if (message.to == self) {
+      handover_from_ = message.from;
+      const auto transition = roles_.handle(event::TakeOverPlanned{nameOf(message.from)}, facts());
+      if (transition.refused) {
+        handover_from_.reset();
+        Log{LogLevel::Warning, "switchover"} << "cannot take the VIP from " << nameOf(message.from) << ": "
+                                             << *transition.refused;
+        replicator_->sendHandover({Phase::Aborted, message.from, self});
+        return;
+      }
+      carryOut(transition);
+    }
+    break;
+  case Phase::Taken:
+    if (message.from == self && handover_target_ == message.to) {
+      // The new active has announced the VIP: let our open connections finish (keep-alive
+      // ones close after their response, so their clients reconnect to it), then let go.
+      (void)handover_timer_.disarm();
+      handover_draining_ = true;
+      handover_deadline_ = std::chrono::steady_clock::now() + DRAIN_BOUND;
+      tls_->closeConnections();
+      (void)handover_timer_.arm(DRAIN_POLL);
+    }
+    break;
+  case Phase::Aborted:
+    if (message.from == self && handover_target_ == message.to) {
+      abortHandover(nameOf(message.to) + " could not take the VIP");
+    }
+    break;
+  }
+}
+
+void Agent::onHandoverTimer() {
+  handover_timer_.acknowledge();
+  if (!handover_target_) {
+    return;
+  }
+  if (!handover_draining_) {
+    abortHandover(nameOf(*handover_target_) + " did not take the VIP within " +
+                  std::to_string(HANDOVER_TIMEOUT.count()) + " ms");
+  } else if (tls_->openConnections() == 0 || std::chrono::steady_clock::now() >= handover_deadline_) {
+    finishHandover();
+  } else {
+    (void)handover_timer_.arm(DRAIN_POLL);
+  }
+}
+
+void Agent::finishHandover() {
+  const auto target = *handover_target_;
+  handover_target_.reset();
+  handover_draining_ = false;
+  carryOut(roles_.handle(event::HandoverDone{}, facts()));
+  Log{LogLevel::Notice, "switchover"} << "done: " << nameOf(target) << " is active";
+  if (after_handover_ == AfterHandover::Stop) {
+    stop();
+  } else if (after_handover_ == AfterHandover::Maintenance) {
+    carryOut(roles_.handle(event::MaintenanceOn{}, facts()));
+  }
+}
+
+void Agent::abortHandover(const std::string& reason) {
+  if (!handover_target_) {
+    return;
+  }
+  (void)handover_timer_.disarm();
+  handover_target_.reset();
+  handover_draining_ = false;
+  if (auto resumed = vip_->resume(); !resumed) {
+    Log{LogLevel::Error, "switchover"} << "cannot answer for the VIP again: " << resumed.error().message;
+  }
+  carryOut(roles_.handle(event::HandoverFailed{reason}, facts()));
+  if (after_handover_ == AfterHandover::Stop) {
+    Log{LogLevel::Warning, "switchover"} << "stopping without a handover: " << reason;
+    stop();
+  }
 }
 
 void Agent::handle(const Event& event) {
@@ -324,15 +489,27 @@ void Agent::onSignal() {
     }
     if (*signal == RELOAD_SIGNAL) {
       reload();
-    } else {
-      Log{LogLevel::Notice, config_->node_name} << "stopping on signal " << *signal;
-      stop();
-      return;
+      continue;
     }
+    Log{LogLevel::Notice, config_->node_name} << "stopping on signal " << *signal;
+    // Stopping the active node is planned maintenance: hand over first, then exit. A second
+    // signal during the handover stops at once.
+    if (roles_.role() == Role::Active && !handover_target_) {
+      if (const auto target = bestTarget()) {
+        if (!startHandover(*target, AfterHandover::Stop)) {
+          return;
+        }
+      }
+    }
+    stop();
+    return;
   }
 }
 
 void Agent::stop() {
+  if (stopping_) {
+    return;
+  }
   sd_notify(0, "STOPPING=1");
   stopping_ = true;
   if (auto down = vip_->shutdown(); !down) {
@@ -342,13 +519,14 @@ void Agent::stop() {
   loop_.stop();
 }
 
-void Agent::reload() {
+std::optional<std::string> Agent::reload() {
   sd_notify(0, "RELOADING=1");
+  std::optional<std::string> problems;
   try {
     Config candidate = loadConfig(config_->source, command_line_);
     if (auto change = unreloadableChange(*config_, candidate)) {
-      Log{LogLevel::Error, "reload"} << *change << " cannot change while running: restart "
-                                     << "failoverd to apply it; keeping the running configuration";
+      problems = *change + " cannot change while running: restart failoverd to apply it";
+      Log{LogLevel::Error, "reload"} << *problems << "; keeping the running configuration";
     } else {
       config_ = std::make_shared<const Config>(std::move(candidate));
       setLogLevel(config_->log_level);
@@ -360,9 +538,11 @@ void Agent::reload() {
     for (const auto& problem : error.problems()) {
       Log{LogLevel::Error, "reload"} << problem;
     }
+    problems = error.what();
     Log{LogLevel::Error, "reload"} << "keeping the running configuration";
   }
   sd_notify(0, "READY=1");
+  return problems;
 }
 
 std::string Agent::control(const std::string& line) {
@@ -389,7 +569,64 @@ std::string Agent::control(const std::string& line) {
   if (request->command == "demote") {
     return command(event::Demote{});
   }
-  return errorLine("unknown command '" + request->command + "' (status, promote, demote)");
+  const auto& arguments = request->arguments;
+  if (request->command == "switchover") {
+    std::optional<std::uint32_t> target = arguments.empty() ? bestTarget() : nodeNamed(arguments[0]);
+    if (!target) {
+      return errorLine(arguments.empty() ? "no in-sync standby to switch over to"
+                                         : "no member named '" + arguments[0] + "'");
+    }
+    if (roles_.role() == Role::Active) {
+      if (auto refused = startHandover(*target, AfterHandover::Stay)) {
+        return errorLine(*refused);
+      }
+    } else {
+      const auto others = facts().others;
+      const auto it = std::find_if(others.begin(), others.end(), [](const MemberInfo& m) { return m.role == Role::Active; });
+      if (it == others.end()) {
+        return errorLine("no node is active: nothing to switch over");
+      }
+      replicator_->sendHandover({cluster::HandoverMessage::Phase::Request, it->nodeid, *target});
+    }
+    return jsonLine({{"ok", true}, {"target", nameOf(*target)}});
+  }
+  if (request->command == "maintenance" && !arguments.empty() && arguments[0] == "off") {
+    return command(event::MaintenanceOff{});
+  }
+  if (request->command == "maintenance" && !arguments.empty() && arguments[0] == "on") {
+    const bool force = arguments.size() > 1 && arguments[1] == "--force";
+    if (roles_.role() == Role::Active) {
+      if (const auto target = bestTarget()) {
+        if (auto refused = startHandover(*target, AfterHandover::Maintenance)) {
+          return errorLine(*refused);
+        }
+        return jsonLine({{"ok", true}, {"role", toString(roles_.role())}, {"target", nameOf(*target)}});
+      }
+      if (!force) {
+        return errorLine("no in-sync standby to hand the VIP over to: 'maintenance on --force' releases it anyway");
+      }
+    }
+    return command(event::MaintenanceOn{});
+  }
+  if (request->command == "rotate-keys") {
+    if (roles_.role() != Role::Active) {
+      return errorLine("the active node rotates the ticket keys: run this on it");
+    }
+    if (auto rotated = tls_->keyring().rotate(std::time(nullptr)); !rotated) {
+      return errorLine(rotated.error().message);
+    }
+    replicator_->publishKeyring();
+    Log{LogLevel::Notice, "tls"} << "ticket keys rotated (operator)";
+    return jsonLine({{"ok", true}, {"ticket_keys", tls_->keyring().size()}});
+  }
+  if (request->command == "reload") {
+    if (auto problems = reload()) {
+      return errorLine(*problems);
+    }
+    return jsonLine({{"ok", true}});
+  }
+  return errorLine("unknown command '" + request->command +
+                   "' (status, promote, demote, switchover, maintenance, rotate-keys, reload)");
 }
 
 nlohmann::json Agent::status() const {

@@ -48,9 +48,21 @@ private:
     }
   };
 
+  // What the old active does once a switchover is over.
+  enum class AfterHandover { Stay, Stop, Maintenance };
+
+  std::optional<std::uint32_t> bestTarget() const;
+  std::optional<std::string> startHandover(std::uint32_t target, AfterHandover after);
+  void onHandover(const cluster::GroupMember& from, const cluster::HandoverMessage& message);
+  void onHandoverTimer();
+  void finishHandover();
+  void abortHandover(const std::string& reason);
+  std::string nameOf(std::uint32_t node) const;
+  std::optional<std::uint32_t> nodeNamed(const std::string& name) const;
   void onSignal();
   void onTick();
-  void reload();
+  // Returns the problems that kept the running configuration, if any.
+  std::optional<std::string> reload();
   void stop();
   void handle(const Event& event);
   void carryOut(const Transition& transition);
@@ -78,6 +90,12 @@ private:
   bool quorate_ = false;
   bool ready_ = false;
   bool stopping_ = false;
+  sys::TimerFd handover_timer_;
+  std::optional<std::uint32_t> handover_target_; // on the old active, during a switchover
+  std::optional<std::uint32_t> handover_from_;   // on the target, until it has the VIP
+  AfterHandover after_handover_ = AfterHandover::Stay;
+  bool handover_draining_ = false;
+  std::chrono::steady_clock::time_point handover_deadline_;
   std::uint64_t transitions_ = 0;
   Transition last_transition_;
   std::time_t last_transition_at_ = 0;

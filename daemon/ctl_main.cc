@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <chrono>
 #include <iomanip>
 #include <iostream>
 #include <span>
@@ -122,6 +123,64 @@ int roleCommand(const char* name, Args args) {
 int promote(Args args) { return roleCommand("promote", args); }
 int demote(Args args) { return roleCommand("demote", args); }
 
+// Asks for the switchover, then waits (bounded) until the target reports holding the VIP.
+int switchover(Args args) {
+  if (args.size() > 1) {
+    std::cerr << "failoverctl switchover: expected at most one argument, the target node\n";
+    return EXIT_USAGE;
+  }
+  std::vector<std::string> arguments;
+  if (!args.empty()) {
+    arguments.emplace_back(args[0]);
+  }
+  const auto target = text(request("switchover", arguments)["target"]);
+  std::cout << "failoverctl switchover: handing the VIP over to " << target << '\n';
+  constexpr auto WAIT = std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + WAIT;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto status = request("status");
+    if (text(status["vip_owner"]) == target) {
+      std::cout << "failoverctl switchover: done, " << target << " is active\n";
+      return EXIT_OK;
+    }
+    ::usleep(50'000); // a command-line client polling its daemon, bounded by WAIT
+  }
+  std::cerr << "failoverctl switchover: " << target << " is not active after " << WAIT.count()
+            << " s; see failoverctl status\n";
+  return EXIT_RUNTIME_FAILURE;
+}
+
+int maintenance(Args args) {
+  const bool force = args.size() == 2 && std::string_view(args[1]) == "--force";
+  if (args.empty() || args.size() > 2 || (args.size() == 2 && !force) ||
+      (std::string_view(args[0]) != "on" && std::string_view(args[0]) != "off")) {
+    std::cerr << "failoverctl maintenance: expected 'on [--force]' or 'off'\n";
+    return EXIT_USAGE;
+  }
+  std::vector<std::string> arguments{args[0]};
+  if (force) {
+    arguments.emplace_back("--force");
+  }
+  const auto answer = request("maintenance", arguments);
+  std::cout << "failoverctl maintenance " << args[0] << ": this node is "
+            << (answer.contains("target") ? "handing the VIP over to " + text(answer["target"]) : text(answer["role"]))
+            << '\n';
+  return EXIT_OK;
+}
+
+int simpleCommand(const char* name, Args args) {
+  if (!args.empty()) {
+    std::cerr << "failoverctl " << name << ": takes no argument\n";
+    return EXIT_USAGE;
+  }
+  request(name);
+  std::cout << "failoverctl " << name << ": done\n";
+  return EXIT_OK;
+}
+
+int rotateKeys(Args args) { return simpleCommand("rotate-keys", args); }
+int reload(Args args) { return simpleCommand("reload", args); }
+
 int keygen(Args args) {
   if (args.size() != 1) {
     std::cerr << "failoverctl keygen: expected one argument, the key file to create\n";
@@ -147,6 +206,10 @@ constexpr Command COMMANDS[] = {
     {"status", status, "status [--json]", "this node's role, the members, quorum, the VIP owner, sync and lag"},
     {"promote", promote, "promote", "make this node active (when no other node is)"},
     {"demote", demote, "demote", "step down; an in-sync standby takes over"},
+    {"switchover", switchover, "switchover [NODE]", "planned handover of the VIP to NODE (or the best standby)"},
+    {"maintenance", maintenance, "maintenance on|off", "on: hand over if active and never be elected; off: back"},
+    {"rotate-keys", rotateKeys, "rotate-keys", "rotate the TLS ticket keys cluster-wide (on the active)"},
+    {"reload", reload, "reload", "re-read and validate the configuration (as SIGHUP)"},
     {"keygen", keygen, "keygen FILE", "create a new random cluster key file (mode 0600)"},
 };
 

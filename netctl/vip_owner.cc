@@ -490,6 +490,42 @@ void VipOwner::disarm() {
   repeat_pending_ = false;
 }
 
+sys::Status VipOwner::quiesce() {
+  if (state_ != State::Active || quiesced_) {
+    return {};
+  }
+  disarm();
+  quiesced_ = true;
+  if (auto ignored = ignoreArp(true); !ignored) {
+    return ignored;
+  }
+  for (const auto& vip : plan_.vips) {
+    if (vip.address.family == Family::V6) {
+      if (auto removed = route_.removeAddress(link_.index, vip); !removed) {
+        return removed;
+      }
+    }
+  }
+  return {};
+}
+
+sys::Status VipOwner::resume() {
+  if (!quiesced_) {
+    return {};
+  }
+  quiesced_ = false;
+  if (auto answer = ignoreArp(false); !answer) {
+    return answer;
+  }
+  for (const auto& vip : plan_.vips) {
+    if (auto added = route_.addAddress(link_.index, vip); !added) {
+      return added;
+    }
+  }
+  becomeActive();
+  return {};
+}
+
 sys::Status VipOwner::demote() {
   disarm();
   const bool was_standby = state_ == State::Standby;
@@ -500,14 +536,18 @@ sys::Status VipOwner::demote() {
       status = step;
     }
   };
-  if (plan_.mode == TakeoverMode::SharedIp) {
-    keep_first_error(ignoreArp(true));
-  }
   for (const auto& vip : plan_.vips) {
     if (moves(vip)) {
       keep_first_error(route_.removeAddress(link_.index, vip));
     }
   }
+  if (plan_.mode == TakeoverMode::SharedIp) {
+    keep_first_error(ignoreArp(true));
+  } else if (quiesced_) {
+    // A move-ip standby answers ARP as the operator configured it: put that back.
+    keep_first_error(sysctls_.restoreAll());
+  }
+  quiesced_ = false;
   if (hold_) {
     // The VIP no longer reaches this node, so nothing new can be queued; unbinding is safe.
     loop_.remove(hold_->fd());

@@ -84,6 +84,12 @@ public:
   // The service now accepts on the VIP: let the held connection attempts through.
   sys::Status serviceReady();
   sys::Status demote();
+  // Planned switchover, on the active: stop answering ARP for the VIP (and give up IPv6
+  // VIPs, which cannot be ignored) while keeping the IPv4 VIP, so clients that still have
+  // this node's MAC cached are served until the new active's announcement reaches them.
+  sys::Status quiesce();
+  // The switchover failed: answer for the VIP again and announce it.
+  sys::Status resume();
   // Demotes if needed and restores every address, sysctl, rule and link state it changed.
   sys::Status shutdown();
 
@@ -138,6 +144,7 @@ private:
   std::unique_ptr<PacketHold> hold_;
   bool link_downed_ = false;
   bool shut_down_ = false;
+  bool quiesced_ = false;
   std::vector<std::string> reconciled_;
 };
 

@@ -167,6 +167,12 @@ void TlsServer::drain(std::chrono::milliseconds bound) {
   workers_.clear();
 }
 
+void TlsServer::closeConnections() {
+  for (auto& worker : workers_) {
+    worker->closeConnections();
+  }
+}
+
 std::size_t TlsServer::openConnections() const noexcept {
   std::size_t open = 0;
   for (const auto& worker : workers_) {
@@ -232,6 +238,12 @@ void Worker::run() {
 void Worker::drain(std::chrono::steady_clock::time_point deadline) {
   drain_deadline_ns_.store(nanosecondsOf(deadline));
   drain_requested_.store(true);
+  const std::uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void Worker::closeConnections() {
+  close_requested_.store(true);
   const std::uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
 }
@@ -308,6 +320,16 @@ void Worker::stopListening() {
 void Worker::onWake() {
   std::uint64_t count = 0;
   (void)!::read(wake_.get(), &count, sizeof count);
+  if (close_requested_.exchange(false)) {
+    std::vector<int> open;
+    for (auto& [fd, connection] : connections_) {
+      connection->beginDrain();
+      open.push_back(fd);
+    }
+    for (int fd : open) {
+      onConnectionEvent(fd);
+    }
+  }
   if (!drain_requested_.load() || draining_) {
     return;
   }

@@ -63,6 +63,9 @@ public:
   // Stops accepting, lets open connections finish (keep-alive ones close after their current
   // response) for at most `bound`, then closes what is left and joins the workers.
   void drain(std::chrono::milliseconds bound);
+  // Closes idle keep-alive connections now and busy ones after their current response, but
+  // keeps listening (a node handing the VIP over goes on as a standby).
+  void closeConnections();
 
   std::uint16_t port() const noexcept { return port_; }
   const ListenerConfig& config() const noexcept { return config_; }

@@ -26,6 +26,8 @@ public:
   void start();
   // Thread-safe: stop accepting, let connections finish until deadline, then stop.
   void drain(std::chrono::steady_clock::time_point deadline);
+  // Thread-safe: close idle connections, busy ones after their response; keep accepting.
+  void closeConnections();
   void join();
 
   sys::EventLoop& loop() noexcept { return loop_; }
@@ -53,6 +55,7 @@ private:
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
   std::atomic<std::size_t> open_{0};
   std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> close_requested_{false};
   std::atomic<std::int64_t> drain_deadline_ns_{0};
   bool draining_ = false;
   std::thread thread_;

@@ -63,9 +63,13 @@ std::vector<std::uint8_t> encodePayload(const Payload& payload) {
           }
         } else if constexpr (std::is_same_v<T, KeyringMessage>) {
           out.bytes(p.keys.view());
-        } else {
+        } else if constexpr (std::is_same_v<T, SnapshotDoneMessage>) {
           out.u32(p.member);
           out.u32(p.sessions);
+        } else {
+          out.u8(static_cast<std::uint8_t>(p.phase));
+          out.u32(p.from);
+          out.u32(p.to);
         }
       },
       payload);
@@ -163,6 +167,19 @@ sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_
       return std::unexpected(sessions.error());
     }
     payload = SnapshotDoneMessage{*member, *sessions};
+    break;
+  }
+  case MessageType::Handover: {
+    auto phase = in.u8();
+    auto from = phase ? in.u32() : std::unexpected(phase.error());
+    auto to = from ? in.u32() : std::unexpected(from.error());
+    if (!to) {
+      return std::unexpected(to.error());
+    }
+    if (*phase < 1 || *phase > 4) {
+      return in.malformed("unknown handover phase " + std::to_string(*phase));
+    }
+    payload = HandoverMessage{static_cast<HandoverMessage::Phase>(*phase), *from, *to};
     break;
   }
   default:

@@ -32,6 +32,7 @@ enum class MessageType : std::uint8_t {
   Removals = 3,     // session IDs removed on the active
   Keyring = 4,      // the whole ticket keyring, after every change
   SnapshotDone = 5, // the end of a state transfer to one member
+  Handover = 6,     // a step of a planned switchover
 };
 
 struct Header {
@@ -69,8 +70,18 @@ struct SnapshotDoneMessage {
   std::uint32_t sessions = 0; // how many records it carried
 };
 
+// A planned switchover, in the group's total order: anyone may ask the active to hand over
+// (Request); the active stops answering ARP for the VIP and says so (Released); the target
+// takes the VIP, announces it and says so (Taken); either side may give up (Aborted).
+struct HandoverMessage {
+  enum class Phase : std::uint8_t { Request = 1, Released = 2, Taken = 3, Aborted = 4 };
+  Phase phase = Phase::Request;
+  std::uint32_t from = 0; // the active node handing over
+  std::uint32_t to = 0;   // the node taking over
+};
+
 using Payload = std::variant<StateMessage, SessionsMessage, RemovalsMessage, KeyringMessage,
-                             SnapshotDoneMessage>;
+                             SnapshotDoneMessage, HandoverMessage>;
 
 struct Message {
   Header header;

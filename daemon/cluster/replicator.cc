@@ -156,6 +156,12 @@ void Replicator::announce() {
   checkColdStart();
 }
 
+void Replicator::sendHandover(const HandoverMessage& message) {
+  if (link_.connected()) {
+    send(message);
+  }
+}
+
 void Replicator::publishKeyring() {
   if (replicate_ && link_.connected()) {
     send(KeyringMessage{tls_.keyring().exportKeys()});
@@ -327,6 +333,10 @@ void Replicator::apply(const GroupMember& from, Message message) {
             ++stats_.rejected[static_cast<std::size_t>(RejectReason::Malformed)];
             Log{LogLevel::Warning, "replication"} << "ignored a keyring from " << describeMember(from) << ": "
                                                   << imported.error().message;
+          }
+        } else if constexpr (std::is_same_v<T, HandoverMessage>) {
+          if (handover_) {
+            handover_(from, payload);
           }
         } else {
           if (payload.member == link_.localNode() && !in_sync_) {

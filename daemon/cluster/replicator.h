@@ -70,6 +70,11 @@ public:
 
   // Multicasts this node's State (after every role or sync change, and every second).
   void announce();
+  // Planned switchover steps travel with the replication stream (sealed and ordered).
+  void sendHandover(const HandoverMessage& message);
+  void onHandover(std::function<void(const GroupMember&, const HandoverMessage&)> handler) {
+    handover_ = std::move(handler);
+  }
   // Multicasts the keyring (the active does, after taking over and after every rotation).
   void publishKeyring();
   // This node lost a split-brain election: its state is no longer the cluster's.
@@ -101,6 +106,7 @@ private:
   const bool replicate_;
   DescribeSelf describe_self_;
   std::function<void()> changed_;
+  std::function<void(const GroupMember&, const HandoverMessage&)> handover_;
   sys::UniqueFd wake_;
   std::mutex pending_mutex_;
   std::vector<tls::SessionRecord> pending_created_;

@@ -14,9 +14,16 @@ std::string_view toString(Role role) {
     return "maintenance";
   case Role::Fault:
     return "fault";
+  case Role::HandingOver:
+    return "handing-over";
   }
   return "standby";
 }
+
+namespace {
+// For the election, a node in the middle of a planned switchover still holds the VIP.
+bool holdsVip(Role role) { return role == Role::Active || role == Role::HandingOver; }
+} // namespace
 
 bool RoleMachine::outranks(unsigned priority_a, std::uint32_t a, unsigned priority_b,
                            std::uint32_t b) const {
@@ -48,11 +55,11 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
       best = std::pair{priority, node};
     }
   };
-  if (role_ == Role::Active) {
+  if (holdsVip(role_)) {
     consider(best_active, priority_, self_);
   }
   for (const auto& member : facts.others) {
-    if (member.role == Role::Active) {
+    if (holdsVip(member.role)) {
       consider(best_active, member.priority, member.nodeid);
     }
   }
@@ -101,7 +108,71 @@ Transition RoleMachine::handle(const Event& event, const ClusterFacts& facts) {
     transition.reason = "takeover failed: " + failed->reason;
     return transition;
   }
+  if (std::holds_alternative<event::HandOver>(event) || std::holds_alternative<event::HandoverDone>(event) ||
+      std::holds_alternative<event::HandoverFailed>(event) ||
+      std::holds_alternative<event::TakeOverPlanned>(event)) {
+    return handover(event, facts, transition);
+  }
   return operatorCommand(event, facts, transition);
+}
+
+Transition RoleMachine::handover(const Event& event, const ClusterFacts& facts, Transition transition) {
+  const auto refuse = [&transition](std::string why) {
+    transition.refused = std::move(why);
+    return transition;
+  };
+  if (const auto* request = std::get_if<event::HandOver>(&event)) {
+    if (role_ != Role::Active) {
+      return refuse("this node is not active");
+    }
+    const auto target = std::find_if(facts.others.begin(), facts.others.end(),
+                                     [&](const MemberInfo& m) { return m.nodeid == request->target; });
+    if (target == facts.others.end()) {
+      return refuse("node " + std::to_string(request->target) + " is not a member");
+    }
+    if (!target->in_sync) {
+      return refuse("node " + target->name + " is not in sync: its clients' sessions would not resume");
+    }
+    if (target->role != Role::Standby) {
+      return refuse("node " + target->name + " is " + std::string(toString(target->role)) + ", not a standby");
+    }
+    role_ = Role::HandingOver;
+    transition.to = role_;
+    transition.reason = "switching over to " + target->name;
+    return transition;
+  }
+  if (std::holds_alternative<event::HandoverDone>(event)) {
+    if (role_ != Role::HandingOver) {
+      return refuse("no switchover in progress");
+    }
+    role_ = Role::Standby;
+    transition.to = role_;
+    transition.release_vip = true;
+    transition.reason = "switchover done";
+    return transition;
+  }
+  if (const auto* failed = std::get_if<event::HandoverFailed>(&event)) {
+    if (role_ != Role::HandingOver) {
+      return refuse("no switchover in progress");
+    }
+    role_ = Role::Active;
+    transition.to = role_;
+    transition.reason = "switchover failed, staying active: " + failed->reason;
+    return transition;
+  }
+  const auto& planned = std::get<event::TakeOverPlanned>(event);
+  if (role_ != Role::Standby) {
+    return refuse("this node is " + std::string(toString(role_)) + ", not a standby");
+  }
+  if (!facts.quorate || !facts.in_sync) {
+    return refuse("this node is not quorate and in sync");
+  }
+  yielding_ = false;
+  role_ = Role::Active;
+  transition.to = role_;
+  transition.take_vip = true;
+  transition.reason = "switchover from " + planned.from;
+  return transition;
 }
 
 Transition RoleMachine::operatorCommand(const Event& event, const ClusterFacts& facts,
@@ -192,6 +263,12 @@ Transition RoleMachine::decide(const ClusterFacts& facts, Transition transition)
   }
   if (role_ == Role::Maintenance) {
     return transition;
+  }
+  if (role_ == Role::HandingOver) {
+    if (!facts.quorate) {
+      move(Role::Standby, "lost quorum during a switchover");
+    }
+    return transition; // the switchover itself decides what comes next
   }
   const auto elected = electedActive(facts);
   if (role_ == Role::Active) {

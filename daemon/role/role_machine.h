@@ -15,6 +15,7 @@ enum class Role {
   Active,      // owns the VIP and serves
   Maintenance, // set by the operator: never elected
   Fault,       // no Corosync connection: holds nothing until it reconnects
+  HandingOver, // active, in a planned switchover: no longer answers ARP for the VIP, still serves
 };
 std::string_view toString(Role role);
 
@@ -52,11 +53,25 @@ struct Promote {};
 struct Demote {};
 struct MaintenanceOn {};
 struct MaintenanceOff {};
+// Planned switchover: on the active, hand over to `target`; then it is done (the target has
+// the VIP), or it failed (the target did not take it in time, or left).
+struct HandOver {
+  std::uint32_t target = 0;
+};
+struct HandoverDone {};
+struct HandoverFailed {
+  std::string reason;
+};
+// On the target: the active has released the VIP for it.
+struct TakeOverPlanned {
+  std::string from;
+};
 } // namespace event
 
 using Event = std::variant<event::FactsChanged, event::VipLost, event::TakeoverFailed,
                            event::Promote, event::Demote, event::MaintenanceOn,
-                           event::MaintenanceOff>;
+                           event::MaintenanceOff, event::HandOver, event::HandoverDone,
+                           event::HandoverFailed, event::TakeOverPlanned>;
 
 // The outcome of one event: the new role and the side effects the agent must run, in order:
 // release the VIP, forget sessions (a node that lost a split-brain election resyncs), take
@@ -96,6 +111,7 @@ public:
 private:
   Transition decide(const ClusterFacts& facts, Transition transition);
   Transition operatorCommand(const Event& event, const ClusterFacts& facts, Transition transition);
+  Transition handover(const Event& event, const ClusterFacts& facts, Transition transition);
   bool outranks(unsigned priority_a, std::uint32_t a, unsigned priority_b, std::uint32_t b) const;
   bool selfCandidate(const ClusterFacts& facts) const;
   bool otherCandidateExists(const ClusterFacts& facts) const;

@@ -181,3 +181,31 @@ TEST_CASE("no standby elects itself while joining members have not said what the
   // A partition healed: the joiner turns out to be active, so this node stays a standby.
   CHECK((node.handle(CHANGED, facts({member(2, 100, Role::Active)})).to == Role::Standby));
 }
+
+TEST_CASE("a planned switchover: handing over, done or failed, and the target's side") {
+  RoleMachine active(1, 200, false);
+  REQUIRE((active.handle(CHANGED, facts({member(2, 100)})).to == Role::Active));
+  CHECK(active.handle(event::HandOver{2}, facts({member(2, 100, Role::Standby, false)})).refused->find(
+            "not in sync") != std::string::npos);
+  CHECK(active.handle(event::HandOver{9}, facts({member(2, 100)})).refused->find("not a member") !=
+        std::string::npos);
+  const auto handing = active.handle(event::HandOver{2}, facts({member(2, 100)}));
+  CHECK((handing.to == Role::HandingOver));
+  CHECK_FALSE(handing.release_vip); // it keeps serving until the target has the VIP
+  // Meanwhile nobody elects: a node handing over still counts as holding the VIP.
+  RoleMachine other(3, 250, false);
+  CHECK((other.handle(CHANGED, facts({member(1, 200, Role::HandingOver)})).to == Role::Standby));
+  CHECK((active.handle(CHANGED, facts({member(2, 100)})).to == Role::HandingOver));
+  const auto failed = active.handle(event::HandoverFailed{"n2 left"}, facts({}));
+  CHECK((failed.to == Role::Active));
+  REQUIRE((active.handle(event::HandOver{2}, facts({member(2, 100)})).to == Role::HandingOver));
+  const auto done = active.handle(event::HandoverDone{}, facts({member(2, 100, Role::Active)}));
+  CHECK((done.to == Role::Standby));
+  CHECK(done.release_vip);
+
+  RoleMachine target(2, 100, false);
+  CHECK(target.handle(event::TakeOverPlanned{"n1"}, facts({}, true, false)).refused.has_value());
+  const auto taking = target.handle(event::TakeOverPlanned{"n1"}, facts({member(1, 200, Role::HandingOver)}));
+  CHECK((taking.to == Role::Active));
+  CHECK(taking.take_vip);
+}

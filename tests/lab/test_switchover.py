@@ -1,0 +1,95 @@
+"""Planned maintenance: failoverctl switchover, SIGTERM of the active's failoverd, and
+maintenance mode hand the VIP over in the group's total order while a client keeps opening
+TLS connections: none fails, and every session made before resumes on the new active."""
+
+import signal
+import unittest
+
+from lab import PYTHON, TOOLS, VIP4, Lab, Probe, busywait
+from test_failover import BOUND, Cluster, vip_holders
+
+VIP = VIP4.split("/")[0]
+
+
+class Switchover(unittest.TestCase):
+    def under_load(self, hand_over):
+        """Sessions first, then continuous load through the handover; returns the lab state."""
+        with Lab(nodes=2, clients=1) as lab:
+            cluster = Cluster(lab)
+            n1, n2 = lab.nodes
+            cluster.create(self)
+            cluster.replicated([n2])
+            load = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "tls_load.py"), VIP, "120"], "tls-load")
+            load.expect(r"^running$")
+            load.expect(r"^progress ok=\d+ failed=0$", timeout=BOUND)
+            hand_over(lab, n1)
+            busywait(lambda: vip_holders(lab) == ["n2"] and lab.status(n2)["role"] == "active", BOUND,
+                     "n2 active and holding the VIP alone")
+            before = int(load.expect(r"^progress ok=(\d+)", timeout=BOUND).group(1))
+            load.expect(r"^progress ok=\d+", timeout=BOUND)  # more connections, now on n2
+            load.send("stop")
+            done = load.expect(r"^done ok=(\d+) failed=(\d+) reasons=(.*)$", timeout=BOUND)
+            print(f"{hand_over.__name__}: {done.string}")
+            self.assertEqual(int(done.group(2)), 0, f"connections failed during the handover: {done.group(3)}")
+            self.assertGreater(int(done.group(1)), before)
+            for kind, (resumed, total, failed) in cluster.resume().items():
+                self.assertEqual((resumed, failed), (total, 0), kind)
+            self.assertEqual(lab.neighbour(lab.clients[0], VIP)[0], n2.mac)
+            return lab.status(n2)
+
+    def test_failoverctl_switchover(self):
+        def switchover(lab, n1):
+            result = lab.failoverctl(n1, "switchover")
+            self.assertIn("done, n2 is active", result.stdout)
+        self.under_load(switchover)
+
+    def test_sigterm_of_the_active_hands_over_before_it_exits(self):
+        def sigterm(lab, n1):
+            n1.failoverd.process.send_signal(signal.SIGTERM)
+            self.assertEqual(n1.failoverd.process.wait(BOUND), 0)
+            n1.failoverd.expect(r"\[switchover\] done: n2 is active", timeout=BOUND)
+        self.under_load(sigterm)
+
+    def test_maintenance_mode_hands_over_and_keeps_the_node_out(self):
+        def maintenance(lab, n1):
+            lab.failoverctl(n1, "maintenance", "on")
+            busywait(lambda: lab.status(n1)["role"] == "maintenance", BOUND, "n1 in maintenance")
+        self.under_load(maintenance)
+
+    def test_switchovers_that_cannot_be_done_are_refused_clearly(self):
+        with Lab(nodes=2, clients=1) as lab:
+            Cluster(lab)
+            n1, n2 = lab.nodes
+            unknown = lab.failoverctl(n1, "switchover", "n9", check=False)
+            self.assertEqual(unknown.returncode, 1)
+            self.assertIn("no member named 'n9'", unknown.stderr)
+            lab.failoverctl(n2, "maintenance", "on")
+            busywait(lambda: any(m["name"] == "n2" and m["role"] == "maintenance"
+                                 for m in lab.status(n1)["members"]), BOUND, "n1 sees n2 in maintenance")
+            refused = lab.failoverctl(n1, "switchover", check=False)
+            self.assertEqual(refused.returncode, 1)
+            self.assertIn("no in-sync standby to switch over to", refused.stderr)
+            refused = lab.failoverctl(n1, "maintenance", "on", check=False)
+            self.assertIn("no in-sync standby to hand the VIP over to", refused.stderr)
+            self.assertEqual(lab.active_nodes(), ["n1"])
+
+    def test_a_switchover_asked_on_the_standby_is_carried_out_by_the_active(self):
+        with Lab(nodes=2, clients=1) as lab:
+            Cluster(lab)
+            n1, n2 = lab.nodes
+            result = lab.failoverctl(n2, "switchover", "n2")
+            self.assertIn("done, n2 is active", result.stdout)
+            self.assertEqual(lab.active_nodes(), ["n2"])
+            self.assertEqual(vip_holders(lab), ["n2"])
+
+    def test_rotate_keys_reaches_every_node(self):
+        with Lab(nodes=2, clients=1) as lab:
+            Cluster(lab)
+            n1, n2 = lab.nodes
+            self.assertIn("the active node rotates", lab.failoverctl(n2, "rotate-keys", check=False).stderr)
+            lab.failoverctl(n1, "rotate-keys")
+            busywait(lambda: lab.status(n2)["ticket_keys"] == 3, BOUND, "n2 holding the rotated keyring")
+
+
+if __name__ == "__main__":
+    unittest.main()
