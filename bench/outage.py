@@ -4,6 +4,8 @@ connection that was started after it and succeeded. Three nodes with failoverd (
 Corosync's two_node keeps both halves of a cut quorate, and the result depends on which half
 holds the VIP for a moment); each run fails whichever node is active, and brings it back as a
 standby before the next.
+    switchover: failoverctl switchover (planned): the longest gap between two successful
+           connections, and the failed attempts (there should be none)
     kill:  kill -9 of the active's failoverd (Corosync sees the process leave at once)
     links: the active's cluster link, then its service link, cut (seen after the totem token
            plus consensus: 1.2 x token)
@@ -32,6 +34,20 @@ def run_mode(mode, runs, token):
         busywait(lambda: lab.active_nodes() == ["n1"], 20, "n1 active")
         for _ in range(runs):
             active = lab.node(lab.active_nodes()[0])
+            if mode == "switchover":
+                probe = Probe(lab, c1, [PYTHON, str(TOOLS / "outage_probe.py"), VIP, str(TLS_PORT), "10", "60"],
+                              "outage-probe")
+                probe.expect(r"^started$")
+                probe.send("watch")
+                lab.failoverctl(active, "switchover")
+                busywait(lambda: active.name not in lab.active_nodes() and len(lab.active_nodes()) == 1, 20,
+                         "the switchover done")
+                probe.send("stop")
+                gap, failed = probe.expect(r"^gap (\S+) (\d+)$", timeout=30).groups()
+                outages.append(float(gap) * 1000)
+                failures.append(int(failed))
+                lab._stop_all([probe.process])
+                continue
             probe = Probe(lab, c1, [PYTHON, str(TOOLS / "outage_probe.py"), VIP, str(TLS_PORT), "10", "30"],
                           "outage-probe")
             probe.expect(r"^started$")
@@ -81,9 +97,9 @@ def main():
     parser.add_argument("--token", type=int, default=200)
     args = parser.parse_args()
     print(f"outage seen by a client probing every 10 ms ({args.runs} runs, totem token {args.token} ms)")
-    for mode in ("kill", "links"):
+    for mode in ("switchover", "kill", "links"):
         outages, failures = run_mode(mode, args.runs, args.token)
-        print(f"  {mode:5}: median {statistics.median(outages):7.1f} ms  min {min(outages):7.1f}  "
+        print(f"  {mode:10}: median {statistics.median(outages):7.1f} ms  min {min(outages):7.1f}  "
               f"max {max(outages):7.1f}  failed attempts median {statistics.median(failures)}  "
               f"runs: {' '.join(f'{o:.0f}' for o in outages)}", flush=True)
 

@@ -1,7 +1,8 @@
 """The failoverd demo: a two-node lab (each node with its own encrypted Corosync and
 failoverd) and a client. The client makes TLS sessions against the VIP on n1 (TLS 1.2 with
-session IDs, TLS 1.2 with tickets, TLS 1.3); n1's failoverd is killed; n2 takes over; the
-same clients come back and resume their sessions on n2. Everything is torn down at the end.
+session IDs, TLS 1.2 with tickets, TLS 1.3); a planned switchover hands the VIP to n2 and the
+clients resume there; then n2's failoverd is killed, n1 takes over, and the same clients
+resume once more. Everything is torn down at the end.
 """
 
 import signal
@@ -49,21 +50,31 @@ def main():
         say(f"  n1: {handshakes(lab.status(n1))}; replicated to n2: "
             f"{lab.status(n2)['sessions_cached']} cached sessions and the ticket keys\n")
 
-        say("kill -9 of n1's failoverd:")
-        killed = time.monotonic()
-        n1.failoverd.process.send_signal(signal.SIGKILL)
-        n1.failoverd.process.wait(10)
-        n2.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
-        say(f"  n2 took the VIP {(time.monotonic() - killed) * 1000:.0f} ms later "
-            f"(the client's ARP entry now points to {lab.neighbour(c1, VIP)[0]}, n2's MAC)\n")
+        def resume_all(node):
+            for kind, label in KINDS.items():
+                client.send(f"resume {kind} {VIP}")
+                say(f"  {label:22} {client.expect(r'^resumed ', timeout=120).string}")
+            say(f"  {node.name}: {handshakes(lab.status(node))}\n")
 
+        say("planned switchover (failoverctl switchover on n1):")
+        switched = time.monotonic()
+        say("  " + lab.failoverctl(n1, "switchover").stdout.strip().replace("\n", "\n  "))
+        say(f"  in {(time.monotonic() - switched) * 1000:.0f} ms; the client's ARP entry now points to "
+            f"{lab.neighbour(c1, VIP)[0]} (n2)\n")
         say("client c1 comes back with the same sessions:")
-        for kind, label in KINDS.items():
-            client.send(f"resume {kind} {VIP}")
-            resumed = client.expect(r"^resumed ", timeout=120).string
-            say(f"  {label:22} {resumed}")
-        say(f"  n2: {handshakes(lab.status(n2))}\n")
-        say(lab.failoverctl(n2, "status").stdout)
+        resume_all(n2)
+
+        say("kill -9 of n2's failoverd (a crash):")
+        n1.failoverd.skip()
+        killed = time.monotonic()
+        n2.failoverd.process.send_signal(signal.SIGKILL)
+        n2.failoverd.process.wait(10)
+        n1.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
+        say(f"  n1 took the VIP back {(time.monotonic() - killed) * 1000:.0f} ms later "
+            f"(the client's ARP entry: {lab.neighbour(c1, VIP)[0]}, n1's MAC)\n")
+        say("client c1 comes back once more:")
+        resume_all(n1)
+        say(lab.failoverctl(n1, "status").stdout)
         teardown = time.monotonic()
     say(f"lab torn down in {time.monotonic() - teardown:.1f} s; demo took {time.monotonic() - started:.1f} s")
     return 0

@@ -1,7 +1,10 @@
 """Client side of the outage benchmark: starts a TCP connection to ADDRESS PORT every
 INTERVAL_MS (each attempt bounded by 2 s), for at most SECONDS. On "mark" (stdin) it notes
 the moment of the failure; it prints "recovered <seconds after mark> <failed attempts>" at the
-first successful connection completed after the mark, or "timeout"."""
+first successful connection completed after the mark, or "timeout".
+With "watch" instead of "mark" (a planned switchover, where the old node keeps answering), it
+goes on until "stop" and prints "gap <longest time in seconds between two successful
+connections since watch> <failed attempts>"."""
 
 import errno
 import select
@@ -15,6 +18,9 @@ family = socket.AF_INET6 if ":" in address else socket.AF_INET
 print("started", flush=True)
 deadline = time.monotonic() + seconds
 marked = None
+watching = None
+last_success = None
+longest_gap = 0.0
 failed = 0
 in_flight = {}  # socket -> start time
 next_attempt = time.monotonic()
@@ -31,13 +37,28 @@ while time.monotonic() < deadline:
         next_attempt = now + interval
     readable, writable, _ = select.select([sys.stdin], list(in_flight), [], max(0.0, next_attempt - time.monotonic()))
     if readable:
-        if sys.stdin.readline().strip() == "mark":
+        command = sys.stdin.readline().strip()
+        if command == "mark":
             marked = time.monotonic()
             failed = 0
+        elif command == "watch":
+            watching = last_success = time.monotonic()
+            failed = 0
+        elif command == "stop":
+            print(f"gap {longest_gap:.6f} {failed}", flush=True)
+            sys.exit(0)
     for sock in writable:
         started = in_flight.pop(sock)
         ok = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
         sock.close()
+        if watching is not None:
+            if ok:
+                now = time.monotonic()
+                longest_gap = max(longest_gap, now - last_success)
+                last_success = now
+            else:
+                failed += 1
+            continue
         if marked is not None and ok and started >= marked:
             print(f"recovered {time.monotonic() - marked:.6f} {failed}", flush=True)
             sys.exit(0)
@@ -46,6 +67,6 @@ while time.monotonic() < deadline:
     for sock, started in list(in_flight.items()):
         if time.monotonic() - started > ATTEMPT_BOUND:
             in_flight.pop(sock).close()
-            failed += marked is not None
+            failed += marked is not None or watching is not None
 print("timeout", flush=True)
 sys.exit(1)
