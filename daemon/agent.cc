@@ -229,6 +229,9 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                                                 }),
                        "metrics-listen");
   }
+  if (!c.notify_program.empty()) {
+    hooks_runner_ = std::make_unique<HookRunner>(c.notify_program, c.notify_timeout, loop_);
+  }
   orThrow(loop_.add(signals_.fd(), EPOLLIN, [this](std::uint32_t) { onSignal(); }), "signals");
   orThrow(loop_.add(tick_.fd(), EPOLLIN, [this](std::uint32_t) { onTick(); }), "timer");
   orThrow(loop_.add(handover_timer_.fd(), EPOLLIN, [this](std::uint32_t) { onHandoverTimer(); }), "timer");
@@ -422,6 +425,10 @@ void Agent::carryOut(const Transition& transition) {
     Log{LogLevel::Notice, "role"} << toString(transition.from) << " -> " << toString(transition.to) << " ("
                                   << transition.reason << ")";
     replicator_->announce();
+    if (hooks_runner_) {
+      hooks_runner_->notify({std::string(toString(transition.from)), std::string(toString(transition.to)),
+                             transition.reason});
+    }
   }
   notifySystemd();
 }

@@ -4,6 +4,7 @@
 #include "daemon/cluster/replicator.h"
 #include "daemon/config.h"
 #include "daemon/control/request_server.h"
+#include "daemon/hooks.h"
 #include "daemon/role/role_machine.h"
 #include "netctl/sys/event_loop.h"
 #include "netctl/vip_owner.h"
@@ -85,6 +86,7 @@ private:
   std::unique_ptr<netctl::VipOwner> vip_;
   std::unique_ptr<RequestServer> control_;
   std::unique_ptr<RequestServer> metrics_;
+  std::unique_ptr<HookRunner> hooks_runner_;
   RoleMachine roles_;
   bool connected_ = false;
   bool quorate_ = false;

@@ -3,6 +3,7 @@
 #include "tls/secret.h"
 
 #include <grp.h>
+#include <unistd.h>
 #include <sys/un.h>
 
 #include <boost/any.hpp>
@@ -364,6 +365,17 @@ void validateBehaviour(Validator& v, Config& config) {
       config.state_directory = directory->value;
     }
   }
+  if (const auto program = v.optional("notify-program")) {
+    std::error_code ec;
+    if (!std::filesystem::path(program->value).is_absolute() || ::access(program->value.c_str(), X_OK) != 0) {
+      v.problem(*program, "notify-program", "'" + program->value + "' is not an executable file (absolute path)");
+    } else {
+      config.notify_program = program->value;
+    }
+  }
+  if (const auto timeout = v.number("notify-timeout-ms", 100, 600'000)) {
+    config.notify_timeout = std::chrono::milliseconds(*timeout);
+  }
   if (const auto metrics = v.optional("metrics-listen")) {
     if (auto endpoint = v.endpoint(*metrics, "metrics-listen")) {
       config.metrics_address = endpoint->first;
@@ -519,6 +531,8 @@ po::options_description configOptions() {
      "ARP-probe the VIP this long before taking it; a reply refuses the takeover (0: no probe)")
     ("state-directory", text()->default_value("/run/failoverd"), "where undo records survive a crash")
     ("metrics-listen", text(), "ADDRESS:PORT of the Prometheus text endpoint (off if not given)")
+    ("notify-program", text(), "run on every role change with OLD_ROLE NEW_ROLE REASON (absolute path)")
+    ("notify-timeout-ms", text()->default_value("5000"), "a notify program still running after this is killed")
     ("tls-listen", text()->default_value("::"), "address the TLS service listens on (:: for all)")
     ("tls-port", text()->default_value("443"), "TCP port of the TLS service")
     ("tls-certificate", list(), "PEM certificate chain; repeat, each followed by its tls-key")

@@ -50,6 +50,10 @@ struct Config {
   // The TLS service.
   tls::ListenerConfig listener;
 
+  // Run on every role change ("" = none).
+  std::filesystem::path notify_program;
+  std::chrono::milliseconds notify_timeout{5000};
+
   // Prometheus text endpoint ("" = off).
   std::string metrics_address;
   std::uint16_t metrics_port = 0;

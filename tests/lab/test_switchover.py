@@ -82,6 +82,26 @@ class Switchover(unittest.TestCase):
             self.assertEqual(lab.active_nodes(), ["n2"])
             self.assertEqual(vip_holders(lab), ["n2"])
 
+    def test_hooks_run_with_the_transition_and_a_hung_one_is_killed(self):
+        with Lab(nodes=2, clients=1) as lab:
+            n1, n2 = lab.nodes
+            record = n2.dir / "hook.log"
+            hook = n2.dir / "hook.sh"
+            hook.write_text(f'#!/bin/sh\necho "$1|$2|$3" >> "{record}"\n')
+            hung = n1.dir / "hung.sh"
+            hung.write_text("#!/bin/sh\nexec sleep 1000\n")  # a hook that never returns
+            for script in (hook, hung):
+                script.chmod(0o755)
+            lab.start_failoverd(n1, priority=200, extra=f"notify-program = {hung}\nnotify-timeout-ms = 300\n")
+            lab.start_failoverd(n2, priority=100, extra=f"notify-program = {hook}\n")
+            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            n1.failoverd.expect(r"\[hook\] .*hung.sh was killed after 300 ms", timeout=BOUND)
+            lab.failoverctl(n1, "switchover")  # n1's event loop carried on
+            busywait(lambda: record.exists() and "standby|active|switchover from n1" in record.read_text(),
+                     BOUND, "n2's hook told of its promotion")
+            n1.failoverd.expect(r"\[hook\] .*hung.sh was killed after 300 ms", timeout=BOUND)
+            self.assertEqual(lab.status(n1)["role"], "standby")
+
     def test_rotate_keys_reaches_every_node(self):
         with Lab(nodes=2, clients=1) as lab:
             Cluster(lab)
