@@ -535,6 +535,12 @@ std::optional<std::string> Agent::reload() {
       problems = *change + " cannot change while running: restart failoverd to apply it";
       Log{LogLevel::Error, "reload"} << *problems << "; keeping the running configuration";
     } else {
+      if (auto swapped = tls_->reloadTls(candidate.listener.tls); !swapped) {
+        problems = "tls: " + swapped.error().message;
+        Log{LogLevel::Error, "reload"} << *problems << "; keeping the running configuration";
+        sd_notify(0, "READY=1");
+        return problems;
+      }
       config_ = std::make_shared<const Config>(std::move(candidate));
       setLogLevel(config_->log_level);
       roles_.setPriority(config_->node_priority);

@@ -27,9 +27,10 @@ constexpr int MAX_PASSES = 4;
 
 } // namespace
 
-Connection::Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl,
+Connection::Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl, std::shared_ptr<TlsContext> context,
                        const sockaddr_storage& peer, const sockaddr_storage& local)
-    : worker_(worker), server_(worker.server()), client_(std::move(client)), ssl_(std::move(ssl)),
+    : worker_(worker), server_(worker.server()), client_(std::move(client)), context_(std::move(context)),
+      ssl_(std::move(ssl)),
       peer_(peer), local_(local), last_activity_(std::chrono::steady_clock::now()) {
   TlsContext::attachFacts(ssl_.get(), &facts_);
   reading_early_data_ = server_.config().tls.early_data;

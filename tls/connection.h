@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace failover::tls {
@@ -21,8 +22,8 @@ class Worker;
 // is pending. Owned and destroyed by its worker.
 class Connection {
 public:
-  Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl, const sockaddr_storage& peer,
-             const sockaddr_storage& local);
+  Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl, std::shared_ptr<TlsContext> context,
+             const sockaddr_storage& peer, const sockaddr_storage& local);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -55,6 +56,9 @@ private:
   TlsServer& server_;
   sys::UniqueFd client_;
   sys::UniqueFd backend_;
+  // Declared before ssl_ so that it outlives it: OpenSSL's callbacks for this connection
+  // find their owner through the context's ex_data, even after a reload replaced it.
+  std::shared_ptr<TlsContext> context_;
   SslPtr ssl_;
   TlsContext::HandshakeFacts facts_;
   sockaddr_storage peer_{};

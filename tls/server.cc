@@ -63,7 +63,8 @@ sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config,
   if (!context) {
     return std::unexpected(context.error());
   }
-  server->context_ = std::move(*context);
+  server->context_.store(std::shared_ptr<TlsContext>(std::move(*context)));
+  server->hooks_ = hooks;
   if (c.service.kind == ServiceConfig::Kind::StaticFiles) {
     auto files = StaticFiles::load(c.service.document_root, c.service.max_document_bytes);
     if (!files) {
@@ -165,6 +166,15 @@ void TlsServer::drain(std::chrono::milliseconds bound) {
     worker->join();
   }
   workers_.clear();
+}
+
+sys::Status TlsServer::reloadTls(const TlsSettings& settings) {
+  auto context = TlsContext::create(settings, cache_, keyring_, counters_, hooks_);
+  if (!context) {
+    return std::unexpected(context.error());
+  }
+  context_.store(std::shared_ptr<TlsContext>(std::move(*context)));
+  return {};
 }
 
 void TlsServer::closeConnections() {
@@ -273,13 +283,15 @@ void Worker::onAccept() {
     sockaddr_storage local{};
     length = sizeof local;
     ::getsockname(client.get(), reinterpret_cast<sockaddr*>(&local), &length);
-    SslPtr ssl(SSL_new(server_.context_->initial()));
+    auto context = server_.context();
+    SslPtr ssl(SSL_new(context->initial()));
     if (!ssl || SSL_set_fd(ssl.get(), client.get()) != 1) {
       continue;
     }
     SSL_set_accept_state(ssl.get());
     const int fd = client.get();
-    auto connection = std::make_unique<Connection>(*this, std::move(client), std::move(ssl), peer, local);
+    auto connection =
+        std::make_unique<Connection>(*this, std::move(client), std::move(ssl), std::move(context), peer, local);
     if (!loop_.add(fd, EPOLLIN, [this, fd](std::uint32_t) { onConnectionEvent(fd); })) {
       continue;
     }

@@ -69,7 +69,11 @@ public:
 
   std::uint16_t port() const noexcept { return port_; }
   const ListenerConfig& config() const noexcept { return config_; }
-  TlsContext& context() noexcept { return *context_; }
+  // The contexts new connections start on; a connection keeps the one it started with.
+  std::shared_ptr<TlsContext> context() const noexcept { return context_.load(); }
+  // Builds contexts from new certificate settings and makes new connections use them; open
+  // connections go on with theirs. The cache and the keyring stay: sessions still resume.
+  sys::Status reloadTls(const TlsSettings& settings);
   SessionCache& cache() noexcept { return cache_; }
   TicketKeyring& keyring() noexcept { return keyring_; }
   TlsCounters& counters() noexcept { return counters_; }
@@ -84,7 +88,8 @@ private:
   SessionCache cache_;
   TicketKeyring keyring_;
   TlsCounters counters_;
-  std::unique_ptr<TlsContext> context_;
+  std::atomic<std::shared_ptr<TlsContext>> context_;
+  SessionHooks* hooks_ = nullptr;
   std::shared_ptr<const StaticFiles> files_;
   std::optional<sockaddr_storage> backend_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -317,7 +317,7 @@ void Replicator::apply(const GroupMember& from, Message message) {
         } else if constexpr (std::is_same_v<T, SessionsMessage>) {
           const auto now = nowSeconds();
           for (auto& record : payload.records) {
-            if (tls_.context().importSession(record, now)) {
+            if (tls_.context()->importSession(record, now)) {
               ++stats_.records_applied;
             } else {
               ++stats_.records_rejected;

@@ -2,6 +2,7 @@
 maintenance mode hand the VIP over in the group's total order while a client keeps opening
 TLS connections: none fails, and every session made before resumes on the new active."""
 
+import re
 import signal
 import unittest
 
@@ -101,6 +102,36 @@ class Switchover(unittest.TestCase):
                      BOUND, "n2's hook told of its promotion")
             n1.failoverd.expect(r"\[hook\] .*hung.sh was killed after 300 ms", timeout=BOUND)
             self.assertEqual(lab.status(n1)["role"], "standby")
+
+    def test_reload_swaps_the_certificate_without_dropping_connections_or_sessions(self):
+        with Lab(nodes=1, clients=1) as lab:
+            n1, c1 = lab.nodes[0], lab.clients[0]
+            lab.start_failoverd(n1)
+            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            sessions = Probe(lab, c1, [PYTHON, str(TOOLS / "tls_sessions.py")], "tls-sessions")
+            sessions.send(f"create tls12-ids 10 {VIP}")
+            sessions.expect(r"^created 10 failed 0$", timeout=BOUND)
+            connected = Probe(lab, c1, [PYTHON, str(TOOLS / "keepalive_client.py"), VIP], "keepalive")
+            connected.expect(r"^first ok$", timeout=BOUND)
+            subject = lambda: lab.exec(c1, "openssl", "s_client", "-connect", f"{VIP}:443", input="").stdout
+            self.assertRegex(subject(), r"subject=CN ?= ?a\.example")
+
+            config = n1.dir / "failoverd.conf"
+            text = config.read_text()
+            text = re.sub(r"tls-certificate = .*\ntls-key = .*\n", "", text)
+            chain, key = lab.certs["b"]
+            config.write_text(text + f"tls-certificate = {chain}\ntls-key = {key}\n")
+            lab.failoverctl(n1, "reload")
+            self.assertRegex(subject(), r"subject=CN ?= ?b\.example")
+            connected.send("again")
+            connected.expect(r"^second ok$", timeout=BOUND)
+            sessions.send(f"resume tls12-ids {VIP}")
+            self.assertEqual(sessions.expect(r"^resumed ", timeout=BOUND).string, "resumed 10 of 10 failed 0")
+
+            config.write_text(config.read_text().replace("tls-port = 443", "tls-port = 8443"))
+            refused = lab.failoverctl(n1, "reload", check=False)
+            self.assertEqual(refused.returncode, 1)
+            self.assertIn("cannot change while running", refused.stderr)
 
     def test_rotate_keys_reaches_every_node(self):
         with Lab(nodes=2, clients=1) as lab:

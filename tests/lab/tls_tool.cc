@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
       }
       std::size_t imported = 0, rejected = 0;
       for (const auto& record : *records) {
-        if (auto done = s.context().importSession(record, now()); done) {
+        if (auto done = s.context()->importSession(record, now()); done) {
           ++imported;
         } else {
           ++rejected;
