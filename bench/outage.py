@@ -46,7 +46,7 @@ def run_mode(mode, runs, token):
                 gap, failed = probe.expect(r"^gap (\S+) (\d+)$", timeout=30).groups()
                 outages.append(float(gap) * 1000)
                 failures.append(int(failed))
-                lab._stop_all([probe.process])
+                lab.stop_all([probe.process])
                 continue
             probe = Probe(lab, c1, [PYTHON, str(TOOLS / "outage_probe.py"), VIP, str(TLS_PORT), "10", "30"],
                           "outage-probe")
@@ -67,7 +67,7 @@ def run_mode(mode, runs, token):
             seconds, failed = probe.expect(r"^recovered (\S+) (\d+)$", timeout=30).groups()
             outages.append(float(seconds) * 1000)
             failures.append(int(failed))
-            lab._stop_all([probe.process])
+            lab.stop_all([probe.process])
             # Bring the failed node back as a standby, in sync, for the next run.
             if mode == "kill":
                 lab.ip(active, "addr", "flush", "dev", "svc0", "scope", "global")

@@ -25,7 +25,7 @@ def one(lab, rate, seconds, batch):
                    stdin=False)
     sender.expect(r"^sent ", timeout=seconds + 60)
     line = receiver.expect(r"^received .*", timeout=60).group(0)
-    lab._stop_all([sender.process, receiver.process])
+    lab.stop_all([sender.process, receiver.process])
     numbers = re.search(r"received (\d+) of (\d+) .*: (\d+) records/s; latency p50 ([\d.]+) ms p99 ([\d.]+) ms", line)
     return tuple(float(x) for x in numbers.groups())
 

@@ -39,7 +39,7 @@ def measure(mode, runs, interval_ms):
             first = float(probe.expect(r"^first (\S+)", timeout=15).group(1))
             tools[new].expect(r"^taken ")
             results.append((first - promoted_at) * 1000)
-            lab._stop_all([probe.process])
+            lab.stop_all([probe.process])
             active = new
     return results
 

@@ -669,7 +669,11 @@ nlohmann::json Agent::status() const {
     members.push_back({{"name", peer.state->name}, {"id", peer.member.nodeid},
                        {"role", toString(fromWire(peer.state->role))}, {"priority", peer.state->priority},
                        {"in_sync", peer.state->in_sync}, {"eligible", peer.state->eligible}, {"self", false},
-                       {"lag", lag}, {"sessions_cached", peer.state->cache_entries}});
+                       {"lag", lag}, {"sessions_cached", peer.state->cache_entries},
+                       {"heard_ms_ago", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                                .count() -
+                                            peer.last_heard_ms}});
   }
   json vips = json::array();
   for (const auto& vip : config_->vips) {

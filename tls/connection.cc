@@ -33,7 +33,7 @@ Connection::Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl, std::sh
       ssl_(std::move(ssl)),
       peer_(peer), local_(local), last_activity_(std::chrono::steady_clock::now()) {
   TlsContext::attachFacts(ssl_.get(), &facts_);
-  reading_early_data_ = server_.config().tls.early_data;
+  reading_early_data_ = context_->settings().early_data;
 }
 
 Connection::~Connection() {

@@ -205,7 +205,7 @@ class Probe:
         return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
 
     def stop(self):
-        Lab._stop_all([self.process])
+        Lab.stop_all([self.process])
 
 
 class ClusterWatch(Probe):
@@ -323,7 +323,7 @@ class Lab:
         if self._torn_down:
             return
         self._torn_down = True
-        self._stop_all([process for _host, process in self.processes])
+        self.stop_all([process for _host, process in self.processes])
         self._remove_shared_memory()
         for netns in reversed(self.namespaces):
             run("ip", "netns", "delete", netns, check=False)
@@ -336,7 +336,7 @@ class Lab:
         atexit.unregister(self.down)
 
     @staticmethod
-    def _stop_all(processes):
+    def stop_all(processes):
         """SIGTERM to all first, then one shared deadline, then SIGKILL for what is left: a
         corosync takes about a second to leave cleanly, and they can all do it at once."""
         running = [p for p in processes if p.poll() is None]
@@ -611,7 +611,7 @@ class Lab:
         host.corosync.send_signal(sig)
         host.corosync.wait(STOP_TIMEOUT)
         if host.watcher:
-            self._stop_all([host.watcher.process])
+            self.stop_all([host.watcher.process])
             host.watcher = None
         return sent
 
