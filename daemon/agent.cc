@@ -28,6 +28,12 @@ constexpr auto DRAIN_BOUND = 2000ms;
 // How long the target of a switchover has to take the VIP before the active resumes.
 constexpr auto HANDOVER_TIMEOUT = 5000ms;
 constexpr auto DRAIN_POLL = 20ms;
+// After the target has announced the VIP, the old active keeps it (quiesced, still serving)
+// at least this long: for connections still in its accept queue and for clients a moment
+// late to update their ARP entry. The new active serves meanwhile, so this costs no outage.
+constexpr auto HANDOVER_GRACE = 500ms;
+// How long open connections get to finish before the VIP moves (new ones are held meanwhile).
+constexpr auto EMPTYING_BOUND = 1000ms;
 constexpr std::size_t MIN_CLUSTER_KEY = 32;
 constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
@@ -184,7 +190,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                         Log{LogLevel::Notice, "vip"} << "taken and announced on " << config_->interface;
                         if (handover_from_) {
                           replicator_->sendHandover({cluster::HandoverMessage::Phase::Taken, *handover_from_,
-                                                     link_->localNode()});
+                                                     link_->localNode(), vip_->link().mac.bytes});
                           handover_from_.reset();
                         }
                       },
@@ -286,17 +292,30 @@ std::optional<std::string> Agent::startHandover(std::uint32_t target, AfterHando
     return transition.refused;
   }
   carryOut(transition);
-  if (auto quiet = vip_->quiesce(); !quiet) {
-    Log{LogLevel::Error, "switchover"} << "cannot stop answering for the VIP: " << quiet.error().message;
-  }
   handover_target_ = target;
   after_handover_ = after;
   handover_draining_ = false;
-  replicator_->sendHandover({cluster::HandoverMessage::Phase::Released, link_->localNode(), target});
-  (void)handover_timer_.arm(HANDOVER_TIMEOUT);
-  Log{LogLevel::Notice, "switchover"} << "stopped answering ARP for the VIP; waiting for " << nameOf(target)
-                                      << " to take it";
+  // First let no connection be in flight when the VIP moves (its later packets would go to
+  // the new active, which does not know it): hold new SYNs, let open connections finish.
+  if (auto held = vip_->holdNewConnections(); !held) {
+    Log{LogLevel::Warning, "switchover"} << "cannot hold new connections: " << held.error().message;
+  }
+  tls_->closeConnections();
+  handover_emptying_ = true;
+  handover_deadline_ = std::chrono::steady_clock::now() + EMPTYING_BOUND;
+  (void)handover_timer_.arm(DRAIN_POLL);
   return std::nullopt;
+}
+
+void Agent::releaseVipForHandover() {
+  handover_emptying_ = false;
+  if (auto quiet = vip_->quiesce(); !quiet) {
+    Log{LogLevel::Error, "switchover"} << "cannot stop answering for the VIP: " << quiet.error().message;
+  }
+  replicator_->sendHandover({cluster::HandoverMessage::Phase::Released, link_->localNode(), *handover_target_, {}});
+  (void)handover_timer_.arm(HANDOVER_TIMEOUT);
+  Log{LogLevel::Notice, "switchover"} << "stopped answering ARP for the VIP; waiting for "
+                                      << nameOf(*handover_target_) << " to take it";
 }
 
 void Agent::onHandover(const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
@@ -308,7 +327,7 @@ void Agent::onHandover(const cluster::GroupMember& from, const cluster::Handover
       if (auto refused = startHandover(message.to, AfterHandover::Stay)) {
         Log{LogLevel::Warning, "switchover"} << "refused a switchover to " << nameOf(message.to)
                                              << " asked by node " << from.nodeid << ": " << *refused;
-        replicator_->sendHandover({Phase::Aborted, self, message.to});
+        replicator_->sendHandover({Phase::Aborted, self, message.to, {}});
       }
     }
     break;
@@ -320,7 +339,7 @@ void Agent::onHandover(const cluster::GroupMember& from, const cluster::Handover
         handover_from_.reset();
         Log{LogLevel::Warning, "switchover"} << "cannot take the VIP from " << nameOf(message.from) << ": "
                                              << *transition.refused;
-        replicator_->sendHandover({Phase::Aborted, message.from, self});
+        replicator_->sendHandover({Phase::Aborted, message.from, self, {}});
         return;
       }
       carryOut(transition);
@@ -331,7 +350,11 @@ void Agent::onHandover(const cluster::GroupMember& from, const cluster::Handover
       // The new active has announced the VIP: let our open connections finish (keep-alive
       // ones close after their response, so their clients reconnect to it), then let go.
       (void)handover_timer_.disarm();
+      netctl::MacAddress target_mac;
+      target_mac.bytes = message.mac;
+      vip_->forwardHeld(target_mac);
       handover_draining_ = true;
+      handover_grace_end_ = std::chrono::steady_clock::now() + HANDOVER_GRACE;
       handover_deadline_ = std::chrono::steady_clock::now() + DRAIN_BOUND;
       tls_->closeConnections();
       (void)handover_timer_.arm(DRAIN_POLL);
@@ -350,10 +373,17 @@ void Agent::onHandoverTimer() {
   if (!handover_target_) {
     return;
   }
-  if (!handover_draining_) {
+  if (handover_emptying_) {
+    if (tls_->openConnections() == 0 || std::chrono::steady_clock::now() >= handover_deadline_) {
+      releaseVipForHandover();
+    } else {
+      (void)handover_timer_.arm(DRAIN_POLL);
+    }
+  } else if (!handover_draining_) {
     abortHandover(nameOf(*handover_target_) + " did not take the VIP within " +
                   std::to_string(HANDOVER_TIMEOUT.count()) + " ms");
-  } else if (tls_->openConnections() == 0 || std::chrono::steady_clock::now() >= handover_deadline_) {
+  } else if (const auto now = std::chrono::steady_clock::now();
+             (now >= handover_grace_end_ && tls_->openConnections() == 0) || now >= handover_deadline_) {
     finishHandover();
   } else {
     (void)handover_timer_.arm(DRAIN_POLL);
@@ -380,6 +410,7 @@ void Agent::abortHandover(const std::string& reason) {
   (void)handover_timer_.disarm();
   handover_target_.reset();
   handover_draining_ = false;
+  handover_emptying_ = false;
   if (auto resumed = vip_->resume(); !resumed) {
     Log{LogLevel::Error, "switchover"} << "cannot answer for the VIP again: " << resumed.error().message;
   }
@@ -599,7 +630,7 @@ std::string Agent::control(const std::string& line) {
       if (it == others.end()) {
         return errorLine("no node is active: nothing to switch over");
       }
-      replicator_->sendHandover({cluster::HandoverMessage::Phase::Request, it->nodeid, *target});
+      replicator_->sendHandover({cluster::HandoverMessage::Phase::Request, it->nodeid, *target, {}});
     }
     return jsonLine({{"ok", true}, {"target", nameOf(*target)}});
   }

@@ -57,6 +57,7 @@ private:
   void onHandover(const cluster::GroupMember& from, const cluster::HandoverMessage& message);
   void onHandoverTimer();
   void finishHandover();
+  void releaseVipForHandover();
   void abortHandover(const std::string& reason);
   std::string nameOf(std::uint32_t node) const;
   std::optional<std::uint32_t> nodeNamed(const std::string& name) const;
@@ -96,8 +97,10 @@ private:
   std::optional<std::uint32_t> handover_target_; // on the old active, during a switchover
   std::optional<std::uint32_t> handover_from_;   // on the target, until it has the VIP
   AfterHandover after_handover_ = AfterHandover::Stay;
+  bool handover_emptying_ = false; // holding new SYNs until open connections are done
   bool handover_draining_ = false;
   std::chrono::steady_clock::time_point handover_deadline_;
+  std::chrono::steady_clock::time_point handover_grace_end_;
   std::uint64_t transitions_ = 0;
   Transition last_transition_;
   std::time_t last_transition_at_ = 0;

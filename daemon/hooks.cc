@@ -1,10 +1,10 @@
 #include "daemon/hooks.h"
 
 #include "daemon/log.h"
+#include "netctl/sys/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,8 +12,6 @@
 
 #include <cstring>
 #include <stdexcept>
-
-extern char** environ;
 
 namespace failover::daemon {
 
@@ -56,29 +54,12 @@ void HookRunner::startNext() {
     queue_.pop_front();
     std::vector<std::string> argv{program_.string()};
     argv.insert(argv.end(), arguments.begin(), arguments.end());
-    std::vector<char*> raw;
-    for (auto& argument : argv) {
-      raw.push_back(argument.data());
-    }
-    raw.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    // The daemon blocks the signals it reads through a signalfd; a child starts with none blocked.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = -1;
-    const int spawned = ::posix_spawn(&pid, raw[0], &actions, &attributes, raw.data(), environ);
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0) {
-      Log{LogLevel::Error, "hook"} << "cannot run " << program_.string() << ": " << std::strerror(spawned);
+    auto spawned = sys::spawnProcess(argv);
+    if (!spawned) {
+      Log{LogLevel::Error, "hook"} << spawned.error().message;
       continue;
     }
+    const pid_t pid = *spawned;
     sys::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     if (!pidfd || !loop_.add(pidfd.get(), EPOLLIN, [this](std::uint32_t) { onExit(); })) {
       // Cannot watch it: wait for it here rather than leave a zombie (pidfd_open needs 5.3).

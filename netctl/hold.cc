@@ -23,6 +23,8 @@ constexpr std::chrono::milliseconds IPTABLES_TIMEOUT{10'000};
 constexpr const char* RULE_COMMENT = "failoverd-hold";
 // iptables' multiport match takes at most 15 ports.
 constexpr std::size_t MAX_PORTS = 15;
+// A SYN with every TCP option fits; anything longer is not forwarded whole (and dropped).
+constexpr std::uint32_t MAX_COPIED = 256;
 // Bounds the loop that deletes duplicate copies of the rule.
 constexpr int MAX_RULE_COPIES = 16;
 
@@ -135,8 +137,8 @@ sys::Result<std::unique_ptr<PacketHold>> PacketHold::bind(std::uint16_t queue, s
     return std::unexpected(sys::systemError("cannot bind NFQUEUE " + std::to_string(queue) +
                                             " (is another process bound to it?)"));
   }
-  // Metadata only: the verdict needs the packet id, not the packet.
-  if (nfq_set_mode(hold->queue_, NFQNL_COPY_META, 0) < 0 ||
+  // The packet itself (a SYN is small): a handover forwards held SYNs to the new active.
+  if (nfq_set_mode(hold->queue_, NFQNL_COPY_PACKET, MAX_COPIED) < 0 ||
       nfq_set_queue_maxlen(hold->queue_, max_held) < 0 ||
       nfq_set_queue_flags(hold->queue_, NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN) < 0) {
     return std::unexpected(sys::systemError("cannot configure NFQUEUE " + std::to_string(queue)));
@@ -173,7 +175,10 @@ int PacketHold::onPacket(nfq_q_handle* queue, nfgenmsg*, nfq_data* data, void* o
     return 0;
   }
   try {
-    self.held_.push_back(id);
+    unsigned char* packet = nullptr;
+    const int length = nfq_get_payload(data, &packet);
+    self.held_.push_back(Held{id, length > 0 ? std::vector<std::uint8_t>(packet, packet + length)
+                                              : std::vector<std::uint8_t>{}});
     ++self.total_held_;
   } catch (...) {
     nfq_set_verdict(queue, id, NF_ACCEPT, 0, nullptr);
@@ -204,11 +209,23 @@ sys::Result<std::size_t> PacketHold::onReadable() {
   }
 }
 
+void PacketHold::forwardAndDrop(const std::function<void(std::span<const std::uint8_t>)>& forward) {
+  (void)onReadable();
+  holding_ = false;
+  for (const auto& held : held_) {
+    if (!held.packet.empty()) {
+      forward(held.packet);
+    }
+    nfq_set_verdict(queue_, held.id, NF_DROP, 0, nullptr);
+  }
+  held_.clear();
+}
+
 sys::Status PacketHold::release() {
   holding_ = false;
   sys::Status status;
-  for (const auto id : held_) {
-    if (nfq_set_verdict(queue_, id, NF_ACCEPT, 0, nullptr) < 0 && status) {
+  for (const auto& held : held_) {
+    if (nfq_set_verdict(queue_, held.id, NF_ACCEPT, 0, nullptr) < 0 && status) {
       status = std::unexpected(sys::systemError("NFQUEUE verdict"));
     }
   }

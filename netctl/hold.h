@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,11 @@ public:
   sys::Result<std::size_t> onReadable();
   // Accepts every held packet and lets later ones through at once.
   sys::Status release();
+  // Holds new packets again (an active node about to hand the VIP over).
+  void holdAgain() noexcept { holding_ = true; }
+  // Gives every held packet (an IPv4/IPv6 packet) to `forward`, then drops the local copy:
+  // the connection starts on the node they were forwarded to. Later packets are accepted.
+  void forwardAndDrop(const std::function<void(std::span<const std::uint8_t>)>& forward);
 
   std::size_t held() const noexcept { return held_.size(); }
   std::uint64_t total_held() const noexcept { return total_held_; }
@@ -63,7 +70,11 @@ private:
 
   nfq_handle* handle_ = nullptr;
   nfq_q_handle* queue_ = nullptr;
-  std::vector<std::uint32_t> held_;
+  struct Held {
+    std::uint32_t id;
+    std::vector<std::uint8_t> packet;
+  };
+  std::vector<Held> held_;
   std::uint64_t total_held_ = 0;
   bool holding_ = true;
 };

@@ -509,7 +509,36 @@ sys::Status VipOwner::quiesce() {
   return {};
 }
 
+sys::Status VipOwner::holdNewConnections() {
+  if (!hold_ || plan_.hold.ports.empty()) {
+    return {};
+  }
+  hold_->holdAgain();
+  for (const auto& vip : plan_.vips) {
+    if (auto installed = HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.install(); !installed) {
+      return installed;
+    }
+  }
+  return {};
+}
+
+void VipOwner::forwardHeld(const MacAddress& to) {
+  if (!hold_) {
+    return;
+  }
+  hold_->forwardAndDrop([&](std::span<const std::uint8_t> packet) {
+    const std::uint16_t ethertype = (packet[0] >> 4) == 6 ? 0x86dd : 0x0800;
+    std::vector<std::uint8_t> frame(to.bytes.begin(), to.bytes.end());
+    frame.insert(frame.end(), link_.mac.bytes.begin(), link_.mac.bytes.end());
+    frame.push_back(static_cast<std::uint8_t>(ethertype >> 8));
+    frame.push_back(static_cast<std::uint8_t>(ethertype & 0xff));
+    frame.insert(frame.end(), packet.begin(), packet.end());
+    (void)announcer_.send(link_.index, frame);
+  });
+}
+
 sys::Status VipOwner::resume() {
+  releaseHold();
   if (!quiesced_) {
     return {};
   }

@@ -90,6 +90,11 @@ public:
   sys::Status quiesce();
   // The switchover failed: answer for the VIP again and announce it.
   sys::Status resume();
+  // Planned switchover, on the active, before quiesce(): hold new connection attempts so
+  // that none is in flight when the VIP moves (open ones finish here meanwhile).
+  sys::Status holdNewConnections();
+  // After the new active has the VIP: forward the held SYNs to it (its MAC), drop ours.
+  void forwardHeld(const MacAddress& to);
   // Demotes if needed and restores every address, sysctl, rule and link state it changed.
   sys::Status shutdown();
 

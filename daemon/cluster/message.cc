@@ -70,6 +70,7 @@ std::vector<std::uint8_t> encodePayload(const Payload& payload) {
           out.u8(static_cast<std::uint8_t>(p.phase));
           out.u32(p.from);
           out.u32(p.to);
+          out.bytes(p.mac);
         }
       },
       payload);
@@ -173,13 +174,16 @@ sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_
     auto phase = in.u8();
     auto from = phase ? in.u32() : std::unexpected(phase.error());
     auto to = from ? in.u32() : std::unexpected(from.error());
-    if (!to) {
-      return std::unexpected(to.error());
+    auto mac = to ? in.bytes(6) : std::unexpected(to.error());
+    if (!mac) {
+      return std::unexpected(mac.error());
     }
     if (*phase < 1 || *phase > 4) {
       return in.malformed("unknown handover phase " + std::to_string(*phase));
     }
-    payload = HandoverMessage{static_cast<HandoverMessage::Phase>(*phase), *from, *to};
+    HandoverMessage handover{static_cast<HandoverMessage::Phase>(*phase), *from, *to, {}};
+    std::copy(mac->begin(), mac->end(), handover.mac.begin());
+    payload = handover;
     break;
   }
   default:

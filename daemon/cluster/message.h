@@ -4,6 +4,7 @@
 #include "tls/secret.h"
 #include "tls/session_cache.h"
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -78,6 +79,8 @@ struct HandoverMessage {
   Phase phase = Phase::Request;
   std::uint32_t from = 0; // the active node handing over
   std::uint32_t to = 0;   // the node taking over
+  // Taken: the new active's MAC, to which the old one forwards the SYNs it held meanwhile.
+  std::array<std::uint8_t, 6> mac{};
 };
 
 using Payload = std::variant<StateMessage, SessionsMessage, RemovalsMessage, KeyringMessage,

@@ -55,11 +55,19 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
       best = std::pair{priority, node};
     }
   };
-  if (holdsVip(role_)) {
+  // A node handing over stands for the VIP only until its target is active: it must never
+  // compete with the node it is handing over to.
+  const bool someone_active = role_ == Role::Active ||
+                              std::any_of(facts.others.begin(), facts.others.end(),
+                                          [](const MemberInfo& m) { return m.role == Role::Active; });
+  const auto stands_for_vip = [someone_active](Role role) {
+    return someone_active ? role == Role::Active : holdsVip(role);
+  };
+  if (stands_for_vip(role_)) {
     consider(best_active, priority_, self_);
   }
   for (const auto& member : facts.others) {
-    if (holdsVip(member.role)) {
+    if (stands_for_vip(member.role)) {
       consider(best_active, member.priority, member.nodeid);
     }
   }

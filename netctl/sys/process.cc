@@ -27,43 +27,52 @@ std::string commandLine(const std::vector<std::string>& argv) {
 
 } // namespace
 
+Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output) {
+  if (argv.empty()) {
+    return fail(Errc::InvalidArgument, "spawnProcess: empty command");
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (output >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, output, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, output, STDERR_FILENO);
+  }
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> args;
+  for (const auto& arg : argv) {
+    args.push_back(const_cast<char*>(arg.c_str()));
+  }
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = ::posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
+  posix_spawnattr_destroy(&attributes);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    return std::unexpected(systemError("cannot run '" + argv[0] + "'", spawned));
+  }
+  return pid;
+}
+
 Result<CommandResult> runCommand(const std::vector<std::string>& argv,
                                  std::chrono::milliseconds timeout) {
-  if (argv.empty()) {
-    return fail(Errc::InvalidArgument, "runCommand: empty command");
-  }
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
     return std::unexpected(systemError("pipe2"));
   }
   UniqueFd read_end(pipe_fds[0]);
   UniqueFd write_end(pipe_fds[1]);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  std::vector<char*> args;
-  for (const auto& arg : argv) {
-    args.push_back(const_cast<char*>(arg.c_str()));
-  }
-  args.push_back(nullptr);
-  // The daemon blocks the signals it reads through a signalfd; a child starts with none blocked.
-    posix_spawnattr_t attributes;
-    posix_spawnattr_init(&attributes);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attributes, &none);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = 0;
-  const int spawned = ::posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
-    posix_spawnattr_destroy(&attributes);
-  posix_spawn_file_actions_destroy(&actions);
+  auto spawned = spawnProcess(argv, write_end.get());
   write_end.reset();
-  if (spawned != 0) {
-    return std::unexpected(systemError("cannot run '" + argv[0] + "'", spawned));
+  if (!spawned) {
+    return std::unexpected(spawned.error());
   }
+  const pid_t pid = *spawned;
 
   // Bounded wait: read output until EOF or the deadline, then reap (killing if late).
   CommandResult result;

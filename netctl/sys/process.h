@@ -2,6 +2,8 @@
 
 #include "netctl/sys/error.h"
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -12,6 +14,11 @@ struct CommandResult {
   int exit_code = -1; // -1 when killed by a signal
   std::string output; // stdout and stderr together, for error messages
 };
+
+// Starts argv[0] (looked up in PATH) with no shell: stdin from /dev/null, stdout and stderr to
+// `output` (or inherited if it is -1), and no signal blocked (the daemon blocks the signals it
+// reads through a signalfd; a child must not inherit that). Returns the child's pid.
+Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output = -1);
 
 // Runs argv[0] (looked up in PATH) with no shell, waits at most `timeout` (then kills it),
 // and returns its exit code and output. For short administrative commands (iptables).

@@ -101,7 +101,7 @@ class Switchover(unittest.TestCase):
             busywait(lambda: record.exists() and "standby|active|switchover from n1" in record.read_text(),
                      BOUND, "n2's hook told of its promotion")
             n1.failoverd.expect(r"\[hook\] .*hung.sh was killed after 300 ms", timeout=BOUND)
-            self.assertEqual(lab.status(n1)["role"], "standby")
+            busywait(lambda: lab.status(n1)["role"] == "standby", BOUND, "n1 a standby after its grace")
 
     def test_reload_swaps_the_certificate_without_dropping_connections_or_sessions(self):
         with Lab(nodes=1, clients=1) as lab:

@@ -208,4 +208,9 @@ TEST_CASE("a planned switchover: handing over, done or failed, and the target's 
   const auto taking = target.handle(event::TakeOverPlanned{"n1"}, facts({member(1, 200, Role::HandingOver)}));
   CHECK((taking.to == Role::Active));
   CHECK(taking.take_vip);
+  // The old active's State may still say handing-over when the target is already active:
+  // it ranks higher, but it is leaving, and must not make the target step down.
+  const auto stays = target.handle(CHANGED, facts({member(1, 200, Role::HandingOver)}));
+  CHECK((stays.to == Role::Active));
+  CHECK_FALSE(stays.release_vip);
 }
