@@ -40,8 +40,8 @@ def run_mode(mode, runs, token):
                 probe.expect(r"^started$")
                 probe.send("watch")
                 lab.failoverctl(active, "switchover")
-                busywait(lambda: active.name not in lab.active_nodes() and len(lab.active_nodes()) == 1, 20,
-                         "the switchover done")
+                busywait(lambda: lab.status(active)["role"] == "standby" and len(lab.active_nodes()) == 1, 20,
+                         "the switchover done, the old active a standby again")
                 probe.send("stop")
                 gap, failed = probe.expect(r"^gap (\S+) (\d+)$", timeout=30).groups()
                 outages.append(float(gap) * 1000)

@@ -34,6 +34,8 @@ constexpr auto DRAIN_POLL = 20ms;
 constexpr auto HANDOVER_GRACE = 500ms;
 // How long open connections get to finish before the VIP moves (new ones are held meanwhile).
 constexpr auto EMPTYING_BOUND = 1000ms;
+// New connections wait while the old ones finish: check often.
+constexpr auto EMPTYING_POLL = 2ms;
 constexpr std::size_t MIN_CLUSTER_KEY = 32;
 constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
@@ -303,7 +305,11 @@ std::optional<std::string> Agent::startHandover(std::uint32_t target, AfterHando
   tls_->closeConnections();
   handover_emptying_ = true;
   handover_deadline_ = std::chrono::steady_clock::now() + EMPTYING_BOUND;
-  (void)handover_timer_.arm(DRAIN_POLL);
+  if (tls_->openConnections() == 0) {
+    releaseVipForHandover();
+  } else {
+    (void)handover_timer_.arm(EMPTYING_POLL);
+  }
   return std::nullopt;
 }
 
@@ -377,7 +383,7 @@ void Agent::onHandoverTimer() {
     if (tls_->openConnections() == 0 || std::chrono::steady_clock::now() >= handover_deadline_) {
       releaseVipForHandover();
     } else {
-      (void)handover_timer_.arm(DRAIN_POLL);
+      (void)handover_timer_.arm(EMPTYING_POLL);
     }
   } else if (!handover_draining_) {
     abortHandover(nameOf(*handover_target_) + " did not take the VIP within " +
