@@ -277,17 +277,6 @@ std::optional<std::uint32_t> Agent::nodeNamed(const std::string& name) const {
   return std::nullopt;
 }
 
-std::optional<std::uint32_t> Agent::bestTarget() const {
-  std::optional<std::pair<unsigned, std::uint32_t>> best;
-  for (const auto& member : facts().others) {
-    if (member.role == Role::Standby && member.in_sync && member.eligible &&
-        (!best || member.priority > best->first || (member.priority == best->first && member.nodeid < best->second))) {
-      best = std::pair{member.priority, member.nodeid};
-    }
-  }
-  return best ? std::optional(best->second) : std::nullopt;
-}
-
 std::optional<std::string> Agent::startHandover(std::uint32_t target, AfterHandover after) {
   const auto transition = roles_.handle(event::HandOver{target}, facts());
   if (transition.refused) {
@@ -539,7 +528,7 @@ void Agent::onSignal() {
     // Stopping the active node is planned maintenance: hand over first, then exit. A second
     // signal during the handover stops at once.
     if (roles_.role() == Role::Active && !handover_target_) {
-      if (const auto target = bestTarget()) {
+      if (const auto target = roles_.bestStandby(facts())) {
         if (!startHandover(*target, AfterHandover::Stop)) {
           return;
         }
@@ -621,7 +610,7 @@ std::string Agent::control(const std::string& line) {
   }
   const auto& arguments = request->arguments;
   if (request->command == "switchover") {
-    std::optional<std::uint32_t> target = arguments.empty() ? bestTarget() : nodeNamed(arguments[0]);
+    std::optional<std::uint32_t> target = arguments.empty() ? roles_.bestStandby(facts()) : nodeNamed(arguments[0]);
     if (!target) {
       return errorLine(arguments.empty() ? "no in-sync standby to switch over to"
                                          : "no member named '" + arguments[0] + "'");
@@ -646,7 +635,7 @@ std::string Agent::control(const std::string& line) {
   if (request->command == "maintenance" && !arguments.empty() && arguments[0] == "on") {
     const bool force = arguments.size() > 1 && arguments[1] == "--force";
     if (roles_.role() == Role::Active) {
-      if (const auto target = bestTarget()) {
+      if (const auto target = roles_.bestStandby(facts())) {
         if (auto refused = startHandover(*target, AfterHandover::Maintenance)) {
           return errorLine(*refused);
         }

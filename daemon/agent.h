@@ -52,7 +52,6 @@ private:
   // What the old active does once a switchover is over.
   enum class AfterHandover { Stay, Stop, Maintenance };
 
-  std::optional<std::uint32_t> bestTarget() const;
   std::optional<std::string> startHandover(std::uint32_t target, AfterHandover after);
   void onHandover(const cluster::GroupMember& from, const cluster::HandoverMessage& message);
   void onHandoverTimer();

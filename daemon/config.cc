@@ -149,10 +149,6 @@ public:
     return it == settings_.end() ? std::vector<Setting>{} : it->second;
   }
 
-  void problemAt(const Setting& setting, const std::string& key, const std::string& message) {
-    problem(setting, key, message);
-  }
-
   void missing(const std::string& key, const std::string& hint) {
     problems_.push_back("missing required key '" + key + "' (" + hint + ")");
   }
@@ -399,7 +395,7 @@ void validateTls(Validator& v, Config& config) {
   const auto chains = v.optionalAll("tls-certificate");
   const auto keys = v.optionalAll("tls-key");
   if (chains.size() != keys.size()) {
-    v.problemAt(chains.empty() ? keys.front() : chains.front(), "tls-certificate",
+    v.problem(chains.empty() ? keys.front() : chains.front(), "tls-certificate",
                 std::to_string(chains.size()) + " tls-certificate but " + std::to_string(keys.size()) +
                     " tls-key: give one tls-key after each tls-certificate");
   }
@@ -407,7 +403,7 @@ void validateTls(Validator& v, Config& config) {
     for (const auto* file : {&chains[i], &keys[i]}) {
       std::error_code ec;
       if (!std::filesystem::is_regular_file(file->value, ec)) {
-        v.problemAt(*file, file == &chains[i] ? "tls-certificate" : "tls-key",
+        v.problem(*file, file == &chains[i] ? "tls-certificate" : "tls-key",
                     "'" + file->value + "' is not a readable file");
       }
     }

@@ -329,33 +329,30 @@ void Worker::stopListening() {
   listener_.reset();
 }
 
+void Worker::drainConnections() {
+  std::vector<int> open;
+  for (auto& [fd, connection] : connections_) {
+    connection->beginDrain();
+    open.push_back(fd);
+  }
+  // Idle keep-alive connections close at once; the rest progress to their end.
+  for (int fd : open) {
+    onConnectionEvent(fd);
+  }
+}
+
 void Worker::onWake() {
   std::uint64_t count = 0;
   (void)!::read(wake_.get(), &count, sizeof count);
   if (close_requested_.exchange(false)) {
-    std::vector<int> open;
-    for (auto& [fd, connection] : connections_) {
-      connection->beginDrain();
-      open.push_back(fd);
-    }
-    for (int fd : open) {
-      onConnectionEvent(fd);
-    }
+    drainConnections();
   }
   if (!drain_requested_.load() || draining_) {
     return;
   }
   draining_ = true;
   stopListening();
-  std::vector<int> closing;
-  for (auto& [fd, connection] : connections_) {
-    connection->beginDrain();
-    closing.push_back(fd);
-  }
-  // Idle keep-alive connections close at once; the rest progress to their end.
-  for (int fd : closing) {
-    onConnectionEvent(fd);
-  }
+  drainConnections();
   if (connections_.empty()) {
     loop_.stop();
   } else {

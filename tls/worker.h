@@ -46,6 +46,8 @@ private:
   void onConnectionEvent(int client_fd);
   void close(int client_fd);
   void stopListening();
+  // Tells every open connection to finish (idle ones close now), and lets each progress.
+  void drainConnections();
 
   TlsServer& server_;
   sys::UniqueFd listener_;

@@ -30,16 +30,21 @@ bool RoleMachine::outranks(unsigned priority_a, std::uint32_t a, unsigned priori
   return priority_a != priority_b ? priority_a > priority_b : a < b;
 }
 
-bool RoleMachine::otherCandidateExists(const ClusterFacts& facts) const {
-  return std::any_of(facts.others.begin(), facts.others.end(), [](const MemberInfo& m) {
-    return m.in_sync && m.eligible && m.role == Role::Standby;
-  });
+std::optional<std::uint32_t> RoleMachine::bestStandby(const ClusterFacts& facts) const {
+  const MemberInfo* best = nullptr;
+  for (const auto& member : facts.others) {
+    if (member.in_sync && member.eligible && member.role == Role::Standby &&
+        (best == nullptr || outranks(member.priority, member.nodeid, best->priority, best->nodeid))) {
+      best = &member;
+    }
+  }
+  return best != nullptr ? std::optional(best->nodeid) : std::nullopt;
 }
 
 bool RoleMachine::selfCandidate(const ClusterFacts& facts) const {
   // A yielding node steps aside only while someone else can take the VIP; otherwise the
   // service would be left with no active node at all.
-  return facts.quorate && facts.in_sync && (!yielding_ || !otherCandidateExists(facts)) &&
+  return facts.quorate && facts.in_sync && (!yielding_ || !bestStandby(facts).has_value()) &&
          (role_ == Role::Standby || role_ == Role::Active);
 }
 
@@ -237,7 +242,7 @@ Transition RoleMachine::operatorCommand(const Event& event, const ClusterFacts& 
   if (role_ != Role::Active) {
     return refuse("this node is not active");
   }
-  if (!otherCandidateExists(facts)) {
+  if (!bestStandby(facts).has_value()) {
     return refuse("no other in-sync member could take over: refusing to leave the VIP unowned "
                   "(use maintenance mode to take this node out regardless)");
   }

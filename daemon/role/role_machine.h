@@ -107,6 +107,9 @@ public:
   // The member that should be active now, if any: an active member that outranks every
   // other active one, else the best candidate. Exposed for `failoverctl status`.
   std::optional<std::uint32_t> electedActive(const ClusterFacts& facts) const;
+  // The best-ranked other member that could take the VIP now (a standby, in sync, eligible):
+  // the target of a switchover.
+  std::optional<std::uint32_t> bestStandby(const ClusterFacts& facts) const;
 
 private:
   Transition decide(const ClusterFacts& facts, Transition transition);
@@ -114,7 +117,6 @@ private:
   Transition handover(const Event& event, const ClusterFacts& facts, Transition transition);
   bool outranks(unsigned priority_a, std::uint32_t a, unsigned priority_b, std::uint32_t b) const;
   bool selfCandidate(const ClusterFacts& facts) const;
-  bool otherCandidateExists(const ClusterFacts& facts) const;
 
   std::uint32_t self_;
   unsigned priority_;
