@@ -5,7 +5,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cstring>
 
 namespace failover::daemon::cluster {
 
@@ -147,9 +146,7 @@ sys::Status ClusterLink::connect() {
   if (auto rc = cpg_local_get(cpg.get(), &local); rc != CS_OK) {
     return sys::fail(sys::Errc::Unavailable, "cpg_local_get: " + describe(rc));
   }
-  cpg_name name{};
-  name.length = static_cast<uint32_t>(std::min(group_.size(), sizeof name.value));
-  std::memcpy(name.value, group_.data(), name.length);
+  const cpg_name name = cpgGroupName(group_);
   if (auto rc = cpg_join(cpg.get(), &name); rc != CS_OK) {
     return sys::fail(sys::Errc::Unavailable, "cannot join CPG group '" + group_ + "': " + describe(rc));
   }

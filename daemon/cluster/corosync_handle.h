@@ -3,7 +3,10 @@
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
 
+#include <algorithm>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace failover::daemon::cluster {
@@ -44,6 +47,15 @@ private:
 
 using CpgHandle = CorosyncHandle<cpg_handle_t, cpg_finalize>;
 using QuorumHandle = CorosyncHandle<quorum_handle_t, quorum_finalize>;
+
+// A CPG group name as cpg_join wants it; names longer than CPG_MAX_NAME_LENGTH are cut, which the
+// configuration rules out for the daemon's own group.
+inline cpg_name cpgGroupName(std::string_view group) {
+  cpg_name name{};
+  name.length = static_cast<uint32_t>(std::min(group.size(), sizeof name.value));
+  std::memcpy(name.value, group.data(), name.length);
+  return name;
+}
 
 // Corosync's cs_error_t as text for messages ("CS_ERR_TRY_AGAIN (6)").
 inline std::string describe(cs_error_t error) {

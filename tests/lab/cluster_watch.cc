@@ -11,7 +11,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -91,9 +90,7 @@ int main(int argc, char** argv) {
   if (auto rc = cpg_local_get(cpg.get(), &local_id); rc != CS_OK) {
     return die("cpg_local_get: " + describe(rc));
   }
-  cpg_name group{};
-  group.length = static_cast<uint32_t>(std::min(group_name.size(), sizeof group.value));
-  std::memcpy(group.value, group_name.data(), group.length);
+  const cpg_name group = daemon::cluster::cpgGroupName(group_name);
   if (auto rc = cpg_join(cpg.get(), &group); rc != CS_OK) {
     return die("cpg_join: " + describe(rc));
   }

@@ -15,7 +15,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -75,9 +74,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   daemon::cluster::CpgHandle cpg(raw);
-  cpg_name name{};
-  name.length = static_cast<uint32_t>(std::strlen(argv[1]));
-  std::memcpy(name.value, argv[1], name.length);
+  const cpg_name name = daemon::cluster::cpgGroupName(argv[1]);
   if (auto rc = cpg_join(cpg.get(), &name); rc != CS_OK) {
     std::fprintf(stderr, "cpg-inject: cpg_join: %s\n", describe(rc).c_str());
     return 1;
