@@ -731,7 +731,12 @@ nlohmann::json Agent::status() const {
            {{"enabled", config_->replication}, {"sent", stats.sent.load()}, {"received", stats.received.load()},
             {"records_sent", stats.records_sent.load()}, {"records_applied", stats.records_applied.load()},
             {"records_rejected", stats.records_rejected.load()}, {"dropped", stats.dropped.load()},
-            {"snapshots_sent", stats.snapshots_sent.load()}, {"rejected", rejected}}},
+            {"snapshots_sent", stats.snapshots_sent.load()}, {"rejected", rejected},
+            {"mode", config_->listener.sync.enabled ? "sync" : "async"},
+            {"sync",
+             {{"held", tls.sync_held.load()}, {"confirmed", tls.sync_confirmed.load()},
+              {"unprotected", tls.sync_unprotected.load()}, {"closed", tls.sync_closed.load()},
+              {"wait_us", tls.sync_wait_us.load()}}}}},
           {"handshakes",
            {{"full_tls12", tls.full_tls12.load()}, {"full_tls13", tls.full_tls13.load()},
             {"resumed_tls12_session_id", tls.resumed_tls12_session_id.load()},
@@ -779,6 +784,17 @@ std::string Agent::metrics() const {
           << member["lag"] << "\n";
     }
   }
+  const auto& sync = r["sync"];
+  gauge("failoverd_sync_handshakes_total",
+        "sync mode: handshakes whose session was confirmed before the final flight, or not (unprotected, closed)",
+        "counter");
+  for (const auto* outcome : {"confirmed", "unprotected", "closed"}) {
+    out << "failoverd_sync_handshakes_total{outcome=\"" << outcome << "\"} " << sync[outcome] << "\n";
+  }
+  gauge("failoverd_sync_held_total", "sync mode: handshakes that had to wait for their confirmation", "counter");
+  out << "failoverd_sync_held_total " << sync["held"] << "\n";
+  gauge("failoverd_sync_wait_seconds_total", "sync mode: time handshakes spent waiting", "counter");
+  out << "failoverd_sync_wait_seconds_total " << static_cast<double>(sync["wait_us"].get<std::uint64_t>()) / 1e6 << "\n";
   gauge("failoverd_sessions_cached", "sessions in this node's cache", "gauge");
   out << "failoverd_sessions_cached " << s["sessions_cached"] << "\n";
   gauge("failoverd_handshakes_total", "TLS handshakes completed, by kind", "counter");

@@ -37,10 +37,8 @@ private:
   // TLS server (it needs it): the server is created with this stable object instead.
   struct HookForwarder : tls::SessionHooks {
     cluster::Replicator* target = nullptr;
-    void sessionCreated(const tls::SessionRecord& record) noexcept override {
-      if (target != nullptr) {
-        target->sessionCreated(record);
-      }
+    std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override {
+      return target != nullptr ? target->sessionCreated(record) : 0;
     }
     void sessionRemoved(std::span<const std::uint8_t> id) noexcept override {
       if (target != nullptr) {

@@ -333,6 +333,16 @@ void validateBehaviour(Validator& v, Config& config) {
   if (const auto replication = v.flag("replication")) {
     config.replication = *replication;
   }
+  if (const auto sync = v.choice<bool>("replication-mode", {{"sync", true}, {"async", false}})) {
+    // Without replication there is nothing to wait for.
+    config.listener.sync.enabled = *sync && config.replication;
+  }
+  if (const auto bound = v.number("sync-timeout-ms", 1, 10'000)) {
+    config.listener.sync.bound = std::chrono::milliseconds(*bound);
+  }
+  if (const auto close = v.choice<bool>("sync-unconfirmed", {{"complete", false}, {"close", true}})) {
+    config.listener.sync.close_unconfirmed = *close;
+  }
   if (const auto down = v.flag("down-on-demote")) {
     config.down_on_demote = *down;
   }
@@ -516,6 +526,12 @@ po::options_description configOptions() {
     ("preempt", text()->default_value("no"),
      "yes: a better-ranked in-sync node takes the VIP from the active one")
     ("replication", text()->default_value("yes"), "replicate TLS sessions and ticket keys (no: for tests)")
+    ("replication-mode", text()->default_value("sync"),
+     "sync: a handshake's final flight waits until its session is on every member; async: it does not wait")
+    ("sync-timeout-ms", text()->default_value("100"),
+     "longest a handshake waits in sync mode, 1-10000; then see sync-unconfirmed")
+    ("sync-unconfirmed", text()->default_value("complete"),
+     "complete: finish the handshake unprotected (counted); close: close the connection instead")
     ("down-on-demote", text()->default_value("no"), "bring the service interface down when demoted (self-fence)")
     ("announce-count", text()->default_value("5"), "gratuitous ARPs / unsolicited NAs per burst, 1-100")
     ("announce-interval-ms", text()->default_value("20"), "between the frames of a burst")
@@ -617,6 +633,12 @@ std::optional<std::string> unreloadableChange(const Config& running, const Confi
   }
   if (running.listener.address != candidate.listener.address || running.listener.port != candidate.listener.port) {
     return "tls-listen/tls-port";
+  }
+  const auto& sync = running.listener.sync;
+  const auto& wanted = candidate.listener.sync;
+  if (running.replication != candidate.replication || sync.enabled != wanted.enabled ||
+      sync.bound != wanted.bound || sync.close_unconfirmed != wanted.close_unconfirmed) {
+    return "replication/replication-mode/sync-timeout-ms/sync-unconfirmed";
   }
   return std::nullopt;
 }

@@ -34,6 +34,12 @@ Connection::Connection(Worker& worker, sys::UniqueFd client, SslPtr ssl, std::sh
       peer_(peer), local_(local), last_activity_(std::chrono::steady_clock::now()) {
   TlsContext::attachFacts(ssl_.get(), &facts_);
   reading_early_data_ = context_->settings().early_data;
+  if (server_.config().sync.enabled) {
+    staged_ = BIO_new(BIO_s_mem());
+    if (staged_ != nullptr) {
+      SSL_set0_wbio(ssl_.get(), staged_); // drops one reference to the socket BIO, the rbio keeps its own
+    }
+  }
 }
 
 Connection::~Connection() {
@@ -145,6 +151,76 @@ void Connection::finishHandshake() {
     TlsCounters::add(facts_.resumed_from_cache ? counters.resumed_tls13_stateful
                                                : counters.resumed_tls13_ticket);
   }
+}
+
+Connection::Step Connection::awaitConfirmation() {
+  const auto& sync = server_.config().sync;
+  auto& counters = server_.counters();
+  const auto now = std::chrono::steady_clock::now();
+  auto outcome = server_.confirmations().outcome(facts_.session_number);
+  if (outcome == SessionConfirmations::Outcome::Pending && !holding_) {
+    holding_ = true;
+    hold_started_ = now;
+    TlsCounters::add(counters.sync_held);
+    worker_.hold(client_.get(), now + sync.bound);
+    // A confirmation that landed before the worker announced the hold did not wake it.
+    outcome = server_.confirmations().outcome(facts_.session_number);
+  }
+  if (outcome == SessionConfirmations::Outcome::Pending && now - hold_started_ < sync.bound) {
+    return Step::Waiting;
+  }
+  if (holding_) {
+    TlsCounters::add(counters.sync_wait_us, static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - hold_started_).count()));
+  }
+  holding_ = false;
+  hold_settled_ = true;
+  if (outcome == SessionConfirmations::Outcome::Confirmed) {
+    TlsCounters::add(counters.sync_confirmed);
+    return Step::Done;
+  }
+  if (sync.close_unconfirmed) {
+    TlsCounters::add(counters.sync_closed);
+    return Step::Failed;
+  }
+  TlsCounters::add(counters.sync_unprotected);
+  return Step::Done;
+}
+
+Connection::Step Connection::sendStaged() {
+  if (facts_.session_created && !hold_settled_) {
+    if (const auto settled = awaitConfirmation(); settled != Step::Done) {
+      return settled;
+    }
+  }
+  std::array<char, IO_CHUNK> chunk;
+  for (int n = 0; (n = BIO_read(staged_, chunk.data(), static_cast<int>(chunk.size()))) > 0;) {
+    unsent_.append(chunk.data(), static_cast<std::size_t>(n));
+  }
+  while (!unsent_.empty()) {
+    const ssize_t n = ::send(client_.get(), unsent_.data(), unsent_.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      unsent_.erase(0, static_cast<std::size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && errno == EAGAIN) {
+      return Step::Waiting;
+    } else {
+      return Step::Failed;
+    }
+  }
+  if (phase_ != Phase::Handshake) {
+    BIO* socket = SSL_get_rbio(ssl_.get());
+    BIO_up_ref(socket);
+    SSL_set0_wbio(ssl_.get(), socket); // frees the memory BIO
+    staged_ = nullptr;
+  }
+  return Step::Done;
+}
+
+bool Connection::clientGone() const {
+  pollfd state{client_.get(), 0, 0};
+  return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLHUP | POLLERR)) != 0;
 }
 
 bool Connection::readTls() {
@@ -297,14 +373,30 @@ bool Connection::relay() {
 
 bool Connection::progress() {
   last_activity_ = std::chrono::steady_clock::now();
-  if (phase_ == Phase::Handshake) {
-    if (!handshake()) {
+  if (holding_ && clientGone()) {
+    TlsCounters::add(server_.counters().handshake_failures);
+    return false;
+  }
+  if (phase_ == Phase::Handshake && !holding_ && !handshake()) {
+    if (staged_ != nullptr) {
+      hold_settled_ = true;
+      (void)sendStaged(); // the alert, best effort
+    }
+    return false;
+  }
+  if (staged_ != nullptr) {
+    const auto step = sendStaged();
+    if (step == Step::Failed) {
       return false;
     }
-    if (phase_ == Phase::Handshake) {
+    if (step == Step::Waiting) {
       updateInterest();
       return true;
     }
+  }
+  if (phase_ == Phase::Handshake) {
+    updateInterest();
+    return true;
   }
   const bool relaying = server_.config().service.kind == ServiceConfig::Kind::Relay;
   for (int pass = 0; pass < MAX_PASSES; ++pass) {
@@ -348,8 +440,11 @@ void Connection::updateInterest() {
        to_backend_.size() < BUFFER_LIMIT)) {
     client |= EPOLLIN;
   }
-  if (!to_client_.empty() || tls_wants_write_) {
+  if (!to_client_.empty() || tls_wants_write_ || !unsent_.empty()) {
     client |= EPOLLOUT;
+  }
+  if (holding_) {
+    client = 0; // the worker wakes it; a hang-up still arrives (EPOLLHUP is always reported)
   }
   if (client != client_interest_) {
     (void)worker_.loop().modify(client_.get(), client);

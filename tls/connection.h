@@ -35,9 +35,12 @@ public:
   bool expired(std::chrono::steady_clock::time_point now) const;
   int fd() const noexcept { return client_.get(); }
   int backendFd() const noexcept { return backend_.get(); }
+  // Sync mode: the final handshake flight waits for its session's confirmation.
+  bool holding() const noexcept { return holding_; }
 
 private:
   enum class Phase { Handshake, Service, Closing };
+  enum class Step { Done, Waiting, Failed };
 
   bool handshake();
   // TLS 1.3 0-RTT: reads early data into from_client_ before the handshake completes.
@@ -48,6 +51,11 @@ private:
   bool relay();
   bool openBackend();
   void finishHandshake();
+  // Sync mode: sends what OpenSSL wrote to the memory BIO, once any session the handshake
+  // created is settled; after the handshake, hands the socket back to OpenSSL.
+  Step sendStaged();
+  Step awaitConfirmation();
+  bool clientGone() const;
   void updateInterest();
   // Classifies an OpenSSL result; returns false when the connection failed.
   bool sslProgress(int result);
@@ -77,6 +85,13 @@ private:
   std::uint32_t client_interest_ = 0;
   std::uint32_t backend_interest_ = 0;
   std::chrono::steady_clock::time_point last_activity_;
+  // Sync mode: OpenSSL writes into this memory BIO (owned by ssl_) until the handshake's
+  // output is out; unsent_ is what the socket did not take yet.
+  BIO* staged_ = nullptr;
+  std::string unsent_;
+  bool holding_ = false;
+  bool hold_settled_ = false;
+  std::chrono::steady_clock::time_point hold_started_;
 };
 
 } // namespace failover::tls

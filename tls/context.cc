@@ -151,7 +151,11 @@ int onNewSession(SSL* ssl, SSL_SESSION* session) noexcept {
     record.expires_at = static_cast<std::int64_t>(SSL_SESSION_get_time(session)) +
                         static_cast<std::int64_t>(SSL_SESSION_get_timeout(session));
     if (owner->cache().insert(record, now()) && owner->hooks() != nullptr) {
-      owner->hooks()->sessionCreated(record);
+      const auto number = owner->hooks()->sessionCreated(record);
+      if (auto* facts = TlsContext::factsOf(ssl)) {
+        facts->session_created = true;
+        facts->session_number = std::max(facts->session_number, number);
+      }
     }
     // The DER holds the master secret.
     OPENSSL_cleanse(record.der.data(), record.der.size());

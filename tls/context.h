@@ -22,7 +22,9 @@ namespace failover::tls {
 class SessionHooks {
 public:
   virtual ~SessionHooks() = default;
-  virtual void sessionCreated(const SessionRecord& record) noexcept = 0;
+  // Returns the session's number for SessionConfirmations (sync mode), or 0 if it will
+  // never be confirmed (the cluster is out of reach).
+  virtual std::uint64_t sessionCreated(const SessionRecord& record) noexcept = 0;
   virtual void sessionRemoved(std::span<const std::uint8_t> id) noexcept = 0;
 };
 
@@ -78,6 +80,8 @@ public:
   struct HandshakeFacts {
     bool resumed_from_cache = false;  // get-session callback found it
     bool resumed_from_ticket = false; // the ticket callback decrypted it
+    bool session_created = false;     // a session went to SessionHooks (to be replicated)
+    std::uint64_t session_number = 0; // the highest number SessionHooks gave it (0: none)
   };
   static HandshakeFacts* factsOf(SSL* ssl) noexcept;
   static void attachFacts(SSL* ssl, HandshakeFacts* facts) noexcept;

@@ -27,6 +27,14 @@ struct TlsCounters {
   Counter backend_connect_failures{0};
   Counter bytes_relayed{0};
   Counter unknown_server_names{0};
+  // Sync mode: handshakes whose final flight waited for their session's confirmation, how
+  // many were confirmed in time, how many completed (or, if so configured, were closed)
+  // without it, and the time spent waiting.
+  Counter sync_held{0};
+  Counter sync_confirmed{0};
+  Counter sync_unprotected{0};
+  Counter sync_closed{0};
+  Counter sync_wait_us{0};
 
   static void add(Counter& counter, std::uint64_t n = 1) noexcept {
     counter.fetch_add(n, std::memory_order_relaxed);

@@ -183,6 +183,20 @@ void TlsServer::closeConnections() {
   }
 }
 
+void TlsServer::sessionsConfirmed(std::uint64_t through) {
+  confirmations_.confirm(through);
+  for (auto& worker : workers_) {
+    worker->sessionsSettled();
+  }
+}
+
+void TlsServer::sessionsAbandoned(std::uint64_t through) {
+  confirmations_.abandon(through);
+  for (auto& worker : workers_) {
+    worker->sessionsSettled();
+  }
+}
+
 std::size_t TlsServer::openConnections() const noexcept {
   std::size_t open = 0;
   for (const auto& worker : workers_) {
@@ -204,12 +218,20 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::Uniq
   if (!sweep) {
     return std::unexpected(sweep.error());
   }
-  std::unique_ptr<Worker> worker(new Worker(server, std::move(listener), std::move(*loop),
-                                            std::move(wake), std::move(*sweep)));
+  auto hold_timer = sys::TimerFd::create();
+  if (!hold_timer) {
+    return std::unexpected(hold_timer.error());
+  }
+  std::unique_ptr<Worker> worker(new Worker(server, std::move(listener), std::move(*loop), std::move(wake),
+                                            std::move(*sweep), std::move(*hold_timer)));
   auto& w = *worker;
   for (auto added : {w.loop_.add(w.listener_.get(), EPOLLIN, [&w](std::uint32_t) { w.onAccept(); }),
                      w.loop_.add(w.wake_.get(), EPOLLIN, [&w](std::uint32_t) { w.onWake(); }),
-                     w.loop_.add(w.sweep_.fd(), EPOLLIN, [&w](std::uint32_t) { w.onSweep(); })}) {
+                     w.loop_.add(w.sweep_.fd(), EPOLLIN, [&w](std::uint32_t) { w.onSweep(); }),
+                     w.loop_.add(w.hold_timer_.fd(), EPOLLIN, [&w](std::uint32_t) {
+                       w.hold_timer_.acknowledge();
+                       w.progressHeld();
+                     })}) {
     if (!added) {
       return std::unexpected(added.error());
     }
@@ -221,9 +243,9 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::Uniq
 }
 
 Worker::Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::UniqueFd wake,
-               sys::TimerFd sweep)
+               sys::TimerFd sweep, sys::TimerFd hold_timer)
     : server_(server), listener_(std::move(listener)), loop_(std::move(loop)),
-      wake_(std::move(wake)), sweep_(std::move(sweep)) {}
+      wake_(std::move(wake)), sweep_(std::move(sweep)), hold_timer_(std::move(hold_timer)) {}
 
 Worker::~Worker() {
   join();
@@ -256,6 +278,51 @@ void Worker::closeConnections() {
   close_requested_.store(true);
   const std::uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void Worker::sessionsSettled() {
+  if (holding_.load() == 0) {
+    return;
+  }
+  settled_.store(true);
+  const std::uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void Worker::hold(int client_fd, std::chrono::steady_clock::time_point deadline) {
+  held_.push_back({client_fd, deadline});
+  holding_.store(held_.size());
+  if (held_.size() == 1) {
+    (void)hold_timer_.arm(std::max<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now(),
+                                                             std::chrono::microseconds(1)));
+  }
+}
+
+void Worker::progressHeld() {
+  std::deque<Held> waiting;
+  auto held = std::move(held_);
+  held_.clear();
+  for (const auto& entry : held) {
+    const auto it = connections_.find(entry.client_fd);
+    if (it == connections_.end()) {
+      continue;
+    }
+    if (!it->second->progress()) {
+      close(entry.client_fd);
+    } else if (it->second->holding()) {
+      waiting.push_back(entry);
+    }
+  }
+  // Holds begun while this ran were appended to held_; they come after the older ones.
+  waiting.insert(waiting.end(), held_.begin(), held_.end());
+  held_ = std::move(waiting);
+  holding_.store(held_.size());
+  if (held_.empty()) {
+    (void)hold_timer_.disarm();
+  } else {
+    (void)hold_timer_.arm(std::max<std::chrono::nanoseconds>(
+        held_.front().deadline - std::chrono::steady_clock::now(), std::chrono::microseconds(1)));
+  }
 }
 
 void Worker::join() {
@@ -312,6 +379,9 @@ void Worker::onConnectionEvent(int client_fd) {
 
 void Worker::close(int client_fd) {
   connections_.erase(client_fd);
+  // The fd may be reused at once: a stale hold must not apply to the next connection.
+  std::erase_if(held_, [client_fd](const Held& entry) { return entry.client_fd == client_fd; });
+  holding_.store(held_.size());
   open_.store(connections_.size(), std::memory_order_relaxed);
   if (draining_ && connections_.empty()) {
     loop_.stop();
@@ -344,6 +414,9 @@ void Worker::drainConnections() {
 void Worker::onWake() {
   std::uint64_t count = 0;
   (void)!::read(wake_.get(), &count, sizeof count);
+  if (settled_.exchange(false)) {
+    progressHeld();
+  }
   if (close_requested_.exchange(false)) {
     drainConnections();
   }
@@ -365,6 +438,8 @@ void Worker::onSweep() {
   const auto now = std::chrono::steady_clock::now();
   if (draining_ && nanosecondsOf(now) >= drain_deadline_ns_.load()) {
     connections_.clear(); // the drain bound is over: close what is left
+    held_.clear();
+    holding_.store(0);
     open_.store(0, std::memory_order_relaxed);
     loop_.stop();
     return;

@@ -5,6 +5,7 @@
 #include "tls/context.h"
 #include "tls/counters.h"
 #include "tls/http.h"
+#include "tls/session_confirmations.h"
 #include "tls/session_cache.h"
 #include "tls/ticket_keys.h"
 
@@ -31,6 +32,18 @@ struct ServiceConfig {
   bool proxy_protocol = false;                 // Relay: send a PROXY v2 header first
 };
 
+// Sync mode: a handshake that created a session (a TLS 1.2 full handshake, a TLS 1.3 stateful
+// ticket) keeps its final flight (ChangeCipherSpec/Finished, or NewSessionTicket) in memory
+// until SessionConfirmations says the session is on every member, so a client never holds a
+// session the cluster could lose. Tickets under the shared keyring need no wait: the keyring
+// reaches every member before a key is used.
+struct SyncHold {
+  bool enabled = false;
+  // The longest a handshake waits; then it completes unprotected (counted), or is closed.
+  std::chrono::milliseconds bound{100};
+  bool close_unconfirmed = false; // true: consistency first, the client retries
+};
+
 struct ListenerConfig {
   std::string address = "::"; // "::" listens on IPv4 and IPv6
   std::uint16_t port = 443;   // 0: any free port (tests)
@@ -45,6 +58,7 @@ struct ListenerConfig {
   std::size_t cache_entries = 100'000;
   std::size_t cache_bytes = 64u << 20;
   std::chrono::seconds ticket_rotation{3600};
+  SyncHold sync;
 };
 
 class Worker;
@@ -80,6 +94,12 @@ public:
   const StaticFiles* files() const noexcept { return files_.get(); }
   std::size_t openConnections() const noexcept;
 
+  // Sync mode: how far the sessions given to SessionHooks are on every member, or up to where
+  // they never will be. Thread-safe; wakes the workers that hold a handshake.
+  void sessionsConfirmed(std::uint64_t through);
+  void sessionsAbandoned(std::uint64_t through);
+  const SessionConfirmations& confirmations() const noexcept { return confirmations_; }
+
 private:
   TlsServer(ListenerConfig config);
   sys::Result<sys::UniqueFd> openListener();
@@ -88,6 +108,7 @@ private:
   SessionCache cache_;
   TicketKeyring keyring_;
   TlsCounters counters_;
+  SessionConfirmations confirmations_;
   std::atomic<std::shared_ptr<TlsContext>> context_;
   SessionHooks* hooks_ = nullptr;
   std::shared_ptr<const StaticFiles> files_;

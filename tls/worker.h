@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -35,10 +36,15 @@ public:
   std::size_t openConnections() const noexcept { return open_.load(std::memory_order_relaxed); }
   // Routes the backend socket's events to the connection whose client fd is client_fd.
   sys::Status watchBackend(int backend_fd, int client_fd, std::uint32_t events);
+  // Sync mode: the connection holds its final handshake flight until its session is settled
+  // or until `deadline`; the worker lets it progress again on either.
+  void hold(int client_fd, std::chrono::steady_clock::time_point deadline);
+  // Thread-safe: some session may be settled now (cheap when nothing is held here).
+  void sessionsSettled();
 
 private:
   Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::UniqueFd wake,
-         sys::TimerFd sweep);
+         sys::TimerFd sweep, sys::TimerFd hold_timer);
   void run();
   void onAccept();
   void onWake();
@@ -48,13 +54,24 @@ private:
   void stopListening();
   // Tells every open connection to finish (idle ones close now), and lets each progress.
   void drainConnections();
+  // Lets every held connection progress: those settled or past their deadline go on.
+  void progressHeld();
+
+  struct Held {
+    int client_fd;
+    std::chrono::steady_clock::time_point deadline;
+  };
 
   TlsServer& server_;
   sys::UniqueFd listener_;
   sys::EventLoop loop_;
   sys::UniqueFd wake_;
   sys::TimerFd sweep_;
+  sys::TimerFd hold_timer_; // armed for the first held connection's deadline
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
+  std::deque<Held> held_; // in deadline order: every hold has the same bound
+  std::atomic<std::size_t> holding_{0};
+  std::atomic<bool> settled_{false};
   std::atomic<std::size_t> open_{0};
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> close_requested_{false};

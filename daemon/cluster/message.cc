@@ -260,8 +260,10 @@ std::vector<std::uint8_t> Sealer::seal(const Header& header, std::span<const std
   return wire;
 }
 
-sys::Result<std::pair<Header, tls::SecretBytes>> Sealer::open(std::span<const std::uint8_t> wire) const {
-  tls::WireReader in(wire, "replication message");
+namespace {
+
+// The clear header, up to the nonce.
+sys::Result<Header> readHeader(tls::WireReader& in) {
   auto magic = in.bytes(4);
   if (!magic) {
     return std::unexpected(magic.error());
@@ -283,7 +285,32 @@ sys::Result<std::pair<Header, tls::SecretBytes>> Sealer::open(std::span<const st
   auto incarnation = sender ? in.i64() : std::unexpected(sender.error());
   auto sequence = incarnation ? in.i64() : std::unexpected(incarnation.error());
   auto sent = sequence ? in.i64() : std::unexpected(sequence.error());
-  auto nonce = sent ? in.bytes(NONCE_SIZE) : std::unexpected(sent.error());
+  if (!sent) {
+    return std::unexpected(sent.error());
+  }
+  Header header;
+  header.type = static_cast<MessageType>(*type);
+  header.sender = *sender;
+  header.incarnation = static_cast<std::uint64_t>(*incarnation);
+  header.sequence = static_cast<std::uint64_t>(*sequence);
+  header.sent_ms = *sent;
+  return header;
+}
+
+} // namespace
+
+sys::Result<Header> peekHeader(std::span<const std::uint8_t> wire) {
+  tls::WireReader in(wire, "replication message");
+  return readHeader(in);
+}
+
+sys::Result<std::pair<Header, tls::SecretBytes>> Sealer::open(std::span<const std::uint8_t> wire) const {
+  tls::WireReader in(wire, "replication message");
+  auto header = readHeader(in);
+  if (!header) {
+    return std::unexpected(header.error());
+  }
+  auto nonce = in.bytes(NONCE_SIZE);
   if (!nonce) {
     return std::unexpected(nonce.error());
   }
@@ -304,13 +331,7 @@ sys::Result<std::pair<Header, tls::SecretBytes>> Sealer::open(std::span<const st
       EVP_DecryptFinal_ex(ctx.get(), plaintext.mutableView().data() + length, &length) != 1) {
     return sys::fail(sys::Errc::PermissionDenied, "authentication failed (wrong cluster key, or altered)");
   }
-  Header header;
-  header.type = static_cast<MessageType>(*type);
-  header.sender = *sender;
-  header.incarnation = static_cast<std::uint64_t>(*incarnation);
-  header.sequence = static_cast<std::uint64_t>(*sequence);
-  header.sent_ms = *sent;
-  return std::pair{header, std::move(plaintext)};
+  return std::pair{*header, std::move(plaintext)};
 }
 
 std::vector<std::uint8_t> encodeMessage(const Message& message, const Sealer& sealer) {

@@ -117,6 +117,9 @@ struct Rejection {
 };
 
 std::vector<std::uint8_t> encodeMessage(const Message& message, const Sealer& sealer);
+// The clear header alone, unauthenticated: only for a message Corosync says this very
+// process sent (its own messages coming back in the agreed order).
+sys::Result<Header> peekHeader(std::span<const std::uint8_t> wire);
 // The payload half of the decoder (after authentication); public for its fuzz target.
 sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_t> data);
 // The one decoder of replication messages: framing, version, authentication, payload.

@@ -72,18 +72,21 @@ sys::Status Replicator::start() {
   });
 }
 
-void Replicator::sessionCreated(const tls::SessionRecord& record) noexcept {
+std::uint64_t Replicator::sessionCreated(const tls::SessionRecord& record) noexcept {
   if (!replicate_) {
-    return;
+    return 0;
   }
+  std::uint64_t number = 0;
   try {
     const std::lock_guard lock(pending_mutex_);
     pending_created_.push_back(record);
+    number = ++numbered_;
   } catch (...) {
-    return; // out of memory: this session stays local
+    return 0; // out of memory: this session stays local
   }
   const std::uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
+  return confirming_.load() ? number : 0;
 }
 
 void Replicator::sessionRemoved(std::span<const std::uint8_t> id) noexcept {
@@ -103,33 +106,36 @@ void Replicator::sessionRemoved(std::span<const std::uint8_t> id) noexcept {
 void Replicator::drainPending() {
   std::vector<tls::SessionRecord> created;
   std::vector<std::vector<std::uint8_t>> removed;
+  std::uint64_t last_number = 0;
   {
     const std::lock_guard lock(pending_mutex_);
     created.swap(pending_created_);
     removed.swap(pending_removed_);
+    last_number = numbered_;
   }
+  // The records are numbered consecutively, in this order, up to last_number.
+  std::uint64_t number = last_number - created.size();
   SessionsMessage batch;
   std::size_t bytes = 0;
   for (auto& record : created) {
     bytes += record.der.size() + record.id.size() + 14;
     batch.records.push_back(std::move(record));
+    ++number;
     if (bytes >= BATCH_BYTES) {
-      stats_.records_sent += batch.records.size();
-      send(std::move(batch));
+      sendSessions(std::move(batch), number);
       batch = {};
       bytes = 0;
     }
   }
   if (!batch.records.empty()) {
-    stats_.records_sent += batch.records.size();
-    send(std::move(batch));
+    sendSessions(std::move(batch), number);
   }
   if (!removed.empty()) {
     send(RemovalsMessage{std::move(removed)});
   }
 }
 
-void Replicator::send(Payload payload) {
+bool Replicator::send(Payload payload) {
   Header header;
   header.sender = link_.localNode();
   header.incarnation = incarnation_;
@@ -138,8 +144,44 @@ void Replicator::send(Payload payload) {
   auto wire = encodeMessage(Message{header, std::move(payload)}, sealer_);
   if (link_.send(std::move(wire))) {
     ++stats_.sent;
+    return true;
+  }
+  ++stats_.dropped;
+  return false;
+}
+
+void Replicator::sendSessions(SessionsMessage batch, std::uint64_t last_number) {
+  stats_.records_sent += batch.records.size();
+  if (send(std::move(batch))) {
+    in_flight_.emplace_back(sequence_, last_number);
   } else {
-    ++stats_.dropped;
+    tls_.sessionsAbandoned(last_number);
+  }
+}
+
+void Replicator::confirmOwn(std::span<const std::uint8_t> wire) {
+  if (in_flight_.empty()) {
+    return;
+  }
+  // Corosync says this process sent it, so its clear header can be trusted unauthenticated.
+  const auto header = peekHeader(wire);
+  if (!header || header->incarnation != incarnation_) {
+    return;
+  }
+  std::uint64_t confirmed = 0;
+  while (!in_flight_.empty() && in_flight_.front().first <= header->sequence) {
+    confirmed = in_flight_.front().second;
+    in_flight_.pop_front();
+  }
+  if (confirmed != 0) {
+    tls_.sessionsConfirmed(confirmed);
+  }
+}
+
+void Replicator::abandonInFlight() {
+  if (!in_flight_.empty()) {
+    tls_.sessionsAbandoned(in_flight_.back().second);
+    in_flight_.clear();
   }
 }
 
@@ -199,6 +241,9 @@ void Replicator::sendSnapshot(std::uint32_t member) {
 
 void Replicator::onConnection(bool connected) {
   if (!connected) {
+    // Messages not delivered back before the loss may never have left this node.
+    confirming_.store(false);
+    abandonInFlight();
     peers_.clear();
     joined_ = false;
     if (replicate_) {
@@ -222,6 +267,7 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
   }
   if (std::find(joined.begin(), joined.end(), self) != joined.end()) {
     joined_ = true;
+    confirming_.store(replicate_);
     joined_at_ms_ = nowMs();
     if (members.size() == 1) {
       setInSync(true); // alone: nobody holds anything newer
@@ -233,7 +279,8 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
 
 void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire) {
   if (from.nodeid == link_.localNode() && from.pid == link_.localPid()) {
-    return; // our own message, delivered back in the total order
+    confirmOwn(wire); // our own message, delivered back in the total order
+    return;
   }
   ++stats_.received;
   const auto rejected = [&](RejectReason reason, const std::string& detail) {

@@ -7,6 +7,7 @@
 #include "tls/context.h"
 
 #include <array>
+#include <deque>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -60,7 +61,9 @@ public:
   ~Replicator() override;
   sys::Status start();
 
-  void sessionCreated(const tls::SessionRecord& record) noexcept override;
+  // Queues the record; its number is confirmed to the TLS server (sync mode) when the
+  // message carrying it comes back to this node in the group's agreed order.
+  std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override;
   void sessionRemoved(std::span<const std::uint8_t> id) noexcept override;
 
   void onConnection(bool connected);
@@ -90,7 +93,10 @@ public:
 
 private:
   void drainPending();
-  void send(Payload payload);
+  bool send(Payload payload);
+  void sendSessions(SessionsMessage batch, std::uint64_t last_number);
+  void confirmOwn(std::span<const std::uint8_t> wire);
+  void abandonInFlight();
   void sendSnapshot(std::uint32_t member);
   void apply(const GroupMember& from, Message message);
   void applyState(Peer& peer, StateMessage state);
@@ -111,6 +117,12 @@ private:
   std::mutex pending_mutex_;
   std::vector<tls::SessionRecord> pending_created_;
   std::vector<std::vector<std::uint8_t>> pending_removed_;
+  // Session numbers (SessionConfirmations): the last one given out, under pending_mutex_.
+  std::uint64_t numbered_ = 0;
+  // Whether a number given out now can be confirmed: joined to the group.
+  std::atomic<bool> confirming_{false};
+  // Sessions messages sent and not yet delivered back: (sequence, last session number).
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> in_flight_;
   std::uint64_t incarnation_ = 0;
   std::uint64_t sequence_ = 0;
   bool in_sync_ = false;

@@ -89,7 +89,26 @@ TEST_CASE("a valid file becomes a typed configuration with defaults filled in") 
   CHECK(config.cluster_group == "failoverd");
   CHECK(config.control_socket == "/run/failoverd/control.sock");
   CHECK((config.log_level == LogLevel::Notice));
+  CHECK(config.listener.sync.enabled);
+  CHECK(config.listener.sync.bound == std::chrono::milliseconds(100));
+  CHECK_FALSE(config.listener.sync.close_unconfirmed);
   CHECK(configWarnings(config).empty());
+}
+
+TEST_CASE("sync mode: its settings, and no waiting without replication") {
+  ConfigDir d;
+  auto config = loadConfig(d.write(d.valid() + "replication-mode = async\n"), {});
+  CHECK_FALSE(config.listener.sync.enabled);
+  config = loadConfig(d.write(d.valid() + "sync-timeout-ms = 250\nsync-unconfirmed = close\n"), {});
+  CHECK(config.listener.sync.bound == std::chrono::milliseconds(250));
+  CHECK(config.listener.sync.close_unconfirmed);
+  config = loadConfig(d.write(d.valid() + "replication = no\n"), {});
+  CHECK_FALSE(config.listener.sync.enabled);
+  const std::string at = (d.dir / "failoverd.conf").string() + ":11: ";
+  CHECK(contains(problemsOf(d.write(d.valid() + "replication-mode = eventual\n")),
+                 at + "replication-mode: 'eventual' is not one of: sync, async"));
+  CHECK(contains(problemsOf(d.write(d.valid() + "sync-timeout-ms = 0\n")),
+                 at + "sync-timeout-ms: '0' is not a whole number from 1 to 10000"));
 }
 
 TEST_CASE("the command line overrides the file, key for key") {
@@ -214,4 +233,7 @@ TEST_CASE("settings that cannot change live are named by a reload check") {
   CHECK_FALSE(unreloadableChange(running, candidate));
   candidate.vips.pop_back();
   CHECK(unreloadableChange(running, candidate).value_or("") == "vip");
+  candidate = running;
+  candidate.listener.sync.bound = std::chrono::milliseconds(5);
+  CHECK(unreloadableChange(running, candidate).value_or("").find("sync-timeout-ms") != std::string::npos);
 }

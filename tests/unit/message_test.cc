@@ -92,3 +92,18 @@ TEST_CASE("payloads are checked after authentication") {
   CHECK_FALSE(decodePayload(MessageType::SnapshotDone, std::vector<std::uint8_t>{0, 0, 0, 1, 0, 0, 0, 2, 0}));
   CHECK_FALSE(decodePayload(static_cast<MessageType>(77), std::vector<std::uint8_t>{}));
 }
+
+TEST_CASE("an own message's clear header is read without the key, and framing is still checked") {
+  auto sent = header(41);
+  sent.incarnation = 0x1122334455667788;
+  const auto wire = encodeMessage(Message{sent, SessionsMessage{}}, sealerWith(7));
+  const auto peeked = peekHeader(wire);
+  REQUIRE(peeked);
+  CHECK(peeked->sequence == 41);
+  CHECK(peeked->incarnation == 0x1122334455667788);
+  CHECK((peeked->type == MessageType::Sessions));
+  CHECK_FALSE(peekHeader(std::span(wire.data(), HEADER_SIZE - 1)));
+  auto wrong_magic = wire;
+  wrong_magic[1] = 'X';
+  CHECK_FALSE(peekHeader(wrong_magic));
+}
