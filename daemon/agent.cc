@@ -157,6 +157,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
            replicator_->resync();
          }
          quorate_ = quorate;
+         replicator_->onQuorum(quorate);
          handle(event::FactsChanged{});
        },
        [this](bool connected) {

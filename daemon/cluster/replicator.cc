@@ -246,10 +246,19 @@ void Replicator::onConnection(bool connected) {
     abandonInFlight();
     peers_.clear();
     joined_ = false;
+    quorate_ = false;
     if (replicate_) {
       in_sync_ = false;
     }
   }
+}
+
+void Replicator::onQuorum(bool quorate) {
+  quorate_ = quorate;
+  if (quorate_ && joined_ && peers_.empty()) {
+    setInSync(true);
+  }
+  checkColdStart();
 }
 
 void Replicator::onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
@@ -269,8 +278,8 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
     joined_ = true;
     confirming_.store(replicate_);
     joined_at_ms_ = nowMs();
-    if (members.size() == 1) {
-      setInSync(true); // alone: nobody holds anything newer
+    if (members.size() == 1 && quorate_) {
+      setInSync(true); // alone and quorate: nobody holds anything newer
     }
   }
   announce();
@@ -431,7 +440,7 @@ bool Replicator::isSyncSource() const {
 }
 
 void Replicator::checkColdStart() {
-  if (in_sync_ || !joined_) {
+  if (in_sync_ || !joined_ || !quorate_) {
     return;
   }
   const bool grace_over = nowMs() - joined_at_ms_ > UNKNOWN_PEER_GRACE_MS;

@@ -47,8 +47,10 @@ struct ReplicationStats {
 // applied. It also keeps each member's announced state, decides when this node is in sync,
 // and sends a snapshot (the keyring and every live session) to a member that is not.
 //
-// In sync: a node that is alone in the group, or that joined a group where nobody is in sync
-// (a cold start), is in sync at once; otherwise once a snapshot addressed to it has arrived.
+// In sync: a quorate node that is alone in the group, or that joined a group where nobody is
+// in sync (a cold start), is in sync at once; otherwise once a snapshot addressed to it has
+// arrived. Quorum first: a restarted node whose Corosync has not merged with the others yet
+// is alone in a group of one, and must not mistake that for a cluster start.
 // The snapshot comes from the sync source: the active member, else the in-sync member with
 // the lowest node id. Everyone sees the same totally ordered stream, so exactly one sends.
 class Replicator : public tls::SessionHooks {
@@ -67,6 +69,7 @@ public:
   void sessionRemoved(std::span<const std::uint8_t> id) noexcept override;
 
   void onConnection(bool connected);
+  void onQuorum(bool quorate);
   void onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
                     const std::vector<GroupMember>& left);
   void onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire);
@@ -127,6 +130,7 @@ private:
   std::uint64_t sequence_ = 0;
   bool in_sync_ = false;
   bool joined_ = false;
+  bool quorate_ = false;
   std::int64_t joined_at_ms_ = 0;
   std::uint64_t applied_sequence_ = 0;
   std::uint64_t applied_incarnation_ = 0;

@@ -200,6 +200,13 @@ class Probe:
                                f"({self.process.wait(STOP_TIMEOUT)}) before {pattern!r}; "
                                f"saw {self.lines[-5:]}; log: {self.log_tail()}")
 
+    def drain_output(self, lines=20):
+        """The last lines printed, after reading what is left of the output (bounded)."""
+        for _ in range(1000):
+            if not self.pump(0.2) or not select_ready(self.process.stdout):
+                break
+        return "\n".join(self.lines[-lines:] + ([self._buffer] if self._buffer else []))
+
     def log_tail(self, lines=10):
         log = self.log_path
         return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
@@ -578,7 +585,7 @@ class Lab:
             host.failoverd = Probe(self, host, [str(FAILOVERD), "--config", str(config)], "failoverd",
                                    stdin=False, merge_stderr=True, env=env)
             self._wait_ready(notify, host.failoverd.process, timeout, f"{host.name}: failoverd",
-                             lambda: "\n".join(host.failoverd.lines[-20:]))
+                             lambda: host.failoverd.drain_output())
         return host.failoverd
 
     def failoverctl_argv(self, host, *args):

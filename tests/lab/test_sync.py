@@ -1,0 +1,97 @@
+"""Sync mode closes the race between a handshake and a crash of the active: clients complete
+handshakes on the active while it is killed at a random moment, again and again, and every
+session a client holds complete resumes on the node that takes over. The same race in async
+mode loses sessions, which shows that the mode is what makes the difference."""
+
+import os
+import random
+import signal
+import unittest
+
+from lab import PYTHON, TOOLS, Lab, Probe, busywait
+from test_failover import BOUND, VIP
+
+SYNC_KILLS = int(os.environ.get("FAILOVER_SYNC_KILLS", "50"))
+ASYNC_KILLS = int(os.environ.get("FAILOVER_ASYNC_KILLS", "30"))
+THREADS = 4
+KEEP = 25  # sessions kept per client thread: the most recent ones are those at risk
+PRIORITY = 100
+# Stateful sessions (TLS 1.2 session IDs, TLS 1.3 stateful tickets): the ones sync mode
+# protects. Keyring tickets need no wait (test_failover covers them).
+SETTINGS = "tls-session-tickets = no\n"
+
+
+def crash(lab, host):
+    """A crash of the whole node: its failoverd and its Corosync killed (by PID) at once, and
+    its links down, as the namespace's kernel would otherwise answer for the VIP it holds."""
+    host.failoverd.process.send_signal(signal.SIGKILL)
+    host.corosync.send_signal(signal.SIGKILL)
+    for link in ("svc0", "clu0"):
+        lab.set_link(host, link, up=False)
+    host.failoverd.process.wait(10)
+    lab.kill_corosync(host)
+
+
+def restart(lab, host, settings):
+    """The crashed node comes back: its failoverd removes the VIP left behind (crash
+    reconcile) and rejoins as a standby once in sync."""
+    for link in ("svc0", "clu0"):
+        lab.set_link(host, link, up=True)
+    lab.start_corosync(host)
+    lab.start_failoverd(host, priority=PRIORITY, extra=settings)
+
+
+class SyncRace(unittest.TestCase):
+    def race(self, mode, kills, seed):
+        """Returns (sessions held at the kills, sessions that did not resume, per kill)."""
+        rng = random.Random(seed)
+        settings = SETTINGS + f"replication-mode = {mode}\n"
+        held_total, lost = 0, []
+        with Lab(nodes=2, clients=1) as lab:
+            n1, n2 = lab.nodes
+            lab.start_failoverd(n1, priority=PRIORITY + 1, extra=settings)
+            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            lab.start_failoverd(n2, priority=PRIORITY, extra=settings)
+            active, standby = n1, n2
+            for kill in range(kills):
+                client = Probe(lab, lab.clients[0],
+                               [PYTHON, str(TOOLS / "race_client.py"), VIP, str(THREADS), str(KEEP), "60"],
+                               "race-client")
+                client.expect(r"^running$")
+                # A random moment: after a random number of completed connections.
+                target = rng.randrange(50, 250, 25)
+                client.expect(rf"^progress {target}$", timeout=BOUND)
+                crash(lab, active)
+                client.send("stop")
+                held = int(client.expect(r"^stopped held=(\d+)", timeout=BOUND).group(1))
+                standby.failoverd.expect(r"\[vip\] taken and announced", timeout=BOUND)
+                client.send("resume")
+                result = client.expect(r"^resumed (\d+) of (\d+) failed (\d+) lost=(.*)$", timeout=60)
+                resumed, total = int(result.group(1)), int(result.group(2))
+                self.assertEqual(total, held)
+                held_total += held
+                lost.append(total - resumed)
+                if total != resumed:
+                    print(f"{mode} kill {kill + 1}: {total - resumed} of {total} did not resume: {result.group(4)}")
+                client.stop()
+                # The crashed node comes back as the standby: the roles swap for the next kill.
+                restart(lab, active, settings)
+                active, standby = standby, active
+            status = lab.status(active)["replication"]
+            print(f"{mode}: {kills} kills, {held_total} sessions held, {sum(lost)} lost "
+                  f"({sum(1 for n in lost if n)} kills lost some); last active's sync counters {status['sync']}")
+        return held_total, lost
+
+    def test_sync_mode_every_held_session_resumes_after_a_crash(self):
+        held, lost = self.race("sync", SYNC_KILLS, seed=6)
+        self.assertGreater(held, SYNC_KILLS * THREADS * KEEP // 2)
+        self.assertEqual(sum(lost), 0, f"sessions lost per kill: {lost}")
+
+    def test_async_mode_loses_sessions_in_the_same_race(self):
+        held, lost = self.race("async", ASYNC_KILLS, seed=7)
+        self.assertGreater(held, ASYNC_KILLS * THREADS * KEEP // 2)
+        self.assertGreater(sum(lost), 0, "async mode lost nothing: the race did not happen")
+
+
+if __name__ == "__main__":
+    unittest.main()
