@@ -574,9 +574,10 @@ class Lab:
             f"tls-workers = 1\nlog-level = info\n{extra}")
         return config
 
-    def start_failoverd(self, host, priority=100, extra="", timeout=20):
-        """Starts failoverd on host and waits for its READY=1 (joined and in sync). Its log
-        lines are read through host.failoverd (a Probe), so tests wait on what it says."""
+    def start_failoverd(self, host, priority=100, extra="", timeout=20, ready=True):
+        """Starts failoverd on host and waits for its READY=1 (joined and in sync), or with
+        ready=False only until it has joined the group. Its log lines are read through
+        host.failoverd (a Probe), so tests wait on what it says."""
         config = self.failoverd_config(host, priority, extra)
         notify_path = host.dir / "failoverd-notify.sock"
         with self._notify_socket(notify_path) as notify:
@@ -584,6 +585,9 @@ class Lab:
             env.pop("JOURNAL_STREAM", None)
             host.failoverd = Probe(self, host, [str(FAILOVERD), "--config", str(config)], "failoverd",
                                    stdin=False, merge_stderr=True, env=env)
+            if not ready:
+                host.failoverd.expect(r"\[cluster\] \d+ failoverd processes in group .*\(1 joined", timeout)
+                return host.failoverd
             self._wait_ready(notify, host.failoverd.process, timeout, f"{host.name}: failoverd",
                              lambda: host.failoverd.drain_output())
         return host.failoverd

@@ -74,6 +74,25 @@ class Switchover(unittest.TestCase):
             self.assertIn("no in-sync standby to hand the VIP over to", refused.stderr)
             self.assertEqual(lab.active_nodes(), ["n1"])
 
+    def test_a_switchover_to_a_standby_not_in_sync_is_refused(self):
+        with Lab(nodes=2, clients=1) as lab:
+            n1, n2 = lab.nodes
+            # n1 does not replicate, so n2 never receives its snapshot: a standby that stays
+            # out of sync, as one still catching up would be.
+            lab.start_failoverd(n1, priority=200, extra="replication = no\n")
+            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            lab.start_failoverd(n2, priority=100, ready=False)
+            busywait(lambda: any(m["name"] == "n2" and not m["in_sync"] and m["role"] == "standby"
+                                 for m in lab.status(n1)["members"]), BOUND, "n1 sees n2 as a standby not in sync")
+            named = lab.failoverctl(n1, "switchover", "n2", check=False)
+            self.assertEqual(named.returncode, 1)
+            self.assertIn("node n2 is not in sync: its clients' sessions would not resume", named.stderr)
+            unnamed = lab.failoverctl(n2, "switchover", check=False)
+            self.assertEqual(unnamed.returncode, 1)
+            self.assertIn("no in-sync standby to switch over to", unnamed.stderr)
+            self.assertEqual(lab.active_nodes(), ["n1"])
+            self.assertEqual(vip_holders(lab), ["n1"])
+
     def test_a_switchover_asked_on_the_standby_is_carried_out_by_the_active(self):
         with Lab(nodes=2, clients=1) as lab:
             Cluster(lab)
