@@ -58,7 +58,9 @@ bool Connection::expired(std::chrono::steady_clock::time_point now) const {
 
 void Connection::beginDrain() {
   draining_ = true;
-  const bool idle = from_client_.empty() && to_client_.empty();
+  // Only a keep-alive connection between requests closes at once (its client reopens, as
+  // HTTP allows). A new one gets its first request answered: closing it would fail it.
+  const bool idle = from_client_.empty() && to_client_.empty() && responses_ > 0;
   if (phase_ == Phase::Service && idle && server_.config().service.kind == ServiceConfig::Kind::StaticFiles) {
     phase_ = Phase::Closing;
   }
@@ -269,7 +271,7 @@ void Connection::serveHttp() {
   while (phase_ == Phase::Service && to_client_.size() < BUFFER_LIMIT) {
     const auto parsed = parseHttpRequest(from_client_);
     if (parsed.status == HttpParse::Status::Incomplete) {
-      if (client_eof_ || (draining_ && from_client_.empty())) {
+      if (client_eof_ || (draining_ && from_client_.empty() && responses_ > 0)) {
         phase_ = Phase::Closing;
       }
       return;
@@ -283,6 +285,7 @@ void Connection::serveHttp() {
     TlsCounters::add(counters.http_requests);
     const bool close = !parsed.request.keep_alive || draining_ || client_eof_;
     const int status = respond(*server_.files(), parsed.request, close, to_client_);
+    ++responses_;
     if (status >= 400) {
       TlsCounters::add(counters.http_errors);
     }

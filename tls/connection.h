@@ -82,6 +82,7 @@ private:
   bool backend_eof_ = false;
   bool backend_write_shut_ = false;
   bool draining_ = false;
+  std::uint64_t responses_ = 0;
   std::uint32_t client_interest_ = 0;
   std::uint32_t backend_interest_ = 0;
   std::chrono::steady_clock::time_point last_activity_;
