@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
-from lab import PYTHON, TOOLS, VIP4, Lab, Probe, busywait  # noqa: E402
+from lab import PYTHON, TOOLS, VIP4, Lab, Probe  # noqa: E402
 
 VIP = VIP4.split("/")[0]
 BEFORE, AFTER, WINDOW = 25, 25, 20  # seconds
@@ -63,10 +63,7 @@ class Sampler(threading.Thread):
 def run_once(replication, rate):
     settings = f"replication = {'yes' if replication else 'no'}\n"
     with Lab(nodes=2, clients=1) as lab:
-        n1, n2 = lab.nodes
-        lab.start_failoverd(n1, priority=200, extra=settings)
-        busywait(lambda: lab.active_nodes() == ["n1"], 20, "n1 active")
-        lab.start_failoverd(n2, priority=100, extra=settings)
+        n1, n2 = lab.start_active_and_standby(settings)
         sampler = Sampler({"n1": n1.failoverd.process.pid, "n2": n2.failoverd.process.pid})
         users = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "users.py"), VIP, str(rate), str(BEFORE + AFTER),
                                             "2", "6", "32"], "users")

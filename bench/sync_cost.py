@@ -1,4 +1,4 @@
-"""What sync mode costs a client: full-handshake latency (connect to the first response byte)
+"""What sync mode costs a client: full-handshake latency (connect to the end of the response)
 with replication-mode = async and = sync, two lab nodes with real Corosync, TLS 1.2 with
 session IDs and TLS 1.3 with stateful tickets (the sessions sync mode waits for). The modes
 alternate run by run; prints the medians over runs of each run's p50 and p99, and the
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
-from lab import PYTHON, TOOLS, VIP4, Lab, busywait  # noqa: E402
+from lab import PYTHON, TOOLS, VIP4, Lab  # noqa: E402
 
 VIP = VIP4.split("/")[0]
 KINDS = ("tls12", "tls13")
@@ -22,10 +22,7 @@ def measure(mode, count):
     """{kind: (p50, p99)} for one lab run in `mode`, and the active's sync counters."""
     settings = f"replication-mode = {mode}\ntls-session-tickets = no\n"
     with Lab(nodes=2, clients=1) as lab:
-        n1, n2 = lab.nodes
-        lab.start_failoverd(n1, priority=200, extra=settings)
-        busywait(lambda: lab.active_nodes() == ["n1"], 20, "n1 active")
-        lab.start_failoverd(n2, priority=100, extra=settings)
+        n1, _ = lab.start_active_and_standby(settings)
         results = {}
         for kind in KINDS:
             out = lab.exec(lab.clients[0], PYTHON, str(TOOLS / "handshake_latency.py"), VIP, kind, str(count), "20",

@@ -592,6 +592,14 @@ class Lab:
                              lambda: host.failoverd.drain_output())
         return host.failoverd
 
+    def start_active_and_standby(self, extra="", priorities=(200, 100)):
+        """failoverd on n1 until it is active, then on n2 until it is a standby in sync."""
+        n1, n2 = self.nodes[:2]
+        self.start_failoverd(n1, priority=priorities[0], extra=extra)
+        busywait(lambda: self.active_nodes() == ["n1"], 20, "n1 active")
+        self.start_failoverd(n2, priority=priorities[1], extra=extra)
+        return n1, n2
+
     def failoverctl_argv(self, host, *args):
         return [str(FAILOVERCTL), "--socket", str(host.dir / "control.sock"), *args]
 

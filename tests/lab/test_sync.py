@@ -8,7 +8,7 @@ import random
 import signal
 import unittest
 
-from lab import PYTHON, TOOLS, Lab, Probe, busywait
+from lab import PYTHON, TOOLS, Lab, Probe
 from test_failover import BOUND, VIP
 
 SYNC_KILLS = int(os.environ.get("FAILOVER_SYNC_KILLS", "50"))
@@ -48,11 +48,7 @@ class SyncRace(unittest.TestCase):
         settings = SETTINGS + f"replication-mode = {mode}\n"
         held_total, lost = 0, []
         with Lab(nodes=2, clients=1) as lab:
-            n1, n2 = lab.nodes
-            lab.start_failoverd(n1, priority=PRIORITY + 1, extra=settings)
-            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
-            lab.start_failoverd(n2, priority=PRIORITY, extra=settings)
-            active, standby = n1, n2
+            active, standby = lab.start_active_and_standby(settings, priorities=(PRIORITY + 1, PRIORITY))
             for kill in range(kills):
                 client = Probe(lab, lab.clients[0],
                                [PYTHON, str(TOOLS / "race_client.py"), VIP, str(THREADS), str(KEEP), "60"],

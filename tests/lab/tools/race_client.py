@@ -13,45 +13,14 @@ Prints "running", then "progress N" every 25 completed connections. Commands on 
 Runs for at most MAX_SECONDS."""
 
 import collections
-import socket
 import ssl
 import sys
 import threading
-import time
+
+from tls_client import TLS12, TLS13, client_context, fetch
 
 address, threads_wanted, keep, max_seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-REQUEST = b"GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n"
-
-
-def context(version):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ctx.maximum_version = version
-    if version == ssl.TLSVersion.TLSv1_2:
-        ctx.options |= ssl.OP_NO_TICKET
-    return ctx
-
-
-CONTEXTS = {"tls12": context(ssl.TLSVersion.TLSv1_2), "tls13": context(ssl.TLSVersion.TLSv1_3)}
-
-
-def connect(kind, session=None, on_complete=lambda session: None):
-    """One connection and one request; returns (session, reused) or raises. on_complete gets
-    the session as soon as the client holds it complete."""
-    with socket.create_connection((address, 443), timeout=5) as raw:
-        with CONTEXTS[kind].wrap_socket(raw, server_hostname="a.example", session=session) as tls:
-            if kind == "tls12":
-                on_complete(tls.session)
-            tls.sendall(REQUEST)
-            response = b""
-            while chunk := tls.recv(65536):
-                response += chunk
-            if not response.startswith(b"HTTP/1.1 200"):
-                raise OSError(f"bad response {response[:40]!r}")
-            if kind == "tls13":
-                on_complete(tls.session)
-            return tls.session, tls.session_reused
+CONTEXTS = {"tls12": client_context(TLS12, tickets=False), "tls13": client_context(TLS13)}
 
 
 stopping = threading.Event()
@@ -65,7 +34,7 @@ def race(index):
     recent = held.setdefault(index, collections.deque(maxlen=keep))
     while not stopping.is_set():
         try:
-            connect(kind, on_complete=lambda session: recent.append((kind, session)))
+            fetch(address, CONTEXTS[kind], on_session=lambda session: recent.append((kind, session)))
         except (OSError, ssl.SSLError):
             with lock:
                 counts["failed"] += 1
@@ -96,7 +65,7 @@ for line in sys.stdin:
         lost = []
         for index, (kind, session) in enumerate(sessions):
             try:
-                reused = connect(kind, session)[1]
+                reused = fetch(address, CONTEXTS[kind], session)[1]
             except (OSError, ssl.SSLError):
                 reused = False
                 failed += 1

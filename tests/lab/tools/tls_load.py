@@ -6,24 +6,14 @@ every 20 connections; on "stop" (stdin), or after MAX_SECONDS, prints
 
 import collections
 import select
-import socket
 import ssl
 import sys
 import time
 
+from tls_client import TLS12, TLS13, client_context, fetch
+
 address, max_seconds = sys.argv[1], float(sys.argv[2])
-REQUEST = b"GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n"
-
-
-def context(version):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ctx.maximum_version = version
-    return ctx
-
-
-contexts = {"tls12": context(ssl.TLSVersion.TLSv1_2), "tls13": context(ssl.TLSVersion.TLSv1_3)}
+contexts = {"tls12": client_context(TLS12), "tls13": client_context(TLS13)}
 sessions = {}
 plan = [("tls12", False), ("tls12", True), ("tls13", False), ("tls13", True)]
 ok = failed = 0
@@ -37,16 +27,7 @@ while time.monotonic() < deadline:
     kind, resume = plan[step % len(plan)]
     step += 1
     try:
-        with socket.create_connection((address, 443), timeout=5) as raw:
-            with contexts[kind].wrap_socket(raw, server_hostname="a.example",
-                                            session=sessions.get(kind) if resume else None) as tls:
-                tls.sendall(REQUEST)
-                response = b""
-                while chunk := tls.recv(65536):
-                    response += chunk
-                if not response.startswith(b"HTTP/1.1 200"):
-                    raise OSError("bad response")
-                sessions[kind] = tls.session
+        sessions[kind] = fetch(address, contexts[kind], sessions.get(kind) if resume else None)[0]
         ok += 1
     except (OSError, ssl.SSLError) as error:
         failed += 1

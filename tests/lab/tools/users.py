@@ -9,37 +9,25 @@ Prints "running", then every second "t=SECONDS full=F resumed=R failed=X" (conne
 completed in that second), and "done full=F resumed=R failed=X reasons={...}" at the end."""
 
 import collections
-
 import heapq
 import itertools
 import random
-import socket
 import ssl
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from tls_client import TLS12, client_context, fetch
+
 address = sys.argv[1]
 rate, seconds = float(sys.argv[2]), float(sys.argv[3])
 min_wait, max_wait = float(sys.argv[4]), float(sys.argv[5])
 threads = int(sys.argv[6])
-REQUEST = b"GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n"
 CONNECTIONS_PER_USER = 3
-
-
-def context(tickets):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
-    if not tickets:
-        ctx.options |= ssl.OP_NO_TICKET
-    return ctx
-
-
-CONTEXTS = [context(tickets=False), context(tickets=True)]
+RSA_KEY_EXCHANGE = "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"
+CONTEXTS = [client_context(TLS12, tickets=False, ciphers=RSA_KEY_EXCHANGE),
+            client_context(TLS12, ciphers=RSA_KEY_EXCHANGE)]
 reasons = collections.Counter()
 rng = random.Random(1)
 lock = threading.Condition()
@@ -58,15 +46,8 @@ def schedule(when, user, step, session):
 def visit(user, step, session):
     """One connection of one user; schedules its next one."""
     try:
-        with socket.create_connection((address, 443), timeout=5) as raw:
-            with CONTEXTS[user % 2].wrap_socket(raw, server_hostname="a.example", session=session) as tls:
-                tls.sendall(REQUEST)
-                response = b""
-                while chunk := tls.recv(65536):
-                    response += chunk
-                if not response.startswith(b"HTTP/1.1 200"):
-                    raise OSError("bad response")
-                session, kind = tls.session, "resumed" if tls.session_reused else "full"
+        session, reused = fetch(address, CONTEXTS[user % 2], session)
+        kind = "resumed" if reused else "full"
     except (OSError, ssl.SSLError) as error:
         kind = "failed"
         with lock:
