@@ -169,6 +169,9 @@ class Observability(unittest.TestCase):
             self.assertIn('failoverd_replication_lag_messages{member="n2"}', active)
             self.assertRegex(active, r'failoverd_handshakes_total\{kind="full_tls12"\} 5')
             self.assertIn('failoverd_replication_rejected_total{reason="unauthenticated"} 0', active)
+            # Sync mode (the default): each of the 5 new sessions waited for its confirmation.
+            self.assertIn('failoverd_sync_handshakes_total{outcome="confirmed"} 5', active)
+            self.assertIn('failoverd_sync_handshakes_total{outcome="unprotected"} 0', active)
 
 
 class BadInput(unittest.TestCase):

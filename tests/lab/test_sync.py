@@ -73,9 +73,12 @@ class SyncRace(unittest.TestCase):
                 # The crashed node comes back as the standby: the roles swap for the next kill.
                 restart(lab, active, settings)
                 active, standby = standby, active
-            status = lab.status(active)["replication"]
+            replication = lab.status(active)["replication"]
             print(f"{mode}: {kills} kills, {held_total} sessions held, {sum(lost)} lost "
-                  f"({sum(1 for n in lost if n)} kills lost some); last active's sync counters {status['sync']}")
+                  f"({sum(1 for n in lost if n)} kills lost some); last active's sync counters {replication['sync']}")
+            self.assertEqual(replication["mode"], mode)
+            # Only sync mode holds handshakes for their confirmation.
+            self.assertEqual(replication["sync"]["confirmed"] > 0, mode == "sync")
         return held_total, lost
 
     def test_sync_mode_every_held_session_resumes_after_a_crash(self):
