@@ -12,7 +12,12 @@ from lab import PYTHON, TOOLS, Lab, Probe
 from test_failover import BOUND, VIP
 
 SYNC_KILLS = int(os.environ.get("FAILOVER_SYNC_KILLS", "50"))
-ASYNC_KILLS = int(os.environ.get("FAILOVER_ASYNC_KILLS", "30"))
+# Async mode loses a session in about one crash in seven (measured: 5 of 30 under ASan, 3 of
+# 25 in a release build), so it runs at least ASYNC_KILLS crashes and goes on until it has
+# seen a loss, up to ASYNC_MAX_KILLS (no loss by then: odds of about 1 in 200,000 if the mode
+# still loses as measured).
+ASYNC_KILLS = int(os.environ.get("FAILOVER_ASYNC_KILLS", "10"))
+ASYNC_MAX_KILLS = 80
 THREADS = 4
 KEEP = 25  # sessions kept per client thread: the most recent ones are those at risk
 PRIORITY = 100
@@ -42,14 +47,18 @@ def restart(lab, host, settings):
 
 
 class SyncRace(unittest.TestCase):
-    def race(self, mode, kills, seed):
-        """Returns (sessions held at the kills, sessions that did not resume, per kill)."""
+    def race(self, mode, kills, seed, until_loss_within=0):
+        """Crashes the active `kills` times (or, with until_loss_within, more until a session
+        is lost, up to that many); returns (sessions held at the crashes, sessions that did
+        not resume, per crash)."""
         rng = random.Random(seed)
         settings = SETTINGS + f"replication-mode = {mode}\n"
         held_total, lost = 0, []
         with Lab(nodes=2, clients=1) as lab:
             active, standby = lab.start_active_and_standby(settings, priorities=(PRIORITY + 1, PRIORITY))
-            for kill in range(kills):
+            for kill in range(max(kills, until_loss_within)):
+                if kill >= kills and sum(lost) > 0:
+                    break
                 client = Probe(lab, lab.clients[0],
                                [PYTHON, str(TOOLS / "race_client.py"), VIP, str(THREADS), str(KEEP), "60"],
                                "race-client")
@@ -74,7 +83,7 @@ class SyncRace(unittest.TestCase):
                 restart(lab, active, settings)
                 active, standby = standby, active
             replication = lab.status(active)["replication"]
-            print(f"{mode}: {kills} kills, {held_total} sessions held, {sum(lost)} lost "
+            print(f"{mode}: {len(lost)} kills, {held_total} sessions held, {sum(lost)} lost "
                   f"({sum(1 for n in lost if n)} kills lost some); last active's sync counters {replication['sync']}")
             self.assertEqual(replication["mode"], mode)
             # Only sync mode holds handshakes for their confirmation.
@@ -87,9 +96,9 @@ class SyncRace(unittest.TestCase):
         self.assertEqual(sum(lost), 0, f"sessions lost per kill: {lost}")
 
     def test_async_mode_loses_sessions_in_the_same_race(self):
-        held, lost = self.race("async", ASYNC_KILLS, seed=7)
-        self.assertGreater(held, ASYNC_KILLS * THREADS * KEEP // 2)
-        self.assertGreater(sum(lost), 0, "async mode lost nothing: the race did not happen")
+        held, lost = self.race("async", ASYNC_KILLS, seed=7, until_loss_within=ASYNC_MAX_KILLS)
+        self.assertGreater(held, len(lost) * THREADS * KEEP // 2)
+        self.assertGreater(sum(lost), 0, f"async mode lost nothing in {len(lost)} crashes: the race did not happen")
 
 
 if __name__ == "__main__":
