@@ -71,6 +71,20 @@ std::string text(const json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
+// "sync, 120 handshakes confirmed, 0 unprotected, 0 closed" (or "off", or "async").
+std::string replicationLine(const json& replication) {
+  if (!replication["enabled"].get<bool>()) {
+    return "off";
+  }
+  std::string line = text(replication["mode"]);
+  if (line == "sync") {
+    const auto& sync = replication["sync"];
+    line += ", " + text(sync["confirmed"]) + " handshakes confirmed, " + text(sync["unprotected"]) +
+            " unprotected, " + text(sync["closed"]) + " closed";
+  }
+  return line;
+}
+
 int status(Args args) {
   const bool as_json = !args.empty() && std::string_view(args[0]) == "--json";
   if (args.size() > (as_json ? 1U : 0U)) {
@@ -96,6 +110,7 @@ int status(Args args) {
   std::cout << "on " << text(answer["vip_owner"]) << '\n'
             << "sessions:    " << text(answer["sessions_cached"]) << " cached, " << text(answer["ticket_keys"])
             << " ticket keys\n"
+            << "replication: " << replicationLine(answer["replication"]) << '\n'
             << "last change: " << text(last["from"]) << " -> " << text(last["to"]) << " (" << text(last["reason"])
             << ")\n\n";
   std::cout << std::left << std::setw(16) << "MEMBER" << std::setw(6) << "ID" << std::setw(13) << "ROLE"

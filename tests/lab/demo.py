@@ -48,7 +48,11 @@ def main():
             say(f"  {label:22} {client.expect(r'^created ', timeout=120).string}")
         busywait(lambda: lab.status(n2)["sessions_cached"] >= SESSIONS, 20, "replication to n2")
         say(f"  n1: {handshakes(lab.status(n1))}; replicated to n2: "
-            f"{lab.status(n2)['sessions_cached']} cached sessions and the ticket keys\n")
+            f"{lab.status(n2)['sessions_cached']} cached sessions and the ticket keys")
+        sync = lab.status(n1)["replication"]["sync"]
+        say(f"  sync mode: {sync['confirmed']} handshakes sent their last flight only once their session was "
+            f"on n2 (waiting {sync['wait_us'] / max(1, sync['held']) / 1000:.2f} ms on average), "
+            f"{sync['unprotected']} unprotected\n")
 
         def resume_all(node):
             for kind, label in KINDS.items():

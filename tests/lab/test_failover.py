@@ -172,6 +172,8 @@ class Observability(unittest.TestCase):
             # Sync mode (the default): each of the 5 new sessions waited for its confirmation.
             self.assertIn('failoverd_sync_handshakes_total{outcome="confirmed"} 5', active)
             self.assertIn('failoverd_sync_handshakes_total{outcome="unprotected"} 0', active)
+            self.assertIn("replication: sync, 5 handshakes confirmed, 0 unprotected, 0 closed",
+                          lab.failoverctl(n1, "status").stdout)
 
 
 class BadInput(unittest.TestCase):
