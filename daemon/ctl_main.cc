@@ -140,13 +140,15 @@ int demote(Args args) { return roleCommand("demote", args); }
 
 // Asks for the switchover, then waits (bounded) until the target reports holding the VIP.
 int switchover(Args args) {
-  if (args.size() > 1) {
-    std::cerr << "failoverctl switchover: expected at most one argument, the target node\n";
+  // "switchover NODE" and "switchover --to NODE" say the same.
+  const bool to = !args.empty() && std::string_view(args[0]) == "--to";
+  if (args.size() > (to ? 2U : 1U) || (to && args.size() != 2)) {
+    std::cerr << "failoverctl switchover: expected at most one target node (switchover [--to] NODE)\n";
     return EXIT_USAGE;
   }
   std::vector<std::string> arguments;
   if (!args.empty()) {
-    arguments.emplace_back(args[0]);
+    arguments.emplace_back(args[to ? 1 : 0]);
   }
   const auto target = text(request("switchover", arguments)["target"]);
   std::cout << "failoverctl switchover: handing the VIP over to " << target << '\n';
@@ -221,8 +223,9 @@ constexpr Command COMMANDS[] = {
     {"status", status, "status [--json]", "this node's role, the members, quorum, the VIP owner, sync and lag"},
     {"promote", promote, "promote", "make this node active (when no other node is)"},
     {"demote", demote, "demote", "step down; an in-sync standby takes over"},
-    {"switchover", switchover, "switchover [NODE]", "planned handover of the VIP to NODE (or the best standby)"},
-    {"maintenance", maintenance, "maintenance on|off", "on: hand over if active and never be elected; off: back"},
+    {"switchover", switchover, "switchover [[--to] NODE]",
+     "planned handover of the VIP to NODE (or the best standby)"},
+    {"maintenance", maintenance, "maintenance on [--force]|off", "on: hand over if active and never be elected; off: back"},
     {"rotate-keys", rotateKeys, "rotate-keys", "rotate the TLS ticket keys cluster-wide (on the active)"},
     {"reload", reload, "reload", "re-read and validate the configuration (as SIGHUP)"},
     {"keygen", keygen, "keygen FILE", "create a new random cluster key file (mode 0600)"},
@@ -231,15 +234,19 @@ constexpr Command COMMANDS[] = {
 void printHelp(std::ostream& out) {
   out << "Usage: failoverctl [--socket PATH] COMMAND [ARGS]  |  failoverctl --help | --version\n"
          "Drives the failoverd agent of this node.\n\nCommands:\n";
+  std::size_t width = 0;
   for (const auto& command : COMMANDS) {
-    out << "  " << command.usage;
-    for (auto pad = command.usage.size(); pad < 24; ++pad) {
-      out << ' ';
-    }
-    out << command.help << '\n';
+    width = std::max(width, command.usage.size() + 2);
   }
-  out << "\nOptions:\n  --socket PATH           the control socket (default /run/failoverd/control.sock)\n"
-         "\nExit status: 0 success, 1 failure, 2 bad usage, 3 failoverd is not running.\n";
+  const auto line = [&out, width](std::string_view usage, std::string_view help) {
+    out << "  " << usage << std::string(width - usage.size(), ' ') << help << '\n';
+  };
+  for (const auto& command : COMMANDS) {
+    line(command.usage, command.help);
+  }
+  out << "\nOptions:\n";
+  line("--socket PATH", "the control socket (default /run/failoverd/control.sock)");
+  out << "\nExit status: 0 success, 1 failure, 2 bad usage, 3 failoverd is not running.\n";
 }
 
 } // namespace

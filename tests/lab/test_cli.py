@@ -71,7 +71,9 @@ class Cli(CliCase):
                               ((FAILOVERD, "stray"), "failoverd --help"),
                               ((FAILOVERCTL, "frobnicate"), "unknown command 'frobnicate'"),
                               ((FAILOVERCTL,), "Usage:"),
-                              ((FAILOVERCTL, "keygen"), "expected one argument")):
+                              ((FAILOVERCTL, "keygen"), "expected one argument"),
+                              ((FAILOVERCTL, "switchover", "--to"), "switchover [--to] NODE"),
+                              ((FAILOVERCTL, "switchover", "n1", "n2"), "at most one target node")):
             result = run(*argv)
             self.assertEqual(result.returncode, EXIT_USAGE, argv)
             self.assertIn(message, result.stderr, argv)

@@ -97,7 +97,7 @@ class Switchover(unittest.TestCase):
         with Lab(nodes=2, clients=1) as lab:
             Cluster(lab)
             n1, n2 = lab.nodes
-            result = lab.failoverctl(n2, "switchover", "n2")
+            result = lab.failoverctl(n2, "switchover", "--to", "n2")
             self.assertIn("done, n2 is active", result.stdout)
             self.assertEqual(lab.active_nodes(), ["n2"])
             self.assertEqual(vip_holders(lab), ["n2"])
