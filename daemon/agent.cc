@@ -140,11 +140,13 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
          Log{LogLevel::Info, "cluster"} << members.size() << " failoverd processes in group '"
                                         << config_->cluster_group << "' (" << joined.size() << " joined, "
                                         << left.size() << " left)";
+         // Named before the replicator forgets a member that left.
+         const auto target_name = handover_target_ ? nameOf(*handover_target_) : std::string();
          replicator_->onMembership(members, joined, left);
          if (handover_target_ && std::none_of(members.begin(), members.end(), [this](const auto& m) {
                return m.nodeid == *handover_target_;
              })) {
-           abortHandover("node " + nameOf(*handover_target_) + " left the cluster");
+           abortHandover(target_name + " left the cluster");
          }
        },
        [this](bool quorate) {

@@ -160,6 +160,12 @@ int switchover(Args args) {
       std::cout << "failoverctl switchover: done, " << target << " is active\n";
       return EXIT_OK;
     }
+    // Asked on the active: it went back to active without handing over (an abort).
+    const auto& last = status["last_transition"];
+    if (text(last["from"]) == "handing-over" && text(status["role"]) == "active") {
+      std::cerr << "failoverctl switchover: aborted, this node stays active: " << text(last["reason"]) << '\n';
+      return EXIT_RUNTIME_FAILURE;
+    }
     ::usleep(50'000); // a command-line client polling its daemon, bounded by WAIT
   }
   std::cerr << "failoverctl switchover: " << target << " is not active after " << WAIT.count()

@@ -93,6 +93,36 @@ class Switchover(unittest.TestCase):
             self.assertEqual(lab.active_nodes(), ["n1"])
             self.assertEqual(vip_holders(lab), ["n1"])
 
+    def test_a_switchover_whose_target_is_lost_midway_ends_with_one_active_and_says_why(self):
+        with Lab(nodes=2, clients=1) as lab:
+            Cluster(lab)
+            n1, n2 = lab.nodes
+            # A connection that has not finished its handshake keeps n1 emptying (up to 1 s)
+            # before it releases the VIP: the moment to lose the target.
+            stalled = Probe(lab, lab.clients[0], [PYTHON, "-c", "import socket, sys\n"
+                                                   "with socket.create_connection((sys.argv[1], 443), timeout=30):\n"
+                                                   "    print('connected', flush=True)\n"
+                                                   "    sys.stdin.readline()\n", VIP], "stalled")
+            stalled.expect(r"^connected$")
+            n1.failoverd.skip()
+            switchover = Probe(lab, n1, lab.failoverctl_argv(n1, "switchover"), "switchover", stdin=False,
+                               merge_stderr=True)
+            n1.failoverd.expect(r"\[role\] active -> handing-over", timeout=BOUND)
+            n2.failoverd.process.send_signal(signal.SIGKILL)
+            n2.failoverd.process.wait(10)
+            answer = switchover.expect(r"^failoverctl switchover: aborted", timeout=BOUND).string
+            self.assertIn("staying active: n2 left the cluster", answer)
+            self.assertEqual(switchover.process.wait(BOUND), 1)
+            n1.failoverd.expect(r"\[role\] handing-over -> active \(.*: n2 left the cluster", timeout=BOUND)
+            self.assertEqual(lab.active_nodes(), ["n1"])
+            self.assertEqual(vip_holders(lab), ["n1"])
+            stalled.stop()
+            # n1 answers for the VIP again.
+            self.assertEqual(lab.neighbour(lab.clients[0], VIP)[0], n1.mac)
+            cluster_client = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "tls_sessions.py")], "tls-sessions")
+            cluster_client.send(f"create tls12-ids 5 {VIP}")
+            self.assertEqual(cluster_client.expect(r"^created ", timeout=60).string, "created 5 failed 0")
+
     def test_a_switchover_asked_on_the_standby_is_carried_out_by_the_active(self):
         with Lab(nodes=2, clients=1) as lab:
             Cluster(lab)
