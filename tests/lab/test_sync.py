@@ -12,10 +12,10 @@ from lab import PYTHON, TOOLS, Lab, Probe
 from test_failover import BOUND, VIP
 
 SYNC_KILLS = int(os.environ.get("FAILOVER_SYNC_KILLS", "50"))
-# Async mode loses a session in about one crash in seven (measured: 5 of 30 under ASan, 3 of
-# 25 in a release build), so it runs at least ASYNC_KILLS crashes and goes on until it has
-# seen a loss, up to ASYNC_MAX_KILLS (no loss by then: odds of about 1 in 200,000 if the mode
-# still loses as measured).
+# Async mode loses a session in about one crash in eight (measured: 9 of 72, ASan and
+# release builds), so it runs at least ASYNC_KILLS crashes and goes on until it has seen a
+# loss, up to ASYNC_MAX_KILLS (no loss by then: odds of about 1 in 40,000 if the mode still
+# loses as measured).
 ASYNC_KILLS = int(os.environ.get("FAILOVER_ASYNC_KILLS", "10"))
 ASYNC_MAX_KILLS = 80
 THREADS = 4
