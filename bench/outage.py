@@ -100,7 +100,7 @@ def main():
     for mode in ("switchover", "kill", "links"):
         outages, failures = run_mode(mode, args.runs, args.token)
         print(f"  {mode:10}: median {statistics.median(outages):7.1f} ms  min {min(outages):7.1f}  "
-              f"max {max(outages):7.1f}  failed attempts median {statistics.median(failures)}  "
+              f"max {max(outages):7.1f}  failed attempts median {statistics.median(failures)} total {sum(failures)}  "
               f"runs: {' '.join(f'{o:.0f}' for o in outages)}", flush=True)
 
 
