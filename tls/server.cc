@@ -185,13 +185,15 @@ void TlsServer::closeConnections() {
 
 void TlsServer::sessionsConfirmed(std::uint64_t through) {
   confirmations_.confirm(through);
-  for (auto& worker : workers_) {
-    worker->sessionsSettled();
-  }
+  wakeHolders();
 }
 
 void TlsServer::sessionsAbandoned(std::uint64_t through) {
   confirmations_.abandon(through);
+  wakeHolders();
+}
+
+void TlsServer::wakeHolders() {
   for (auto& worker : workers_) {
     worker->sessionsSettled();
   }
@@ -293,9 +295,17 @@ void Worker::hold(int client_fd, std::chrono::steady_clock::time_point deadline)
   held_.push_back({client_fd, deadline});
   holding_.store(held_.size());
   if (held_.size() == 1) {
-    (void)hold_timer_.arm(std::max<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now(),
-                                                             std::chrono::microseconds(1)));
+    armHoldTimer();
   }
+}
+
+void Worker::armHoldTimer() {
+  if (held_.empty()) {
+    (void)hold_timer_.disarm();
+    return;
+  }
+  (void)hold_timer_.arm(std::max<std::chrono::nanoseconds>(held_.front().deadline - std::chrono::steady_clock::now(),
+                                                           std::chrono::microseconds(1)));
 }
 
 void Worker::progressHeld() {
@@ -317,12 +327,7 @@ void Worker::progressHeld() {
   waiting.insert(waiting.end(), held_.begin(), held_.end());
   held_ = std::move(waiting);
   holding_.store(held_.size());
-  if (held_.empty()) {
-    (void)hold_timer_.disarm();
-  } else {
-    (void)hold_timer_.arm(std::max<std::chrono::nanoseconds>(
-        held_.front().deadline - std::chrono::steady_clock::now(), std::chrono::microseconds(1)));
-  }
+  armHoldTimer();
 }
 
 void Worker::join() {

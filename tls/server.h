@@ -103,6 +103,7 @@ public:
 private:
   TlsServer(ListenerConfig config);
   sys::Result<sys::UniqueFd> openListener();
+  void wakeHolders();
 
   ListenerConfig config_;
   SessionCache cache_;

@@ -56,6 +56,8 @@ private:
   void drainConnections();
   // Lets every held connection progress: those settled or past their deadline go on.
   void progressHeld();
+  // For the first held connection's deadline; off when none is held.
+  void armHoldTimer();
 
   struct Held {
     int client_fd;

@@ -115,42 +115,34 @@ void ClusterLink::start() {
 
 sys::Status ClusterLink::connect() {
   cpg_model_v1_data_t model{};
-  model.model = CPG_MODEL_V1;
   model.cpg_deliver_fn = deliverTrampoline;
   model.cpg_confchg_fn = groupTrampoline;
-  cpg_handle_t raw_cpg = 0;
-  if (auto rc = cpg_model_initialize(&raw_cpg, CPG_MODEL_V1, reinterpret_cast<cpg_model_data_t*>(&model), this);
-      rc != CS_OK) {
-    return sys::fail(sys::Errc::Unavailable, "cannot connect to corosync (cpg): " + describe(rc));
+  auto cpg = openCpg(model, this);
+  if (!cpg) {
+    return sys::fail(sys::Errc::Unavailable, "cannot connect to corosync (cpg): " + describe(cpg.error()));
   }
-  CpgHandle cpg(raw_cpg);
   quorum_model_v1_data_t quorum_model{};
-  quorum_model.model = QUORUM_MODEL_V1;
   quorum_model.quorum_notify_fn = quorumTrampoline;
-  quorum_handle_t raw_quorum = 0;
-  uint32_t quorum_type = 0;
-  if (auto rc = quorum_model_initialize(&raw_quorum, QUORUM_MODEL_V1,
-                                        reinterpret_cast<quorum_model_data_t*>(&quorum_model), &quorum_type, this);
-      rc != CS_OK) {
-    return sys::fail(sys::Errc::Unavailable, "cannot connect to corosync (quorum): " + describe(rc));
+  auto quorum = openQuorum(quorum_model, this);
+  if (!quorum) {
+    return sys::fail(sys::Errc::Unavailable, "cannot connect to corosync (quorum): " + describe(quorum.error()));
   }
-  QuorumHandle quorum(raw_quorum);
   int cpg_fd = -1;
   int quorum_fd = -1;
-  cpg_fd_get(cpg.get(), &cpg_fd);
-  quorum_fd_get(quorum.get(), &quorum_fd);
+  cpg_fd_get(cpg->get(), &cpg_fd);
+  quorum_fd_get(quorum->get(), &quorum_fd);
   if (!providerIsRoot(cpg_fd) || !providerIsRoot(quorum_fd)) {
     return sys::fail(sys::Errc::PermissionDenied, "the corosync IPC peer is not root: refusing to trust it");
   }
   unsigned int local = 0;
-  if (auto rc = cpg_local_get(cpg.get(), &local); rc != CS_OK) {
+  if (auto rc = cpg_local_get(cpg->get(), &local); rc != CS_OK) {
     return sys::fail(sys::Errc::Unavailable, "cpg_local_get: " + describe(rc));
   }
   const cpg_name name = cpgGroupName(group_);
-  if (auto rc = cpg_join(cpg.get(), &name); rc != CS_OK) {
+  if (auto rc = cpg_join(cpg->get(), &name); rc != CS_OK) {
     return sys::fail(sys::Errc::Unavailable, "cannot join CPG group '" + group_ + "': " + describe(rc));
   }
-  if (auto rc = quorum_trackstart(quorum.get(), CS_TRACK_CURRENT | CS_TRACK_CHANGES); rc != CS_OK) {
+  if (auto rc = quorum_trackstart(quorum->get(), CS_TRACK_CURRENT | CS_TRACK_CHANGES); rc != CS_OK) {
     return sys::fail(sys::Errc::Unavailable, "quorum_trackstart: " + describe(rc));
   }
   if (auto added = loop_.add(cpg_fd, EPOLLIN, [this](std::uint32_t) { dispatchCpg(); }); !added) {
@@ -160,8 +152,8 @@ sys::Status ClusterLink::connect() {
     loop_.remove(cpg_fd);
     return added;
   }
-  cpg_ = std::move(cpg);
-  quorum_ = std::move(quorum);
+  cpg_ = std::move(*cpg);
+  quorum_ = std::move(*quorum);
   cpg_fd_ = cpg_fd;
   quorum_fd_ = quorum_fd;
   local_node_ = local;

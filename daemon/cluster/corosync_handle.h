@@ -4,7 +4,9 @@
 #include <corosync/quorum.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <expected>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,6 +49,34 @@ private:
 
 using CpgHandle = CorosyncHandle<cpg_handle_t, cpg_finalize>;
 using QuorumHandle = CorosyncHandle<quorum_handle_t, quorum_finalize>;
+
+// Connects to Corosync's CPG service in model v1, with the model's callbacks and flags, and
+// `context` for cpg_context_get; or the library's error.
+inline std::expected<CpgHandle, cs_error_t> openCpg(cpg_model_v1_data_t model, void* context) {
+  model.model = CPG_MODEL_V1;
+  cpg_handle_t handle = 0;
+  if (const auto rc = cpg_model_initialize(&handle, CPG_MODEL_V1, reinterpret_cast<cpg_model_data_t*>(&model),
+                                           context);
+      rc != CS_OK) {
+    return std::unexpected(rc);
+  }
+  return CpgHandle(handle);
+}
+
+// Connects to Corosync's quorum service in model v1, with the model's callbacks, and `context`
+// for quorum_context_get; or the library's error.
+inline std::expected<QuorumHandle, cs_error_t> openQuorum(quorum_model_v1_data_t model, void* context) {
+  model.model = QUORUM_MODEL_V1;
+  quorum_handle_t handle = 0;
+  std::uint32_t quorum_type = 0;
+  if (const auto rc = quorum_model_initialize(&handle, QUORUM_MODEL_V1,
+                                              reinterpret_cast<quorum_model_data_t*>(&model), &quorum_type,
+                                              context);
+      rc != CS_OK) {
+    return std::unexpected(rc);
+  }
+  return QuorumHandle(handle);
+}
 
 // A CPG group name as cpg_join wants it; names longer than CPG_MAX_NAME_LENGTH are cut, which the
 // configuration rules out for the daemon's own group.

@@ -60,31 +60,23 @@ int main(int argc, char** argv) {
   const std::string group_name = argc > 1 ? argv[1] : "failoverd-lab-watch";
 
   cpg_model_v1_data_t cpg_model{};
-  cpg_model.model = CPG_MODEL_V1;
   cpg_model.cpg_deliver_fn = onDeliver;
   cpg_model.cpg_confchg_fn = onGroupChange;
   cpg_model.cpg_totem_confchg_fn = onTotemChange;
   cpg_model.flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF;
-  cpg_handle_t raw_cpg = 0;
-  if (auto rc = cpg_model_initialize(&raw_cpg, CPG_MODEL_V1,
-                                     reinterpret_cast<cpg_model_data_t*>(&cpg_model), nullptr);
-      rc != CS_OK) {
-    return die("cpg_model_initialize: " + describe(rc));
+  auto opened_cpg = daemon::cluster::openCpg(cpg_model, nullptr);
+  if (!opened_cpg) {
+    return die("cpg_model_initialize: " + describe(opened_cpg.error()));
   }
-  daemon::cluster::CpgHandle cpg(raw_cpg);
+  auto& cpg = *opened_cpg;
 
   quorum_model_v1_data_t quorum_model{};
-  quorum_model.model = QUORUM_MODEL_V1;
   quorum_model.quorum_notify_fn = onQuorum;
-  quorum_handle_t raw_quorum = 0;
-  uint32_t quorum_type = 0;
-  if (auto rc = quorum_model_initialize(&raw_quorum, QUORUM_MODEL_V1,
-                                        reinterpret_cast<quorum_model_data_t*>(&quorum_model),
-                                        &quorum_type, nullptr);
-      rc != CS_OK) {
-    return die("quorum_model_initialize: " + describe(rc));
+  auto opened_quorum = daemon::cluster::openQuorum(quorum_model, nullptr);
+  if (!opened_quorum) {
+    return die("quorum_model_initialize: " + describe(opened_quorum.error()));
   }
-  daemon::cluster::QuorumHandle quorum(raw_quorum);
+  auto& quorum = *opened_quorum;
 
   unsigned int local_id = 0;
   if (auto rc = cpg_local_get(cpg.get(), &local_id); rc != CS_OK) {

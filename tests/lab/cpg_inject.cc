@@ -64,16 +64,14 @@ int main(int argc, char** argv) {
   own_pid = static_cast<std::uint32_t>(::getpid());
   capture_node = static_cast<std::uint32_t>(std::stoul(argv[2]));
   cpg_model_v1_data_t model{};
-  model.model = CPG_MODEL_V1;
   model.cpg_deliver_fn = onDeliver;
   model.cpg_confchg_fn = onGroup;
-  cpg_handle_t raw = 0;
-  if (auto rc = cpg_model_initialize(&raw, CPG_MODEL_V1, reinterpret_cast<cpg_model_data_t*>(&model), nullptr);
-      rc != CS_OK) {
-    std::fprintf(stderr, "cpg-inject: %s\n", describe(rc).c_str());
+  auto opened = daemon::cluster::openCpg(model, nullptr);
+  if (!opened) {
+    std::fprintf(stderr, "cpg-inject: %s\n", describe(opened.error()).c_str());
     return 1;
   }
-  daemon::cluster::CpgHandle cpg(raw);
+  auto& cpg = *opened;
   const cpg_name name = daemon::cluster::cpgGroupName(argv[1]);
   if (auto rc = cpg_join(cpg.get(), &name); rc != CS_OK) {
     std::fprintf(stderr, "cpg-inject: cpg_join: %s\n", describe(rc).c_str());
