@@ -112,6 +112,8 @@ netctl::VipPlan vipPlan(const Config& config) {
   }
   plan.state_file = config.state_directory / ("netctl-" + config.interface + ".state");
   plan.probe_timeout = config.probe_timeout;
+  plan.guard = netctl::GuardPlan{config.guard.pin_directory / config.interface, config.guard.bound};
+  plan.address_lifetime = config.vip_lifetime;
   return plan;
 }
 
@@ -202,6 +204,14 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                       [this](const std::string& reason) { handle(event::VipLost{reason}); },
                       [](std::size_t held) {
                         Log{LogLevel::Info, "vip"} << held << " connection attempts held during the takeover";
+                      },
+                      [this](bool serviceable) {
+                        Log{serviceable ? LogLevel::Notice : LogLevel::Warning, "vip"}
+                            << "service interface " << config_->interface
+                            << (serviceable ? " is up with carrier: eligible again"
+                                            : " is down or has no carrier: not eligible");
+                        replicator_->announce();
+                        handle(event::FactsChanged{});
                       }}),
                  "VIP");
   for (const auto& note : vip_->reconciled()) {
@@ -479,6 +489,7 @@ ClusterFacts Agent::facts() const {
   facts.quorate = quorate_ && connected_;
   facts.in_sync = replicator_ && replicator_->inSync();
   facts.settling = replicator_ && replicator_->settling();
+  facts.serviceable = vip_ != nullptr && vip_->serviceable();
   if (replicator_) {
     for (const auto& [key, peer] : replicator_->peers()) {
       if (peer.state) {
@@ -495,7 +506,7 @@ cluster::StateMessage Agent::describeSelf() const {
   state.name = config_->node_name;
   state.priority = static_cast<std::uint8_t>(config_->node_priority);
   state.role = toWire(roles_.role());
-  state.eligible = roles_.eligible();
+  state.eligible = roles_.eligible(facts());
   return state;
 }
 
@@ -677,7 +688,7 @@ nlohmann::json Agent::status() const {
   json members = json::array();
   json self = {{"name", config_->node_name}, {"id", link_->localNode()}, {"role", toString(roles_.role())},
                {"priority", config_->node_priority}, {"in_sync", replicator_->inSync()},
-               {"eligible", roles_.eligible()}, {"self", true}, {"lag", nullptr},
+               {"eligible", roles_.eligible(facts())}, {"self", true}, {"lag", nullptr},
                {"sessions_cached", tls_->cache().stats().entries}};
   members.push_back(self);
   std::optional<std::string> owner;
@@ -714,12 +725,24 @@ nlohmann::json Agent::status() const {
     rejected[std::string(cluster::toString(static_cast<cluster::RejectReason>(i)))] = stats.rejected[i].load();
   }
   const auto& tls = tls_->counters();
+  json guard = nullptr;
+  if (const auto* vip_guard = vip_->guard()) {
+    guard = {{"bound_ms", config_->guard.bound.count()}, {"open", vip_->gateOpen()}, {"fired", vip_->guardFired()}};
+    if (const auto drops = vip_guard->drops()) {
+      guard["drops"] = {{"arp_requests", drops->arp_requests}, {"solicitations", drops->solicitations},
+                        {"packets_in", drops->packets_in}, {"announcements", drops->announcements},
+                        {"packets_out", drops->packets_out}};
+    }
+  }
   return {{"node", config_->node_name},
           {"id", link_->localNode()},
           {"role", toString(roles_.role())},
           {"connected", connected_},
           {"quorate", quorate_},
           {"in_sync", replicator_->inSync()},
+          {"eligible", roles_.eligible(facts())},
+          {"service_link", vip_->serviceable()},
+          {"guard", guard},
           {"vips", vips},
           {"vip_owner", owner ? json(*owner) : json(nullptr)},
           {"elected", elected ? json(*elected) : json(nullptr)},
@@ -756,7 +779,7 @@ std::string Agent::metrics() const {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
   };
   gauge("failoverd_role", "1 for this node's current role", "gauge");
-  for (const auto role : {Role::Standby, Role::Active, Role::Maintenance, Role::Fault}) {
+  for (const auto role : {Role::Standby, Role::Active, Role::HandingOver, Role::Maintenance, Role::Fault}) {
     out << "failoverd_role{role=\"" << toString(role) << "\"} " << (roles_.role() == role ? 1 : 0) << "\n";
   }
   gauge("failoverd_transitions_total", "role transitions since start", "counter");
@@ -767,6 +790,25 @@ std::string Agent::metrics() const {
   out << "failoverd_quorate " << (quorate_ ? 1 : 0) << "\n";
   gauge("failoverd_in_sync", "1 if this node holds the cluster's sessions and keys", "gauge");
   out << "failoverd_in_sync " << (replicator_->inSync() ? 1 : 0) << "\n";
+  gauge("failoverd_eligible", "1 if this node may be elected (it does not yield and can serve)", "gauge");
+  out << "failoverd_eligible " << (s["eligible"].get<bool>() ? 1 : 0) << "\n";
+  gauge("failoverd_service_link_up", "1 if the service interface is up with carrier", "gauge");
+  out << "failoverd_service_link_up " << (s["service_link"].get<bool>() ? 1 : 0) << "\n";
+  if (const auto& guard = s["guard"]; !guard.is_null()) {
+    gauge("failoverd_vip_guard_open", "1 while the VIP guard lets this node answer for the VIP", "gauge");
+    out << "failoverd_vip_guard_open " << (guard["open"].get<bool>() ? 1 : 0) << "\n";
+    gauge("failoverd_vip_guard_fired_total",
+          "times the VIP guard shut the gate by itself while this node owned the VIP (a stalled daemon)",
+          "counter");
+    out << "failoverd_vip_guard_fired_total " << guard["fired"] << "\n";
+    if (guard.contains("drops")) {
+      gauge("failoverd_vip_guard_drops_total", "frames and packets for the VIP the guard dropped, by kind",
+            "counter");
+      for (const auto& [kind, count] : guard["drops"].items()) {
+        out << "failoverd_vip_guard_drops_total{kind=\"" << kind << "\"} " << count << "\n";
+      }
+    }
+  }
   const auto& r = s["replication"];
   gauge("failoverd_replication_messages_sent_total", "replication messages sent", "counter");
   out << "failoverd_replication_messages_sent_total " << r["sent"] << "\n";

@@ -364,6 +364,24 @@ void validateBehaviour(Validator& v, Config& config) {
   if (const auto probe = v.number("probe-ms", 0, 10'000)) {
     config.probe_timeout = std::chrono::milliseconds(*probe);
   }
+  if (const auto bound = v.number("guard-bound-ms", 10, 60'000)) {
+    config.guard.bound = std::chrono::milliseconds(*bound);
+  }
+  if (const auto directory = v.single("guard-pin-directory")) {
+    if (!std::filesystem::path(directory->value).is_absolute()) {
+      v.problem(*directory, "guard-pin-directory", "'" + directory->value + "' must be an absolute path");
+    } else {
+      config.guard.pin_directory = directory->value;
+    }
+  }
+  if (const auto lifetime = v.number("vip-lifetime", 0, 86'400)) {
+    if (*lifetime != 0 && *lifetime < 3) {
+      v.problem(v.single("vip-lifetime").value(), "vip-lifetime",
+                "must be 0 (forever) or at least 3 seconds (it is renewed every third of it)");
+    } else {
+      config.vip_lifetime = std::chrono::seconds(*lifetime);
+    }
+  }
   if (const auto directory = v.single("state-directory")) {
     if (!std::filesystem::path(directory->value).is_absolute()) {
       v.problem(*directory, "state-directory", "'" + directory->value + "' must be an absolute path");
@@ -542,6 +560,14 @@ po::options_description configOptions() {
     ("probe-ms", text()->default_value("0"),
      "ARP-probe the VIP this long before taking it; a reply refuses the takeover (0: no probe)")
     ("state-directory", text()->default_value("/run/failoverd"), "where undo records survive a crash")
+    ("guard-bound-ms", text()->default_value("50"),
+     "the VIP guard (eBPF) stops this node answering for the VIP this long after the daemon stops running, "
+     "10-60000")
+    ("guard-pin-directory", text()->default_value("/sys/fs/bpf/failoverd"),
+     "where the VIP guard's maps are pinned (on a bpf file system), so a restart takes them over")
+    ("vip-lifetime", text()->default_value("5"),
+     "seconds: VIPs are added with this lifetime and renewed, so the kernel removes them if the daemon is "
+     "gone (0: forever)")
     ("metrics-listen", text(), "ADDRESS:PORT of the Prometheus text endpoint (off if not given)")
     ("notify-program", text(), "run on every role change with OLD_ROLE NEW_ROLE REASON (absolute path)")
     ("notify-timeout-ms", text()->default_value("5000"), "a notify program still running after this is killed")
@@ -624,6 +650,12 @@ std::optional<std::string> unreloadableChange(const Config& running, const Confi
   }
   if (running.takeover_mode != candidate.takeover_mode) {
     return "takeover-mode";
+  }
+  if (running.guard.bound != candidate.guard.bound || running.guard.pin_directory != candidate.guard.pin_directory) {
+    return "guard-bound-ms/guard-pin-directory";
+  }
+  if (running.vip_lifetime != candidate.vip_lifetime) {
+    return "vip-lifetime";
   }
   if (running.cluster_group != candidate.cluster_group) {
     return "cluster-group";

@@ -46,6 +46,10 @@ struct Config {
   std::uint16_t hold_queue = 32;
   std::chrono::milliseconds probe_timeout{0};
   std::filesystem::path state_directory = "/run/failoverd";
+  // The dead man's switch: the node stops answering for the VIP this long after the daemon
+  // stops running (pin_directory: one per node; the interface's name is appended).
+  netctl::GuardPlan guard{"/sys/fs/bpf/failoverd", std::chrono::milliseconds(50)};
+  std::chrono::seconds vip_lifetime{5};
 
   // The TLS service.
   tls::ListenerConfig listener;

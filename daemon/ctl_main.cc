@@ -99,7 +99,9 @@ int status(Args args) {
   }
   const auto& last = answer["last_transition"];
   std::cout << "node:        " << text(answer["node"]) << " (id " << text(answer["id"]) << "), "
-            << text(answer["role"]) << (answer["in_sync"].get<bool>() ? "" : ", NOT in sync") << '\n'
+            << text(answer["role"]) << (answer["in_sync"].get<bool>() ? "" : ", NOT in sync")
+            << (answer["eligible"].get<bool>() ? "" : ", NOT eligible")
+            << (answer["service_link"].get<bool>() ? "" : " (service link down or no carrier)") << '\n'
             << "cluster:     " << (answer["connected"].get<bool>() ? "" : "NOT connected to corosync, ")
             << (answer["quorate"].get<bool>() ? "quorate" : "NOT quorate") << ", " << answer["members"].size()
             << " members\n"
@@ -107,20 +109,32 @@ int status(Args args) {
   for (const auto& vip : answer["vips"]) {
     std::cout << text(vip) << ' ';
   }
-  std::cout << "on " << text(answer["vip_owner"]) << '\n'
+  std::cout << "on " << text(answer["vip_owner"]) << '\n';
+  if (const auto& guard = answer["guard"]; !guard.is_null()) {
+    std::cout << "VIP guard:   " << (guard["open"].get<bool>() ? "open" : "shut") << ", bound "
+              << text(guard["bound_ms"]) << " ms, fired " << text(guard["fired"]) << " times";
+    if (guard.contains("drops")) {
+      std::cout << ", dropped " << text(guard["drops"]["arp_requests"]) << " ARP requests, "
+                << text(guard["drops"]["solicitations"]) << " solicitations, " << text(guard["drops"]["packets_in"])
+                << " packets";
+    }
+    std::cout << '\n';
+  }
+  std::cout
             << "sessions:    " << text(answer["sessions_cached"]) << " cached, " << text(answer["ticket_keys"])
             << " ticket keys\n"
             << "replication: " << replicationLine(answer["replication"]) << '\n'
             << "last change: " << text(last["from"]) << " -> " << text(last["to"]) << " (" << text(last["reason"])
             << ")\n\n";
   std::cout << std::left << std::setw(16) << "MEMBER" << std::setw(6) << "ID" << std::setw(13) << "ROLE"
-            << std::setw(10) << "PRIORITY" << std::setw(9) << "IN SYNC" << std::setw(10) << "SESSIONS"
+            << std::setw(10) << "PRIORITY" << std::setw(9) << "IN SYNC" << std::setw(10) << "ELIGIBLE"
+            << std::setw(10) << "SESSIONS"
             << "LAG\n";
   for (const auto& member : answer["members"]) {
     std::cout << std::setw(16) << (text(member["name"]) + (member["self"].get<bool>() ? " *" : ""))
               << std::setw(6) << text(member["id"]) << std::setw(13) << text(member["role"]) << std::setw(10)
               << text(member["priority"]) << std::setw(9) << text(member["in_sync"]) << std::setw(10)
-              << text(member["sessions_cached"]) << text(member["lag"]) << '\n';
+              << text(member["eligible"]) << std::setw(10) << text(member["sessions_cached"]) << text(member["lag"]) << '\n';
   }
   return EXIT_OK;
 }

@@ -179,12 +179,21 @@ sys::Status RouteSocket::setLinkUp(unsigned index, bool up) const {
   return {};
 }
 
-sys::Status RouteSocket::addAddress(unsigned index, const IpPrefix& prefix) const {
+sys::Status RouteSocket::addAddress(unsigned index, const IpPrefix& prefix, std::chrono::seconds lifetime) const {
   auto addr = buildAddress(index, prefix);
   if (!addr) {
     return std::unexpected(addr.error());
   }
-  const int rc = rtnl_addr_add(sock_.get(), addr->get(), NLM_F_CREATE | NLM_F_EXCL);
+  int flags = NLM_F_CREATE | NLM_F_EXCL;
+  if (lifetime.count() > 0) {
+    // The kernel removes the address itself when this runs out; adding it again (replace)
+    // starts the count afresh.
+    const auto seconds = static_cast<std::uint32_t>(lifetime.count());
+    rtnl_addr_set_valid_lifetime(addr->get(), seconds);
+    rtnl_addr_set_preferred_lifetime(addr->get(), seconds);
+    flags = NLM_F_CREATE | NLM_F_REPLACE;
+  }
+  const int rc = rtnl_addr_add(sock_.get(), addr->get(), flags);
   if (rc < 0 && rc != -NLE_EXIST) {
     return std::unexpected(nlError("cannot add " + describe(index, prefix), rc));
   }

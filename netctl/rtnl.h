@@ -4,6 +4,7 @@
 #include "netctl/frames.h"
 #include "netctl/sys/error.h"
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,8 +36,9 @@ public:
   sys::Result<LinkInfo> link(const std::string& name) const;
   sys::Result<LinkInfo> link(unsigned index) const;
   sys::Status setLinkUp(unsigned index, bool up) const;
-  // "Already there" counts as success: the outcome the caller wants holds.
-  sys::Status addAddress(unsigned index, const IpPrefix& prefix) const;
+  // "Already there" counts as success: the outcome the caller wants holds. With a lifetime,
+  // the address expires unless added again before it runs out (an existing one is refreshed).
+  sys::Status addAddress(unsigned index, const IpPrefix& prefix, std::chrono::seconds lifetime = {}) const;
   // "Not there" counts as success, for the same reason.
   sys::Status removeAddress(unsigned index, const IpPrefix& prefix) const;
   sys::Result<std::vector<IpPrefix>> addresses(unsigned index) const;

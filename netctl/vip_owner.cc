@@ -48,7 +48,8 @@ sys::Result<std::unique_ptr<VipOwner>> VipOwner::create(VipPlan plan, sys::Event
   auto confirm_timer = sys::TimerFd::create();
   auto hold_timer = sys::TimerFd::create();
   auto probe_timer = sys::TimerFd::create();
-  for (const auto* timer : {&announce_timer, &confirm_timer, &hold_timer, &probe_timer}) {
+  auto guard_timer = sys::TimerFd::create();
+  for (const auto* timer : {&announce_timer, &confirm_timer, &hold_timer, &probe_timer, &guard_timer}) {
     if (!*timer) {
       return std::unexpected(timer->error());
     }
@@ -56,7 +57,7 @@ sys::Result<std::unique_ptr<VipOwner>> VipOwner::create(VipPlan plan, sys::Event
   std::unique_ptr<VipOwner> owner(new VipOwner(
       std::move(plan), loop, std::move(callbacks), std::move(*route), std::move(*monitor),
       std::move(*announcer), std::move(*announce_timer), std::move(*confirm_timer),
-      std::move(*hold_timer), std::move(*probe_timer)));
+      std::move(*hold_timer), std::move(*probe_timer), std::move(*guard_timer)));
   if (auto ready = owner->setUpStandby(); !ready) {
     (void)owner->shutdown();
     return std::unexpected(ready.error());
@@ -66,11 +67,13 @@ sys::Result<std::unique_ptr<VipOwner>> VipOwner::create(VipPlan plan, sys::Event
 
 VipOwner::VipOwner(VipPlan plan, sys::EventLoop& loop, Callbacks callbacks, RouteSocket route,
                    NetlinkMonitor monitor, Announcer announcer, sys::TimerFd announce_timer,
-                   sys::TimerFd confirm_timer, sys::TimerFd hold_timer, sys::TimerFd probe_timer)
+                   sys::TimerFd confirm_timer, sys::TimerFd hold_timer, sys::TimerFd probe_timer,
+                   sys::TimerFd guard_timer)
     : plan_(std::move(plan)), loop_(loop), callbacks_(std::move(callbacks)),
       route_(std::move(route)), monitor_(std::move(monitor)), announcer_(std::move(announcer)),
       announce_timer_(std::move(announce_timer)), confirm_timer_(std::move(confirm_timer)),
-      hold_timer_(std::move(hold_timer)), probe_timer_(std::move(probe_timer)), sysctls_(Sysctl(plan_.sysctl_root), plan_.state_file) {}
+      hold_timer_(std::move(hold_timer)), probe_timer_(std::move(probe_timer)),
+      guard_timer_(std::move(guard_timer)), sysctls_(Sysctl(plan_.sysctl_root), plan_.state_file) {}
 
 VipOwner::~VipOwner() { (void)shutdown(); }
 
@@ -80,6 +83,17 @@ sys::Status VipOwner::setUpStandby() {
     return std::unexpected(link.error());
   }
   link_ = *link;
+  if (plan_.guard) {
+    // First of all: a VIP left by a killed run is silenced before anything else happens.
+    auto guard = VipGuard::attach(link_.index, plan_.interface, plan_.vips, plan_.guard->pin_directory);
+    if (!guard) {
+      return std::unexpected(guard.error());
+    }
+    guard_ = std::move(*guard);
+    if (guard_->tookOver()) {
+      reconciled_.push_back("took over the VIP guard an earlier run left on " + plan_.interface);
+    }
+  }
   for (const auto& vip : plan_.vips) {
     if (vip.address.family == Family::V6 &&
         Sysctl(plan_.sysctl_root).get("net/ipv6/conf/" + plan_.interface + "/disable_ipv6").value_or(0) != 0) {
@@ -124,7 +138,7 @@ sys::Status VipOwner::setUpStandby() {
       if (moves(vip)) {
         continue;
       }
-      if (auto added = route_.addAddress(link_.index, vip); !added) {
+      if (auto added = route_.addAddress(link_.index, vip, plan_.address_lifetime); !added) {
         return added;
       }
     }
@@ -162,12 +176,91 @@ sys::Status VipOwner::setUpStandby() {
                       watch(probe_timer_.fd(), [this] {
                         probe_timer_.acknowledge();
                         onProbeTimeout();
+                      }),
+                      watch(guard_timer_.fd(), [this] {
+                        guard_timer_.acknowledge();
+                        onGuardTimer();
                       })}) {
     if (!status) {
       return status;
     }
   }
+  if (plan_.guard || plan_.address_lifetime.count() > 0) {
+    next_lifetime_refresh_ = monotonicNow() + plan_.address_lifetime / 3;
+    return guard_timer_.arm(guardPeriod());
+  }
   return {};
+}
+
+std::chrono::nanoseconds VipOwner::guardPeriod() const {
+  // The guard is refreshed five times per bound, so that a loop a little late never lets the
+  // gate shut; without a guard the timer only renews the addresses' lifetime.
+  if (plan_.guard) {
+    return std::max<std::chrono::nanoseconds>(std::chrono::milliseconds(1), plan_.guard->bound / 5);
+  }
+  return plan_.address_lifetime / 3;
+}
+
+bool VipOwner::gateOpen() const noexcept {
+  return guard_ != nullptr && gate_open_until_ > monotonicNow();
+}
+
+sys::Status VipOwner::openGate() {
+  if (!guard_) {
+    return {};
+  }
+  const auto now = monotonicNow();
+  last_refresh_ = now;
+  gate_open_until_ = now + plan_.guard->bound;
+  return guard_->openUntil(gate_open_until_);
+}
+
+void VipOwner::shutGate() {
+  gate_open_until_ = std::chrono::nanoseconds{0};
+  if (guard_) {
+    // If even this fails the gate shuts by itself within the bound: nothing refreshes it.
+    (void)guard_->shut();
+  }
+}
+
+void VipOwner::onGuardTimer() {
+  (void)guard_timer_.arm(guardPeriod());
+  const auto now = monotonicNow();
+  if (guard_ && answering()) {
+    if (now >= gate_open_until_) {
+      // The kernel has already shut the gate: this process was frozen, starved or stalled
+      // past the bound, and another node may have taken the VIP meanwhile. It must not
+      // answer again on its own say-so: let the VIP go, and let the election decide anew.
+      ++guard_fired_;
+      const auto stalled = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_refresh_);
+      fail("the VIP guard shut the gate: this process did not run for " + std::to_string(stalled.count()) +
+           " ms (bound " + std::to_string(plan_.guard->bound.count()) + " ms)");
+      return;
+    }
+    if (auto opened = openGate(); !opened) {
+      fail("cannot keep the VIP guard open: " + opened.error().message);
+      return;
+    }
+  }
+  if (plan_.address_lifetime.count() > 0 && now >= next_lifetime_refresh_) {
+    next_lifetime_refresh_ = now + plan_.address_lifetime / 3;
+    refreshLifetimes();
+  }
+}
+
+void VipOwner::refreshLifetimes() {
+  for (const auto& vip : plan_.vips) {
+    // Moved VIPs only while owned (and not the IPv6 ones a quiesced node gave up); shared
+    // ones always, for they are on standbys too.
+    const bool held = moves(vip) ? answering() && !(quiesced_ && vip.address.family == Family::V6) : true;
+    if (!held) {
+      continue;
+    }
+    if (auto renewed = route_.addAddress(link_.index, vip, plan_.address_lifetime); !renewed && answering()) {
+      fail("cannot renew the lifetime of VIP " + toString(vip) + ": " + renewed.error().message);
+      return;
+    }
+  }
 }
 
 bool VipOwner::moves(const IpPrefix& vip) const noexcept {
@@ -295,8 +388,15 @@ sys::Status VipOwner::takeOver() {
     }
     link_downed_ = false;
   }
+  // The gate opens before the node can answer; from here on the timer keeps it open.
+  if (auto opened = openGate(); !opened) {
+    return opened;
+  }
+  state_ = State::Confirming;
   if (plan_.mode == TakeoverMode::SharedIp) {
     if (auto answer = ignoreArp(false); !answer) {
+      shutGate();
+      state_ = State::Standby;
       return answer;
     }
   }
@@ -305,7 +405,8 @@ sys::Status VipOwner::takeOver() {
     if (!moves(vip)) {
       continue;
     }
-    if (auto added = route_.addAddress(link_.index, vip); !added) {
+    if (auto added = route_.addAddress(link_.index, vip, plan_.address_lifetime); !added) {
+      (void)demote();
       return added;
     }
     added_any = true;
@@ -314,7 +415,6 @@ sys::Status VipOwner::takeOver() {
     becomeActive();
     return {};
   }
-  state_ = State::Confirming;
   (void)confirm_timer_.arm(CONFIRM_TIMEOUT);
   // The kernel's RTM_NEWADDR for the VIPs is usually queued by now.
   onNetlink();
@@ -348,12 +448,20 @@ void VipOwner::onNetlink() {
       }
       break;
     case NetEvent::Kind::LinkChanged:
-      if (event.index == link_.index && state_ != State::Standby &&
-          (!event.admin_up || !event.carrier_up)) {
+      if (event.index != link_.index) {
+        break;
+      }
+      onLinkChanged(event.admin_up, event.carrier_up);
+      if (state_ != State::Standby && (!event.admin_up || !event.carrier_up)) {
         fail("interface " + plan_.interface + (event.admin_up ? " lost its carrier" : " went down"));
         return;
       }
       break;
+    }
+  }
+  if (resync) {
+    if (auto link = route_.link(link_.index)) {
+      onLinkChanged(link->admin_up, link->carrier_up);
     }
   }
   if (resync && state_ != State::Standby) {
@@ -381,6 +489,15 @@ void VipOwner::onNetlink() {
   }
   if (state_ == State::Confirming) {
     confirmIfComplete(added);
+  }
+}
+
+void VipOwner::onLinkChanged(bool admin_up, bool carrier_up) {
+  const bool was = serviceable();
+  link_.admin_up = admin_up;
+  link_.carrier_up = carrier_up;
+  if (was != serviceable() && callbacks_.service_link) {
+    callbacks_.service_link(serviceable());
   }
 }
 
@@ -547,7 +664,7 @@ sys::Status VipOwner::resume() {
     return answer;
   }
   for (const auto& vip : plan_.vips) {
-    if (auto added = route_.addAddress(link_.index, vip); !added) {
+    if (auto added = route_.addAddress(link_.index, vip, plan_.address_lifetime); !added) {
       return added;
     }
   }
@@ -556,6 +673,8 @@ sys::Status VipOwner::resume() {
 }
 
 sys::Status VipOwner::demote() {
+  // Silence first, in the kernel: from here on nothing this node still holds answers.
+  shutGate();
   disarm();
   const bool was_standby = state_ == State::Standby;
   state_ = State::Standby;
@@ -616,10 +735,12 @@ sys::Status VipOwner::shutdown() {
       status = step;
     }
   };
+  shutGate();
   disarm();
+  (void)guard_timer_.disarm();
   state_ = State::Standby;
   for (int fd : {monitor_.fd(), announce_timer_.fd(), confirm_timer_.fd(), hold_timer_.fd(),
-                 probe_timer_.fd()}) {
+                 probe_timer_.fd(), guard_timer_.fd()}) {
     loop_.remove(fd);
   }
   if (hold_) {
@@ -639,6 +760,9 @@ sys::Status VipOwner::shutdown() {
     }
   }
   keep_first_error(sysctls_.restoreAll());
+  if (guard_) {
+    keep_first_error(guard_->detach());
+  }
   return status;
 }
 

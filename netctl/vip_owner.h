@@ -7,6 +7,7 @@
 #include "netctl/rtnl.h"
 #include "netctl/sys/event_loop.h"
 #include "netctl/sysctl.h"
+#include "netctl/vip_guard.h"
 
 #include <chrono>
 #include <filesystem>
@@ -39,6 +40,12 @@ struct HoldPlan {
   std::uint32_t max_held = 4096;
 };
 
+// The dead man's switch below the process (VipGuard, docs/netctl.md "The VIP guard").
+struct GuardPlan {
+  std::filesystem::path pin_directory; // on a bpf file system; one directory per interface
+  std::chrono::milliseconds bound{50}; // the gate shuts this long after the owner's last refresh
+};
+
 struct VipPlan {
   std::string interface;
   std::vector<IpPrefix> vips;
@@ -52,6 +59,13 @@ struct VipPlan {
   // Before taking an IPv4 VIP, ask the segment whether another host answers for it and wait
   // this long for a reply (0: do not ask). A reply refuses the takeover.
   std::chrono::milliseconds probe_timeout{0};
+  // Without a guard nothing below this process stops the node answering for the VIP if the
+  // process dies (tools and tests only; the daemon always has one).
+  std::optional<GuardPlan> guard;
+  // The VIPs are added with this lifetime and refreshed while owned (0: forever), so that the
+  // kernel removes them itself this long (plus its expiry check, about a second) after the
+  // owner is gone: a coarse backstop that needs no BPF.
+  std::chrono::seconds address_lifetime{0};
 };
 
 // Owns the VIP on one interface: the standby set-up, the takeover sequence, the release
@@ -69,6 +83,8 @@ public:
     // The VIP or the link was lost while active, or a takeover could not complete.
     std::function<void(const std::string&)> lost;
     std::function<void(std::size_t)> held;          // connection attempts now being held
+    // The service interface became able (up with carrier) or unable to serve.
+    std::function<void(bool)> service_link;
   };
 
   // Sets the node up as a standby, first undoing what a crashed earlier run left behind
@@ -99,6 +115,15 @@ public:
   sys::Status shutdown();
 
   State state() const noexcept { return state_; }
+  // Whether this node could serve the VIP: its service interface is up with carrier (or down
+  // only because this node fences itself while a standby).
+  bool serviceable() const noexcept { return link_downed_ || (link_.admin_up && link_.carrier_up); }
+  const VipGuard* guard() const noexcept { return guard_.get(); }
+  const std::optional<GuardPlan>& guardPlan() const noexcept { return plan_.guard; }
+  // Whether the guard lets packets for the VIP through (as this process last wrote it).
+  bool gateOpen() const noexcept;
+  // Times the guard's gate was found shut by the kernel while this node still owned the VIP.
+  std::uint64_t guardFired() const noexcept { return guard_fired_; }
   const LinkInfo& link() const noexcept { return link_; }
   const std::vector<std::string>& reconciled() const noexcept { return reconciled_; }
   std::uint64_t framesSent() const noexcept { return frames_sent_; }
@@ -107,7 +132,8 @@ public:
 private:
   VipOwner(VipPlan plan, sys::EventLoop& loop, Callbacks callbacks, RouteSocket route,
            NetlinkMonitor monitor, Announcer announcer, sys::TimerFd announce_timer,
-           sys::TimerFd confirm_timer, sys::TimerFd hold_timer, sys::TimerFd probe_timer);
+           sys::TimerFd confirm_timer, sys::TimerFd hold_timer, sys::TimerFd probe_timer,
+           sys::TimerFd guard_timer);
 
   sys::Status setUpStandby();
   // Whether vip is added on promotion and removed on demotion (rather than always present).
@@ -125,6 +151,14 @@ private:
   void releaseHold();
   void fail(const std::string& reason);
   void disarm();
+  // True from the moment a takeover starts adding the VIPs until the node lets them go.
+  bool answering() const noexcept { return state_ == State::Confirming || state_ == State::Active; }
+  sys::Status openGate();
+  void shutGate();
+  void onGuardTimer();
+  std::chrono::nanoseconds guardPeriod() const;
+  void refreshLifetimes();
+  void onLinkChanged(bool admin_up, bool carrier_up);
 
   VipPlan plan_;
   sys::EventLoop& loop_;
@@ -136,6 +170,12 @@ private:
   sys::TimerFd confirm_timer_;
   sys::TimerFd hold_timer_;
   sys::TimerFd probe_timer_;
+  sys::TimerFd guard_timer_;
+  std::unique_ptr<VipGuard> guard_;
+  std::chrono::nanoseconds gate_open_until_{0}; // CLOCK_MONOTONIC, as last written; 0: shut
+  std::chrono::nanoseconds last_refresh_{0};
+  std::chrono::nanoseconds next_lifetime_refresh_{0};
+  std::uint64_t guard_fired_ = 0;
   std::vector<ArpProbe> probes_;
   std::vector<IpPrefix> probed_; // the VIP each probe asks about
   SysctlKeeper sysctls_;

@@ -44,7 +44,7 @@ std::optional<std::uint32_t> RoleMachine::bestStandby(const ClusterFacts& facts)
 bool RoleMachine::selfCandidate(const ClusterFacts& facts) const {
   // A yielding node steps aside only while someone else can take the VIP; otherwise the
   // service would be left with no active node at all.
-  return facts.quorate && facts.in_sync && (!yielding_ || !bestStandby(facts).has_value()) &&
+  return facts.quorate && facts.in_sync && facts.serviceable && (!yielding_ || !bestStandby(facts).has_value()) &&
          (role_ == Role::Standby || role_ == Role::Active);
 }
 
@@ -149,6 +149,9 @@ Transition RoleMachine::handover(const Event& event, const ClusterFacts& facts, 
     if (target->role != Role::Standby) {
       return refuse("node " + target->name + " is " + std::string(toString(target->role)) + ", not a standby");
     }
+    if (!target->eligible) {
+      return refuse("node " + target->name + " is not eligible (its service link is down, or it yields)");
+    }
     role_ = Role::HandingOver;
     transition.to = role_;
     transition.reason = "switching over to " + target->name;
@@ -179,6 +182,9 @@ Transition RoleMachine::handover(const Event& event, const ClusterFacts& facts, 
   }
   if (!facts.quorate || !facts.in_sync) {
     return refuse("this node is not quorate and in sync");
+  }
+  if (!facts.serviceable) {
+    return refuse("this node's service interface is down or has no carrier");
   }
   yielding_ = false;
   role_ = Role::Active;
@@ -225,6 +231,9 @@ Transition RoleMachine::operatorCommand(const Event& event, const ClusterFacts& 
     }
     if (!facts.in_sync) {
       return refuse("this node is not in sync yet: its sessions would not resume");
+    }
+    if (!facts.serviceable) {
+      return refuse("this node's service interface is down or has no carrier: it could not serve the VIP");
     }
     for (const auto& member : facts.others) {
       if (member.role == Role::Active) {

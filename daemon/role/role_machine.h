@@ -39,6 +39,9 @@ struct ClusterFacts {
   // Members joined but have not announced their state yet: one of them may be active (a
   // partition healing), so no standby elects itself until they have.
   bool settling = false;
+  // This node's service interface is up with carrier: a node that cannot serve is never
+  // elected (it would hold the VIP unreachable).
+  bool serviceable = true;
 };
 
 namespace event {
@@ -98,8 +101,9 @@ public:
   Transition handle(const Event& event, const ClusterFacts& facts);
 
   Role role() const noexcept { return role_; }
-  // False while this node yields the VIP to others (after a demote or a lost VIP).
-  bool eligible() const noexcept { return !yielding_; }
+  // False while this node yields the VIP to others (after a demote or a lost VIP) or cannot
+  // serve it (its service link is down): what it announces, and what status shows.
+  bool eligible(const ClusterFacts& facts) const noexcept { return !yielding_ && facts.serviceable; }
   void setPriority(unsigned priority) noexcept { priority_ = priority; }
   // The node id is known once Corosync answers; it does not change while connected.
   void setNode(std::uint32_t self) noexcept { self_ = self; }

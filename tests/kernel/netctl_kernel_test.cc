@@ -1,9 +1,16 @@
 // netctl against the real kernel, in a private network namespace that the test command
-// creates (unshare --net): rtnetlink requests, the monitor, and lost-event recovery.
+// creates (unshare --net --mount): rtnetlink requests, the monitor, lost-event recovery, the
+// VIP guard (eBPF) and address lifetimes.
+#include "netctl/announcer.h"
+#include "netctl/arp_probe.h"
 #include "netctl/rtnl.h"
 #include "netctl/sys/event_loop.h"
 #include "netctl/sys/process.h"
+#include "netctl/vip_guard.h"
 #include "netctl/vip_owner.h"
+
+#include <poll.h>
+#include <sys/mount.h>
 
 #include <doctest/doctest.h>
 
@@ -137,7 +144,7 @@ TEST_CASE("an active owner re-reads the kernel after lost events and sees its VI
   std::string lost;
   bool taken = false;
   auto owner = VipOwner::create(plan, *loop, {[&] { taken = true; },
-                                              [&](const std::string& why) { lost = why; }, {}});
+                                              [&](const std::string& why) { lost = why; }, {}, {}});
   REQUIRE(owner);
   REQUIRE((*owner)->promote());
   for (int i = 0; i < 10 && !taken; ++i) {
@@ -163,4 +170,162 @@ TEST_CASE("an active owner re-reads the kernel after lost events and sees its VI
   CHECK(lost.find("198.18.1.10/24") != std::string::npos);
   CHECK((*owner)->state() == VipOwner::State::Standby);
   REQUIRE((*owner)->shutdown());
+}
+
+namespace {
+
+// A bpf file system of the test's own (the test runs in a private mount namespace), removed
+// with it.
+struct BpfFs {
+  std::filesystem::path dir;
+  BpfFs() {
+    char pattern[] = "/tmp/failoverd-bpffs-XXXXXX";
+    REQUIRE(::mkdtemp(pattern) != nullptr);
+    dir = pattern;
+    sh({"mount", "-t", "bpf", "bpf", dir.string()});
+  }
+  ~BpfFs() {
+    (void)sys::runCommand({"umount", dir.string()}, 10s);
+    std::error_code ec;
+    std::filesystem::remove(dir, ec);
+  }
+};
+
+// Asks from `from` who has `vip` (an RFC 5227 probe) and waits up to `wait` for a reply;
+// returns the MAC that answered, if any.
+std::optional<MacAddress> whoHas(const LinkInfo& from, const IpAddress& vip, std::chrono::milliseconds wait) {
+  auto probe = ArpProbe::send(from.index, from.mac, vip);
+  REQUIRE(probe);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd readable{probe->fd(), POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (::poll(&readable, 1, static_cast<int>(std::max<std::int64_t>(1, left.count()))) > 0) {
+      if (auto owner = probe->answer()) {
+        return owner;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+TEST_CASE("the VIP guard: the kernel answers for the VIP only while the gate is fresh, also after its owner is gone") {
+  BpfFs bpffs;
+  Dummy dummy("foguard0"); // the node's side; its peer foguard0p plays the client
+  auto route = RouteSocket::open();
+  REQUIRE(route);
+  const auto node = route->link(dummy.name).value();
+  const auto client = route->link(dummy.name + "p").value();
+  const auto vip = parseIpPrefix("198.18.1.10/24").value();
+  REQUIRE(route->addAddress(node.index, vip));
+  const auto pins = bpffs.dir / "node" / dummy.name;
+  constexpr auto REPLY_WAIT = 300ms;
+
+  // No guard yet: the kernel answers.
+  CHECK(whoHas(client, vip.address, REPLY_WAIT) == std::optional(node.mac));
+
+  auto guard = VipGuard::attach(node.index, dummy.name, std::span(&vip, 1), pins);
+  REQUIRE(guard);
+  CHECK_FALSE((*guard)->tookOver());
+  // Attached shut: silent, and the dropped request is counted.
+  CHECK_FALSE(whoHas(client, vip.address, REPLY_WAIT).has_value());
+  CHECK((*guard)->drops()->arp_requests >= 1);
+
+  REQUIRE((*guard)->openUntil(monotonicNow() + 10s));
+  CHECK(whoHas(client, vip.address, REPLY_WAIT) == std::optional(node.mac));
+
+  // Nobody refreshes: the kernel shuts the gate by itself when the moment passes.
+  const auto until = monotonicNow() + 50ms;
+  REQUIRE((*guard)->openUntil(until));
+  while (monotonicNow() < until + 5ms) {
+    pollfd none{-1, 0, 0};
+    (void)::poll(&none, 0, 5);
+  }
+  CHECK_FALSE(whoHas(client, vip.address, REPLY_WAIT).has_value());
+  const auto dropped = (*guard)->drops()->arp_requests;
+  CHECK(dropped >= 2);
+
+  // The owner dies (its object goes without detach, as in kill -9): the guard stays.
+  REQUIRE((*guard)->openUntil(monotonicNow() + 100ms));
+  guard->reset();
+  CHECK(std::filesystem::exists(pins / "vip_guard_gate"));
+  pollfd none{-1, 0, 0};
+  (void)::poll(&none, 0, 150);
+  CHECK_FALSE(whoHas(client, vip.address, REPLY_WAIT).has_value());
+
+  // A restarted owner takes the pinned maps over (the counters survive) and starts shut.
+  auto again = VipGuard::attach(node.index, dummy.name, std::span(&vip, 1), pins);
+  REQUIRE(again);
+  CHECK((*again)->tookOver());
+  CHECK((*again)->drops()->arp_requests > dropped);
+  CHECK((*again)->deadline().value().count() == 0);
+  CHECK_FALSE(whoHas(client, vip.address, REPLY_WAIT).has_value());
+  REQUIRE((*again)->openUntil(monotonicNow() + 10s));
+  CHECK(whoHas(client, vip.address, REPLY_WAIT) == std::optional(node.mac));
+
+  // Packets to the VIP are dropped too while shut (a client's SYN gets no RST). Both ends are
+  // in this namespace, so the kernel would route to the VIP over loopback: the client's
+  // packet is put on the wire by hand.
+  REQUIRE((*again)->shut());
+  const auto before = (*again)->drops()->packets_in;
+  std::vector<std::uint8_t> frame(node.mac.bytes.begin(), node.mac.bytes.end());
+  frame.insert(frame.end(), client.mac.bytes.begin(), client.mac.bytes.end());
+  const std::uint8_t ipv4[] = {0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 1, 99};
+  frame.insert(frame.end(), std::begin(ipv4), std::end(ipv4));
+  frame.insert(frame.end(), vip.address.bytes.begin(), vip.address.bytes.begin() + 4);
+  frame.resize(60);
+  auto wire = Announcer::open();
+  REQUIRE(wire);
+  REQUIRE(wire->send(client.index, frame));
+  const auto counted = std::chrono::steady_clock::now() + 2s;
+  while ((*again)->drops()->packets_in == before && std::chrono::steady_clock::now() < counted) {
+    pollfd idle{-1, 0, 0};
+    (void)::poll(&idle, 0, 10);
+  }
+  CHECK((*again)->drops()->packets_in > before);
+
+  // A clean stop removes the filters and the pins: the kernel answers again.
+  REQUIRE((*again)->detach());
+  CHECK_FALSE(std::filesystem::exists(pins / "vip_guard_gate"));
+  CHECK(whoHas(client, vip.address, REPLY_WAIT) == std::optional(node.mac));
+}
+
+TEST_CASE("the VIP guard refuses a pin directory that is not on a bpf file system, saying how to fix it") {
+  Dummy dummy("foguard1");
+  auto route = RouteSocket::open();
+  const auto node = route->link(dummy.name).value();
+  const auto vip = parseIpPrefix("198.18.1.10/24").value();
+  auto guard = VipGuard::attach(node.index, dummy.name, std::span(&vip, 1),
+                                std::filesystem::temp_directory_path() / "failoverd-not-bpffs");
+  REQUIRE_FALSE(guard);
+  CHECK(guard.error().message.find("not on a bpf file system") != std::string::npos);
+  CHECK(guard.error().message.find("mount -t bpf") != std::string::npos);
+}
+
+TEST_CASE("VIPs added with a lifetime expire unless renewed") {
+  Dummy dummy("folife0");
+  auto route = RouteSocket::open();
+  const auto index = route->link(dummy.name)->index;
+  const auto vip = parseIpPrefix("198.18.1.30/24").value();
+  REQUIRE(route->addAddress(index, vip, 3s));
+  const auto shown = sys::runCommand({"ip", "-4", "addr", "show", "dev", dummy.name}, 10s);
+  CHECK(shown->output.find("valid_lft 3sec") != std::string::npos);
+  // Renewing an existing address restarts its count (replace, not "already there").
+  REQUIRE(route->addAddress(index, vip, 60s));
+  const auto renewed = sys::runCommand({"ip", "-4", "addr", "show", "dev", dummy.name}, 10s);
+  CHECK(renewed->output.find("valid_lft 60sec") != std::string::npos);
+  REQUIRE(route->addAddress(index, vip, 3s));
+  // The kernel's expiry check runs about once a second: bounded wait for it.
+  const auto deadline = std::chrono::steady_clock::now() + 8s;
+  bool gone = false;
+  while (!gone && std::chrono::steady_clock::now() < deadline) {
+    auto monitor = route->addresses(index);
+    REQUIRE(monitor);
+    gone = !has(*monitor, vip);
+    pollfd none{-1, 0, 0};
+    (void)::poll(&none, 0, 100);
+  }
+  CHECK(gone);
 }

@@ -313,6 +313,7 @@ class Lab:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
         self._build_network()
+        self._mount_bpffs()
         if self.with_corosync:
             self._write_corosync_configs()
             for host in self.nodes:
@@ -332,6 +333,9 @@ class Lab:
         self._torn_down = True
         self.stop_all([process for _host, process in self.processes])
         self._remove_shared_memory()
+        if getattr(self, "bpffs", None):
+            # The nodes' VIP guards pinned their maps here; the filters went with the namespaces.
+            run("umount", "-l", str(self.bpffs), check=False)
         for netns in reversed(self.namespaces):
             run("ip", "netns", "delete", netns, check=False)
         if os.environ.get("FAILOVER_LAB_KEEP"):
@@ -377,6 +381,14 @@ class Lab:
 
     # --- network ----------------------------------------------------------------------------
 
+    def _mount_bpffs(self):
+        """A bpf file system of this run's own, where each node's failoverd pins its VIP guard
+        (`ip netns exec` gives every process a fresh /sys, without /sys/fs/bpf), so that a
+        restarted daemon finds its predecessor's pins."""
+        self.bpffs = self.dir / "bpffs"
+        self.bpffs.mkdir()
+        run("mount", "-t", "bpf", "bpf", str(self.bpffs))
+
     def _add_netns(self, name):
         run("ip", "netns", "add", name)
         self.namespaces.append(name)
@@ -419,6 +431,10 @@ class Lab:
         process = subprocess.Popen(["ip", "netns", "exec", host.netns, *argv], **popen_args)
         self.processes.append((host, process))
         return process
+
+    def ip_switch(self, *args):
+        """ip in the switch namespace: e.g. a node's cable pulled (its veth's switch end down)."""
+        return run("ip", "-n", self.switch, *args)
 
     def set_link(self, host, link, up):
         self.ip(host, "link", "set", link, "up" if up else "down")
@@ -571,7 +587,7 @@ class Lab:
             f"control-socket = {host.dir}/control.sock\nstate-directory = {host.dir}/failoverd-state\n"
             f"tls-port = {TLS_PORT}\ntls-certificate = {rsa[0]}\ntls-key = {rsa[1]}\n"
             f"tls-certificate = {ecdsa[0]}\ntls-key = {ecdsa[1]}\ndocument-root = {self.docroot}\n"
-            f"tls-workers = 1\nlog-level = info\n{extra}")
+            f"tls-workers = 1\nlog-level = info\nguard-pin-directory = {self.bpffs}/{host.name}\n{extra}")
         return config
 
     def start_failoverd(self, host, priority=100, extra="", timeout=20, ready=True):

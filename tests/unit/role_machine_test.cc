@@ -129,7 +129,7 @@ TEST_CASE("operator promote and demote, with refusals that say why") {
   const auto demoted = node.handle(event::Demote{}, facts({member(2, 100)}));
   CHECK((demoted.to == Role::Standby));
   CHECK(demoted.release_vip);
-  CHECK_FALSE(node.eligible());
+  CHECK_FALSE(node.eligible(facts({member(2, 100)})));
   // A demoted node stays down while another candidate exists, even one it outranks:
   RoleMachine strong(1, 200, false);
   REQUIRE((strong.handle(CHANGED, facts({member(2, 100)})).to == Role::Active));
@@ -137,7 +137,7 @@ TEST_CASE("operator promote and demote, with refusals that say why") {
   CHECK((strong.handle(CHANGED, facts({member(2, 100)})).to == Role::Standby));
   // Once n2 is active, the yield is over.
   CHECK((strong.handle(CHANGED, facts({member(2, 100, Role::Active)})).to == Role::Standby));
-  CHECK(strong.eligible());
+  CHECK(strong.eligible(facts({member(2, 100, Role::Active)})));
 }
 
 TEST_CASE("maintenance: never elected, releases the VIP, and comes back only when turned off") {
@@ -213,4 +213,36 @@ TEST_CASE("a planned switchover: handing over, done or failed, and the target's 
   const auto stays = target.handle(CHANGED, facts({member(1, 200, Role::HandingOver)}));
   CHECK((stays.to == Role::Active));
   CHECK_FALSE(stays.release_vip);
+}
+
+TEST_CASE("a node whose service link cannot serve is not eligible, not elected, and not promoted") {
+  auto no_link = facts({member(2, 100)});
+  no_link.serviceable = false;
+  RoleMachine node(1, 200, false);
+  CHECK_FALSE(node.eligible(no_link));
+  // It outranks n2, but n2 is elected.
+  CHECK((node.handle(CHANGED, no_link).to == Role::Standby));
+  CHECK(node.electedActive(no_link) == std::optional<std::uint32_t>(2));
+  CHECK(node.handle(event::Promote{}, no_link).refused->find("no carrier") != std::string::npos);
+  // Alone, it still does not take the VIP: it could not serve it.
+  auto alone = facts({});
+  alone.serviceable = false;
+  CHECK((node.handle(CHANGED, alone).to == Role::Standby));
+  CHECK_FALSE(node.electedActive(alone).has_value());
+  // The link comes back: eligible, and elected.
+  CHECK(node.eligible(facts({member(2, 100)})));
+  CHECK((node.handle(CHANGED, facts({member(2, 100)})).to == Role::Active));
+}
+
+TEST_CASE("a switchover to a member that is not eligible is refused") {
+  RoleMachine node(1, 200, false);
+  REQUIRE((node.handle(CHANGED, facts({member(2, 100)})).to == Role::Active));
+  const auto refused = node.handle(event::HandOver{2}, facts({member(2, 100, Role::Standby, true, false)}));
+  REQUIRE(refused.refused);
+  CHECK(refused.refused->find("not eligible") != std::string::npos);
+  // A target whose own link is down refuses the planned takeover.
+  RoleMachine target(2, 100, false);
+  auto no_link = facts({member(1, 200, Role::HandingOver)});
+  no_link.serviceable = false;
+  CHECK(target.handle(event::TakeOverPlanned{"n1"}, no_link).refused.has_value());
 }

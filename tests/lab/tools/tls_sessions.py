@@ -4,6 +4,9 @@ stdin, one answer line each:
                             full handshake and one HTTP request; answers "created N failed F"
     resume KIND ADDRESS     one connection per saved session of KIND, offering the session;
                             answers "resumed R of N failed F"
+    renew KIND ADDRESS      as resume, but each session is replaced by the one the resumed
+                            connection issued (a TLS 1.3 ticket sent on a resumption);
+                            answers "renewed R of N failed F"
 Every connection has a 5 s bound."""
 
 import sys
@@ -44,3 +47,19 @@ for line in sys.stdin:
             except OSError:
                 failed += 1
         print(f"resumed {resumed} of {len(sessions.get(kind, []))} failed {failed}", flush=True)
+    elif command == "renew":
+        address = words[2]
+        renewed, failed, kept = 0, 0, []
+        for session in sessions.get(kind, []):
+            try:
+                newer, reused = fetch(address, context, session)
+                if reused and newer is not None and newer.id != session.id:
+                    renewed += 1
+                    kept.append(newer)
+                else:
+                    kept.append(session)
+            except OSError:
+                failed += 1
+                kept.append(session)
+        sessions[kind] = kept
+        print(f"renewed {renewed} of {len(kept)} failed {failed}", flush=True)
