@@ -449,7 +449,11 @@ void Agent::carryOut(const Transition& transition) {
     replicator_->resync();
   }
   if (transition.take_vip) {
-    if (auto taken = vip_->promote(); !taken) {
+    // After a failure the old active's guard may keep its gate open for up to its bound after
+    // it was last seen: wait that out, or both would answer. A planned handover needs no
+    // wait (the old active stopped answering ARP/NA before it released the VIP).
+    const auto wait_out = handover_from_ ? std::chrono::milliseconds(0) : config_->guard.bound;
+    if (auto taken = vip_->promote(wait_out); !taken) {
       Log{LogLevel::Error, "vip"} << "taking the VIP: " << taken.error().message;
       carryOut(roles_.handle(event::TakeoverFailed{taken.error().message}, facts()));
       return;

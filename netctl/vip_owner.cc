@@ -280,9 +280,14 @@ sys::Status VipOwner::ignoreArp(bool ignore) {
   return sysctls_.set(ignore_key, sysctls_.original(ignore_key).value_or(0));
 }
 
-sys::Status VipOwner::promote() {
+sys::Status VipOwner::promote(std::chrono::milliseconds wait_out) {
   if (state_ != State::Standby) {
     return {};
+  }
+  if (wait_out.count() > 0) {
+    // The probe timer is free until the wait is over: it ends the wait.
+    state_ = State::WaitingOut;
+    return probe_timer_.arm(wait_out);
   }
   if (plan_.probe_timeout.count() > 0) {
     for (const auto& vip : plan_.vips) {
@@ -337,6 +342,13 @@ void VipOwner::onProbeAnswer(std::size_t index) {
 }
 
 void VipOwner::onProbeTimeout() {
+  if (state_ == State::WaitingOut) {
+    state_ = State::Standby;
+    if (auto taken = promote(); !taken && callbacks_.lost) {
+      callbacks_.lost(taken.error().message);
+    }
+    return;
+  }
   if (state_ != State::Probing) {
     return;
   }

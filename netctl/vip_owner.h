@@ -76,7 +76,7 @@ struct VipPlan {
 // Release runs the same steps backwards. Everything runs on the caller's event loop.
 class VipOwner {
 public:
-  enum class State { Standby, Probing, Confirming, Active };
+  enum class State { Standby, WaitingOut, Probing, Confirming, Active };
 
   struct Callbacks {
     std::function<void()> taken;                    // the VIP is ours and announced
@@ -96,7 +96,9 @@ public:
   VipOwner(const VipOwner&) = delete;
   VipOwner& operator=(const VipOwner&) = delete;
 
-  sys::Status promote();
+  // Takes the VIP over. With `wait_out`, not before that long: the previous owner's guard
+  // may hold its gate open that long after it was last seen (a failover, not a handover).
+  sys::Status promote(std::chrono::milliseconds wait_out = {});
   // The service now accepts on the VIP: let the held connection attempts through.
   sys::Status serviceReady();
   sys::Status demote();
