@@ -164,7 +164,10 @@ class Daemon(CliCase):
         env = dict(os.environ, NOTIFY_SOCKET=str(self.dir / "notify.sock"))
         env.pop("JOURNAL_STREAM", None)
         self.daemon = subprocess.Popen(
-            ["unshare", "--net", "sh", "-c", f'ip link set lo up && exec "{FAILOVERD}" --config "{config}"'],
+            # A private mount namespace too, with a bpf file system of its own for the VIP guard.
+            ["unshare", "--net", "--mount", "sh", "-c",
+             f'mkdir -p "{self.dir}/bpffs" && mount -t bpf bpf "{self.dir}/bpffs" && ip link set lo up && '
+             f'exec "{FAILOVERD}" --config "{config}" --guard-pin-directory "{self.dir}/bpffs/failoverd"'],
             env=env, stderr=subprocess.PIPE, text=True)
         self.addCleanup(self.stop)
 
