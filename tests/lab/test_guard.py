@@ -174,17 +174,7 @@ class Guard(unittest.TestCase):
             refused = lab.failoverctl(n1, "switchover", check=False)
             self.assertNotEqual(refused.returncode, 0)
             # The active dies: n2 is the only candidate left, but it cannot serve, so it waits.
-            n1.failoverd.process.send_signal(signal.SIGKILL)
-            n1.failoverd.process.wait(10)
-            n2.failoverd.expect(r"\[cluster\] 1 failoverd processes", timeout=BOUND)
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline:
-                self.assertEqual(lab.status(n2)["role"], "standby")
-                self.assertNotIn(VIP4, lab.ip(n2, "-o", "addr", "show", "dev", "svc0").stdout)
-                time.sleep(0.2)
-            # The cable is back: n2 is eligible and takes the VIP.
-            lab.ip_switch("link", "set", f"{n2.name}s", "up")
-            busywait(lambda: lab.status(n2)["role"] == "active", BOUND, "n2 active once its link is back")
+            self.assert_left_alone_without_carrier(lab, dead=n1, survivor=n2)
 
     def test_active_loses_carrier_then_not_eligible(self):
         """The active's service link fails: it hands over and then shows itself not eligible."""
@@ -196,16 +186,23 @@ class Guard(unittest.TestCase):
             self.assertEqual(status["role"], "standby")
             self.assertFalse(status["eligible"])
             self.assertFalse(status["service_link"])
-            # n2 stops: n1 has no carrier, so it does not take the VIP.
-            n2.failoverd.process.send_signal(signal.SIGKILL)
-            n2.failoverd.process.wait(10)
-            n1.failoverd.expect(r"\[cluster\] 1 failoverd processes", timeout=BOUND)
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline:
-                self.assertEqual(lab.status(n1)["role"], "standby")
-                time.sleep(0.2)
-            lab.ip_switch("link", "set", f"{n1.name}s", "up")
-            busywait(lambda: lab.status(n1)["role"] == "active", BOUND, "n1 active once its link is back")
+            # n2 dies: n1 has no carrier, so it does not take the VIP.
+            self.assert_left_alone_without_carrier(lab, dead=n2, survivor=n1)
+
+    def assert_left_alone_without_carrier(self, lab, dead, survivor):
+        """`dead`'s failoverd is killed; `survivor`, without carrier, stays a standby without the
+        VIP for 3 s (sampled), and takes it once its cable is back."""
+        dead.failoverd.process.send_signal(signal.SIGKILL)
+        dead.failoverd.process.wait(10)
+        survivor.failoverd.expect(r"\[cluster\] 1 failoverd processes", timeout=BOUND)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            self.assertEqual(lab.status(survivor)["role"], "standby")
+            self.assertNotIn(VIP4, lab.ip(survivor, "-o", "addr", "show", "dev", "svc0").stdout)
+            time.sleep(0.2)
+        lab.ip_switch("link", "set", f"{survivor.name}s", "up")
+        busywait(lambda: lab.status(survivor)["role"] == "active", BOUND,
+                 f"{survivor.name} active once its link is back")
 
     def test_tls13_tickets_from_resumed_connections_survive_kill(self):
         with Lab(nodes=2, clients=1) as lab:
