@@ -121,7 +121,6 @@ public:
   // only because this node fences itself while a standby).
   bool serviceable() const noexcept { return link_downed_ || (link_.admin_up && link_.carrier_up); }
   const VipGuard* guard() const noexcept { return guard_.get(); }
-  const std::optional<GuardPlan>& guardPlan() const noexcept { return plan_.guard; }
   // Whether the guard lets packets for the VIP through (as this process last wrote it).
   bool gateOpen() const noexcept;
   // Times the guard's gate was found shut by the kernel while this node still owned the VIP.
