@@ -735,7 +735,7 @@ nlohmann::json Agent::status() const {
     if (const auto drops = vip_guard->drops()) {
       guard["drops"] = {{"arp_requests", drops->arp_requests}, {"solicitations", drops->solicitations},
                         {"packets_in", drops->packets_in}, {"announcements", drops->announcements},
-                        {"packets_out", drops->packets_out}};
+                        {"packets_out", drops->packets_out}, {"unserved_syns", drops->unserved_syns}};
     }
   }
   return {{"node", config_->node_name},

@@ -116,7 +116,7 @@ int status(Args args) {
     if (guard.contains("drops")) {
       std::cout << ", dropped " << text(guard["drops"]["arp_requests"]) << " ARP requests, "
                 << text(guard["drops"]["solicitations"]) << " solicitations, " << text(guard["drops"]["packets_in"])
-                << " packets";
+                << " packets, " << text(guard["drops"]["unserved_syns"]) << " unserved SYNs";
     }
     std::cout << '\n';
   }

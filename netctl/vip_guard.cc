@@ -126,6 +126,32 @@ sys::Status fillVips(bpf_object* object, std::span<const IpPrefix> vips) {
   return {};
 }
 
+// Opens the embedded object and loads it, reusing the maps pinned under pin_directory (or
+// pinning new ones there).
+sys::Result<BpfObjectPtr> load(const std::filesystem::path& pin_directory) {
+  BpfObjectPtr object(bpf_object__open_mem(failover_vip_guard_object, failover_vip_guard_object_size, nullptr));
+  if (!object) {
+    return std::unexpected(bpfError("vip guard: opening the embedded eBPF object", -errno));
+  }
+  for (const char* name : MAPS) {
+    const auto path = (pin_directory / name).string();
+    if (int rc = bpf_map__set_pin_path(bpf_object__find_map_by_name(object.get(), name), path.c_str()); rc != 0) {
+      return std::unexpected(bpfError("vip guard: pin path " + path, rc));
+    }
+  }
+  if (int rc = bpf_object__load(object.get()); rc != 0) {
+    return std::unexpected(bpfError("vip guard: loading the eBPF programs (needs CAP_BPF and CAP_NET_ADMIN)", rc));
+  }
+  return object;
+}
+
+void removePins(const std::filesystem::path& pin_directory) {
+  for (const char* name : MAPS) {
+    std::error_code ec;
+    std::filesystem::remove(pin_directory / name, ec);
+  }
+}
+
 } // namespace
 
 void BpfObjectDeleter::operator()(bpf_object* object) const noexcept { bpf_object__close(object); }
@@ -150,23 +176,17 @@ sys::Result<std::unique_ptr<VipGuard>> VipGuard::attach(unsigned ifindex, const 
     return sys::fail(Errc::System, "vip guard: cannot create " + pin_directory.string() + ": " + ec.message());
   }
   const bool took_over = std::filesystem::exists(pin_directory / MAPS[0]);
-  BpfObjectPtr object(bpf_object__open_mem(failover_vip_guard_object, failover_vip_guard_object_size, nullptr));
+  auto object = load(pin_directory);
+  if (!object && took_over) {
+    // Maps pinned by another version (their layout differs) cannot be reused: new ones take
+    // their place. The old programs keep guarding until the new ones replace them below.
+    removePins(pin_directory);
+    object = load(pin_directory);
+  }
   if (!object) {
-    return std::unexpected(bpfError("vip guard: opening the embedded eBPF object", -errno));
+    return std::unexpected(object.error());
   }
-  for (const char* name : MAPS) {
-    const auto path = (pin_directory / name).string();
-    // Pinned maps of an earlier run are reused, new ones are pinned, at load.
-    if (int rc = bpf_map__set_pin_path(bpf_object__find_map_by_name(object.get(), name), path.c_str()); rc != 0) {
-      return std::unexpected(bpfError("vip guard: pin path " + path, rc));
-    }
-  }
-  if (int rc = bpf_object__load(object.get()); rc != 0) {
-    return std::unexpected(bpfError("vip guard: loading the eBPF programs (needs CAP_BPF and CAP_NET_ADMIN, "
-                                    "and maps pinned by this version under " + pin_directory.string() + ")",
-                                    rc));
-  }
-  std::unique_ptr<VipGuard> guard(new VipGuard(std::move(object), ifindex, pin_directory, took_over));
+  std::unique_ptr<VipGuard> guard(new VipGuard(std::move(*object), ifindex, pin_directory, took_over));
   guard->gate_fd_ = bpf_map__fd(bpf_object__find_map_by_name(guard->object_.get(), "vip_guard_gate"));
   guard->drops_fd_ = bpf_map__fd(bpf_object__find_map_by_name(guard->object_.get(), "vip_guard_drops"));
   // A taken-over gate may still be open for a few ms (a restart faster than the bound): shut
@@ -236,7 +256,8 @@ sys::Result<VipGuardDrops> VipGuard::drops() const {
     }
   }
   return VipGuardDrops{total[VIP_GUARD_INGRESS_ARP], total[VIP_GUARD_INGRESS_ND], total[VIP_GUARD_INGRESS_IP],
-                       total[VIP_GUARD_EGRESS_ARP] + total[VIP_GUARD_EGRESS_ND], total[VIP_GUARD_EGRESS_IP]};
+                       total[VIP_GUARD_EGRESS_ARP] + total[VIP_GUARD_EGRESS_ND], total[VIP_GUARD_EGRESS_IP],
+                       total[VIP_GUARD_INGRESS_UNSERVED_SYN]};
 }
 
 sys::Status VipGuard::detach() {
@@ -252,10 +273,7 @@ sys::Status VipGuard::detach() {
     }
     attached_ = false;
   }
-  for (const char* name : MAPS) {
-    std::error_code ec;
-    std::filesystem::remove(pin_directory_ / name, ec);
-  }
+  removePins(pin_directory_);
   std::error_code ec;
   std::filesystem::remove(pin_directory_, ec); // only if empty: it may hold other things
   return status;

@@ -28,6 +28,9 @@ struct VipGuardDrops {
   std::uint64_t packets_in = 0;     // packets to a VIP
   std::uint64_t announcements = 0;  // ARP frames and neighbour advertisements from a VIP, sent
   std::uint64_t packets_out = 0;    // packets from a VIP
+  // Connection attempts to a VIP that no socket would take (the service is gone but the gate
+  // not yet shut): dropped, so the client retries instead of being refused.
+  std::uint64_t unserved_syns = 0;
 };
 
 // The dead man's switch (docs/netctl.md, "The VIP guard"): eBPF programs on the service

@@ -185,20 +185,21 @@ sys::Status VipOwner::setUpStandby() {
       return status;
     }
   }
-  if (plan_.guard || plan_.address_lifetime.count() > 0) {
-    next_lifetime_refresh_ = monotonicNow() + plan_.address_lifetime / 3;
-    return guard_timer_.arm(guardPeriod());
-  }
-  return {};
+  next_lifetime_refresh_ = monotonicNow() + plan_.address_lifetime / 3;
+  return armGuardTimer();
 }
 
-std::chrono::nanoseconds VipOwner::guardPeriod() const {
-  // The guard is refreshed five times per bound, so that a loop a little late never lets the
-  // gate shut; without a guard the timer only renews the addresses' lifetime.
-  if (plan_.guard) {
-    return std::max<std::chrono::nanoseconds>(std::chrono::milliseconds(1), plan_.guard->bound / 5);
+sys::Status VipOwner::armGuardTimer() {
+  // While answering, the gate is refreshed five times per bound, so that a loop a little late
+  // never lets it shut; otherwise the timer only renews the addresses' lifetime, if any.
+  if (guard_ && answering()) {
+    return guard_timer_.arm(std::max<std::chrono::nanoseconds>(std::chrono::milliseconds(1), plan_.guard->bound / 5));
   }
-  return plan_.address_lifetime / 3;
+  if (plan_.address_lifetime.count() > 0) {
+    return guard_timer_.arm(std::max<std::chrono::nanoseconds>(
+        std::chrono::nanoseconds(0), next_lifetime_refresh_ - monotonicNow()));
+  }
+  return guard_timer_.disarm();
 }
 
 bool VipOwner::gateOpen() const noexcept {
@@ -209,9 +210,7 @@ sys::Status VipOwner::openGate() {
   if (!guard_) {
     return {};
   }
-  const auto now = monotonicNow();
-  last_refresh_ = now;
-  gate_open_until_ = now + plan_.guard->bound;
+  gate_open_until_ = monotonicNow() + plan_.guard->bound;
   return guard_->openUntil(gate_open_until_);
 }
 
@@ -224,7 +223,6 @@ void VipOwner::shutGate() {
 }
 
 void VipOwner::onGuardTimer() {
-  (void)guard_timer_.arm(guardPeriod());
   const auto now = monotonicNow();
   if (guard_ && answering()) {
     if (now >= gate_open_until_) {
@@ -232,20 +230,19 @@ void VipOwner::onGuardTimer() {
       // past the bound, and another node may have taken the VIP meanwhile. It must not
       // answer again on its own say-so: let the VIP go, and let the election decide anew.
       ++guard_fired_;
-      const auto stalled = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_refresh_);
+      const auto last_refresh = gate_open_until_ - plan_.guard->bound;
+      const auto stalled = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_refresh);
       fail("the VIP guard shut the gate: this process did not run for " + std::to_string(stalled.count()) +
            " ms (bound " + std::to_string(plan_.guard->bound.count()) + " ms)");
-      return;
-    }
-    if (auto opened = openGate(); !opened) {
+    } else if (auto opened = openGate(); !opened) {
       fail("cannot keep the VIP guard open: " + opened.error().message);
-      return;
     }
   }
   if (plan_.address_lifetime.count() > 0 && now >= next_lifetime_refresh_) {
     next_lifetime_refresh_ = now + plan_.address_lifetime / 3;
     refreshLifetimes();
   }
+  (void)armGuardTimer();
 }
 
 void VipOwner::refreshLifetimes() {
@@ -405,6 +402,7 @@ sys::Status VipOwner::takeOver() {
     return opened;
   }
   state_ = State::Confirming;
+  (void)armGuardTimer();
   if (plan_.mode == TakeoverMode::SharedIp) {
     if (auto answer = ignoreArp(false); !answer) {
       shutGate();

@@ -157,7 +157,7 @@ private:
   sys::Status openGate();
   void shutGate();
   void onGuardTimer();
-  std::chrono::nanoseconds guardPeriod() const;
+  sys::Status armGuardTimer();
   void refreshLifetimes();
   void onLinkChanged(bool admin_up, bool carrier_up);
 
@@ -174,7 +174,6 @@ private:
   sys::TimerFd guard_timer_;
   std::unique_ptr<VipGuard> guard_;
   std::chrono::nanoseconds gate_open_until_{0}; // CLOCK_MONOTONIC, as last written; 0: shut
-  std::chrono::nanoseconds last_refresh_{0};
   std::chrono::nanoseconds next_lifetime_refresh_{0};
   std::uint64_t guard_fired_ = 0;
   std::vector<ArpProbe> probes_;

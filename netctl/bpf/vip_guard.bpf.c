@@ -9,7 +9,11 @@
 //   ingress: ARP requests for a VIP, IPv6 neighbour solicitations for a VIP, and every IPv4
 //            and IPv6 packet addressed to a VIP;
 //   egress:  ARP frames and IPv4/IPv6 packets sent from a VIP, neighbour advertisements for it.
-// The filters belong to the interface, not to the process: they outlive it. The maps are
+// While the gate is open, ingress also drops a connection attempt (TCP SYN) to a VIP that no
+// socket would take: in the moments between the service's death (its listener goes with the
+// process) and the gate shutting, the kernel would answer it with a reset, which the client
+// reports as "connection refused"; dropped, the SYN is retransmitted and reaches the new
+// active. The filters belong to the interface, not to the process: they outlive it. The maps are
 // pinned so that a restarted daemon takes them over (and the old programs are replaced in
 // place, never leaving a gap).
 #include <linux/bpf.h>
@@ -19,6 +23,7 @@
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
+#include <linux/tcp.h>
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -168,11 +173,71 @@ static __always_inline int classify(struct __sk_buff* skb, int egress) {
   return NOT_GUARDED;
 }
 
+// Whether a packet to a VIP is a TCP SYN that no socket on this node would take.
+static __always_inline int unserved_syn(struct __sk_buff* skb) {
+  void* data = (void*)(long)skb->data;
+  void* end = (void*)(long)skb->data_end;
+  struct ethhdr* eth = data;
+  struct bpf_sock_tuple tuple = {};
+  __u32 tuple_size = 0;
+  struct tcphdr* tcp = 0;
+  if ((void*)(eth + 1) > end) {
+    return 0;
+  }
+  if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+    struct iphdr* ip = (void*)(eth + 1);
+    // IP options are rare enough on a SYN to let such a packet through unexamined.
+    if ((void*)(ip + 1) > end || ip->protocol != IPPROTO_TCP || ip->ihl != 5) {
+      return 0;
+    }
+    tcp = (void*)(ip + 1);
+    if ((void*)(tcp + 1) > end) {
+      return 0;
+    }
+    tuple.ipv4.saddr = ip->saddr;
+    tuple.ipv4.daddr = ip->daddr;
+    tuple.ipv4.sport = tcp->source;
+    tuple.ipv4.dport = tcp->dest;
+    tuple_size = sizeof tuple.ipv4;
+  } else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr* ip6 = (void*)(eth + 1);
+    if ((void*)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP) {
+      return 0;
+    }
+    tcp = (void*)(ip6 + 1);
+    if ((void*)(tcp + 1) > end) {
+      return 0;
+    }
+    __builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, sizeof tuple.ipv6.saddr);
+    __builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, sizeof tuple.ipv6.daddr);
+    tuple.ipv6.sport = tcp->source;
+    tuple.ipv6.dport = tcp->dest;
+    tuple_size = sizeof tuple.ipv6;
+  } else {
+    return 0;
+  }
+  if (!tcp->syn || tcp->ack) {
+    return 0;
+  }
+  struct bpf_sock* socket = bpf_sk_lookup_tcp(skb, &tuple, tuple_size, BPF_F_CURRENT_NETNS, 0);
+  if (socket != 0) {
+    bpf_sk_release(socket);
+    return 0;
+  }
+  return 1;
+}
+
 // TC_ACT_UNSPEC lets the next filter on the hook (if the operator has any) decide.
 SEC("tc")
 int vip_guard_ingress(struct __sk_buff* skb) {
   const int kind = classify(skb, 0);
-  return kind != NOT_GUARDED && !gate_open() ? drop((__u32)kind) : TC_ACT_UNSPEC;
+  if (kind == NOT_GUARDED) {
+    return TC_ACT_UNSPEC;
+  }
+  if (!gate_open()) {
+    return drop((__u32)kind);
+  }
+  return kind == VIP_GUARD_INGRESS_IP && unserved_syn(skb) ? drop(VIP_GUARD_INGRESS_UNSERVED_SYN) : TC_ACT_UNSPEC;
 }
 
 SEC("tc")

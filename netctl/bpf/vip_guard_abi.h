@@ -24,5 +24,6 @@ enum vip_guard_counter {
   VIP_GUARD_EGRESS_ARP = 3,  // ARP frames from a VIP
   VIP_GUARD_EGRESS_ND = 4,   // neighbour advertisements for a VIP
   VIP_GUARD_EGRESS_IP = 5,   // packets from a VIP
-  VIP_GUARD_COUNTERS = 6,
+  VIP_GUARD_INGRESS_UNSERVED_SYN = 6, // gate open: connection attempts no socket would take
+  VIP_GUARD_COUNTERS = 7,
 };

@@ -9,6 +9,8 @@
 #include "netctl/vip_guard.h"
 #include "netctl/vip_owner.h"
 
+#include <bpf/bpf.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/mount.h>
 
@@ -209,6 +211,42 @@ std::optional<MacAddress> whoHas(const LinkInfo& from, const IpAddress& vip, std
   return std::nullopt;
 }
 
+// An IPv4 frame from the client's side to the node's MAC and `vip`, put on the wire by hand:
+// both ends are in this namespace, so the kernel would route a socket's packet over loopback.
+// protocol 17 gives a UDP-looking packet; 6 a TCP SYN to `port`. Checksums are not filled in:
+// the guard acts before the kernel checks them.
+std::vector<std::uint8_t> frameToVip(const LinkInfo& node, const LinkInfo& client, const IpAddress& vip,
+                                     std::uint8_t protocol, std::uint16_t port = 0) {
+  std::vector<std::uint8_t> frame(node.mac.bytes.begin(), node.mac.bytes.end());
+  frame.insert(frame.end(), client.mac.bytes.begin(), client.mac.bytes.end());
+  const std::uint8_t length = protocol == 6 ? 40 : 28;
+  const std::uint8_t ipv4[] = {0x08, 0x00, 0x45, 0, 0, length, 0, 0, 0, 0, 64, protocol, 0, 0, 198, 18, 1, 99};
+  frame.insert(frame.end(), std::begin(ipv4), std::end(ipv4));
+  frame.insert(frame.end(), vip.bytes.begin(), vip.bytes.begin() + 4);
+  if (protocol == 6) {
+    const std::uint8_t tcp[] = {0xc3, 0x50, static_cast<std::uint8_t>(port >> 8), static_cast<std::uint8_t>(port & 0xff),
+                                0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0};
+    frame.insert(frame.end(), std::begin(tcp), std::end(tcp));
+  }
+  frame.resize(std::max<std::size_t>(frame.size(), 60));
+  return frame;
+}
+
+// Sends `frame` from the client's side and waits (bounded) until `count()` grows; returns
+// whether it did.
+template <class Count> bool sentAndCounted(const LinkInfo& client, const std::vector<std::uint8_t>& frame, Count count) {
+  const auto before = count();
+  auto wire = Announcer::open();
+  REQUIRE(wire);
+  REQUIRE(wire->send(client.index, frame));
+  const auto deadline = std::chrono::steady_clock::now() + 500ms;
+  while (count() == before && std::chrono::steady_clock::now() < deadline) {
+    pollfd idle{-1, 0, 0};
+    (void)::poll(&idle, 0, 10);
+  }
+  return count() > before;
+}
+
 } // namespace
 
 TEST_CASE("the VIP guard: the kernel answers for the VIP only while the gate is fresh, also after its owner is gone") {
@@ -231,7 +269,7 @@ TEST_CASE("the VIP guard: the kernel answers for the VIP only while the gate is 
   CHECK_FALSE((*guard)->tookOver());
   // Attached shut: silent, and the dropped request is counted.
   CHECK_FALSE(whoHas(client, vip.address, REPLY_WAIT).has_value());
-  CHECK((*guard)->drops()->arp_requests >= 1);
+  CHECK((*guard)->drops().value().arp_requests >= 1);
 
   REQUIRE((*guard)->openUntil(monotonicNow() + 10s));
   CHECK(whoHas(client, vip.address, REPLY_WAIT) == std::optional(node.mac));
@@ -244,7 +282,7 @@ TEST_CASE("the VIP guard: the kernel answers for the VIP only while the gate is 
     (void)::poll(&none, 0, 5);
   }
   CHECK_FALSE(whoHas(client, vip.address, REPLY_WAIT).has_value());
-  const auto dropped = (*guard)->drops()->arp_requests;
+  const auto dropped = (*guard)->drops().value().arp_requests;
   CHECK(dropped >= 2);
 
   // The owner dies (its object goes without detach, as in kill -9): the guard stays.
@@ -259,7 +297,7 @@ TEST_CASE("the VIP guard: the kernel answers for the VIP only while the gate is 
   auto again = VipGuard::attach(node.index, dummy.name, std::span(&vip, 1), pins);
   REQUIRE(again);
   CHECK((*again)->tookOver());
-  CHECK((*again)->drops()->arp_requests > dropped);
+  CHECK((*again)->drops().value().arp_requests > dropped);
   CHECK((*again)->deadline().value().count() == 0);
   CHECK_FALSE(whoHas(client, vip.address, REPLY_WAIT).has_value());
   REQUIRE((*again)->openUntil(monotonicNow() + 10s));
@@ -268,28 +306,45 @@ TEST_CASE("the VIP guard: the kernel answers for the VIP only while the gate is 
   // Packets to the VIP are dropped too while shut (a client's SYN gets no RST). Both ends are
   // in this namespace, so the kernel would route to the VIP over loopback: the client's
   // packet is put on the wire by hand.
+  const auto unserved = [&] { return (*again)->drops().value().unserved_syns; };
+  // Gate open: a SYN for a port someone listens on passes; one for a port nobody serves (the
+  // service's process is gone) is dropped rather than refused with a reset.
+  sys::UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(4433);
+  REQUIRE(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&any), sizeof any) == 0);
+  REQUIRE(::listen(listener.get(), 8) == 0);
+  CHECK_FALSE(sentAndCounted(client, frameToVip(node, client, vip.address, 6, 4433), unserved));
+  CHECK(sentAndCounted(client, frameToVip(node, client, vip.address, 6, 4434), unserved));
   REQUIRE((*again)->shut());
-  const auto before = (*again)->drops()->packets_in;
-  std::vector<std::uint8_t> frame(node.mac.bytes.begin(), node.mac.bytes.end());
-  frame.insert(frame.end(), client.mac.bytes.begin(), client.mac.bytes.end());
-  const std::uint8_t ipv4[] = {0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 1, 99};
-  frame.insert(frame.end(), std::begin(ipv4), std::end(ipv4));
-  frame.insert(frame.end(), vip.address.bytes.begin(), vip.address.bytes.begin() + 4);
-  frame.resize(60);
-  auto wire = Announcer::open();
-  REQUIRE(wire);
-  REQUIRE(wire->send(client.index, frame));
-  const auto counted = std::chrono::steady_clock::now() + 2s;
-  while ((*again)->drops()->packets_in == before && std::chrono::steady_clock::now() < counted) {
-    pollfd idle{-1, 0, 0};
-    (void)::poll(&idle, 0, 10);
-  }
-  CHECK((*again)->drops()->packets_in > before);
+  CHECK(sentAndCounted(client, frameToVip(node, client, vip.address, 17),
+                       [&] { return (*again)->drops().value().packets_in; }));
 
   // A clean stop removes the filters and the pins: the kernel answers again.
   REQUIRE((*again)->detach());
   CHECK_FALSE(std::filesystem::exists(pins / "vip_guard_gate"));
   CHECK(whoHas(client, vip.address, REPLY_WAIT) == std::optional(node.mac));
+}
+
+TEST_CASE("the VIP guard replaces maps an incompatible version pinned") {
+  BpfFs bpffs;
+  Dummy dummy("foguard2");
+  auto route = RouteSocket::open();
+  const auto node = route->link(dummy.name).value();
+  const auto vip = parseIpPrefix("198.18.1.10/24").value();
+  const auto pins = bpffs.dir / dummy.name;
+  std::filesystem::create_directories(pins);
+  // A gate of another layout (a 4-byte value), as an older or newer version might pin.
+  sys::UniqueFd other(bpf_map_create(BPF_MAP_TYPE_ARRAY, "vip_guard_gate", 4, 4, 1, nullptr));
+  REQUIRE(other.get() >= 0);
+  REQUIRE(bpf_obj_pin(other.get(), (pins / "vip_guard_gate").c_str()) == 0);
+  auto guard = VipGuard::attach(node.index, dummy.name, std::span(&vip, 1), pins);
+  REQUIRE(guard);
+  CHECK((*guard)->tookOver());
+  REQUIRE((*guard)->openUntil(monotonicNow() + 10s));
+  CHECK((*guard)->deadline().value() > monotonicNow());
+  REQUIRE((*guard)->detach());
 }
 
 TEST_CASE("the VIP guard refuses a pin directory that is not on a bpf file system, saying how to fix it") {

@@ -133,7 +133,7 @@ class Guard(unittest.TestCase):
             sessions = Sessions(lab)
             sessions.create(self)
             busywait(lambda: lab.status(n2)["sessions_cached"] >= SESSIONS, BOUND, "sessions on n2")
-            sampler = sample(lab, c1, seconds=6, interval_ms=10, window_ms=8, ipv6=False)
+            sampler = sample(lab, c1, seconds=6, interval_ms=10, window_ms=8)
             sampler.expect(r"^sampling$")
             time.sleep(0.5)
             stopped = time.monotonic()
@@ -143,17 +143,18 @@ class Guard(unittest.TestCase):
             n1.failoverd.process.send_signal(signal.SIGCONT)
             n1.failoverd.expect(r"the VIP guard shut the gate: this process did not run for \d+ ms", timeout=BOUND)
             busywait(lambda: len(lab.active_nodes()) == 1, BOUND, "exactly one active node")
-            rows, (count, arp_two, _) = samples_of(sampler, timeout=30)
-            self.assertEqual(arp_two, 0, "two nodes answered ARP for the VIP")
+            rows, (count, arp_two, nd_two) = samples_of(sampler, timeout=30)
+            self.assertEqual((arp_two, nd_two), (0, 0), "two nodes answered for the VIP")
             frozen = [r for r in rows if stopped < r[0] < resumed]
-            answered_frozen = [t for t, arp, _ in frozen if n1.mac in arp]
-            last = max(answered_frozen) if answered_frozen else stopped
-            print(f"SIGSTOP: n1's last ARP answer {1000 * (last - stopped):.0f} ms after the stop "
+            last = last_answer_from(frozen, n1.mac) or stopped
+            print(f"SIGSTOP: n1's last ARP/NS answer {1000 * (last - stopped):.0f} ms after the stop "
                   f"({len(frozen)} samples while frozen)")
             self.assertLess(last - stopped, (GUARD_MS + SLACK_MS) / 1000)
-            self.assertTrue(any(n1.mac in arp for t, arp, _ in rows if t < stopped), "n1 never answered before")
+            before = [r for r in rows if r[0] < stopped]
+            self.assertTrue(any(n1.mac in arp for _t, arp, _ in before), "n1 never answered ARP before")
+            self.assertTrue(any(n1.mac in nd for _t, _arp, nd in before), "n1 never answered NS before")
             # Corosync does not see a frozen process leave: nobody took over while it was frozen.
-            self.assertFalse(any(n2.mac in arp for _t, arp, _ in frozen))
+            self.assertIsNone(last_answer_from(frozen, n2.mac))
             active = lab.active_nodes()[0]
             print(f"SIGSTOP: after SIGCONT the active node is {active}")
             lab.ip(c1, "neigh", "flush", "dev", "svc0")

@@ -3,7 +3,7 @@ SECONDS, and reports who answered. Usage:
     neighbour_sampler.py INTERFACE CLIENT_IP4 VIP4 CLIENT_IP6|- VIP6|- INTERVAL_MS WINDOW_MS SECONDS
 Each round sends a broadcast ARP request for VIP4 (from CLIENT_IP4) and, unless "-", a neighbour
 solicitation for VIP6 to its solicited-node group (from CLIENT_IP6), then collects for WINDOW_MS
-every ARP reply and neighbour advertisement for the VIP. Prints "sampling" once bound, one line
+every answer to those questions: ARP replies to this client, solicited advertisements. Prints "sampling" once bound, one line
 per round: "sample <monotonic time sent> arp=<MACs or -> nd=<MACs or ->", and at the end
 "done samples=N arp_two=K nd_two=K" (rounds answered by two or more MACs)."""
 
@@ -22,6 +22,7 @@ sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
 sock.bind((interface, 0))
 mac = sock.getsockname()[4]
 vip4_bytes = socket.inet_aton(vip4)
+client4_bytes = socket.inet_aton(client4)
 arp_request = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac +
                socket.inet_aton(client4) + b"\x00" * 6 + vip4_bytes).ljust(60, b"\x00")
 
@@ -49,12 +50,16 @@ if vip6 != "-":
 
 
 def answer(frame):
-    """('arp' or 'nd', the sender's MAC) if frame answers for the VIP, else None."""
+    """('arp' or 'nd', the sender's MAC) if frame answers our question for the VIP, else None:
+    an ARP reply from the VIP to this client, or a solicited neighbour advertisement for it.
+    A new owner's announcements (gratuitous ARP, unsolicited NA) answer nobody's question and
+    are not counted: they follow the old owner's last answer, they do not overlap it."""
     ethertype = frame[12:14]
-    if ethertype == b"\x08\x06" and len(frame) >= 42 and frame[20:22] == b"\x00\x02" and frame[28:32] == vip4_bytes:
+    if (ethertype == b"\x08\x06" and len(frame) >= 42 and frame[20:22] == b"\x00\x02" and frame[28:32] == vip4_bytes
+            and frame[38:42] == client4_bytes):
         return "arp", frame[6:12].hex(":")
     if (vip6_bytes and ethertype == b"\x86\xdd" and len(frame) >= 78 and frame[20] == 58 and frame[54] == 136
-            and frame[62:78] == vip6_bytes):
+            and frame[58] & 0x40 and frame[62:78] == vip6_bytes):
         return "nd", frame[6:12].hex(":")
     return None
 
