@@ -67,7 +67,8 @@ class Sessions:
         for kind in KINDS:
             resumed, total, failed = self.command("resume", kind)
             print(f"{what}: {kind} resumed {resumed} of {total}, failed {failed}")
-            test.assertEqual((resumed, failed), (total, 0), f"{what}: {kind}")
+            errors = [line for line in self.client.lines if line.startswith(f"error resume {kind} ")]
+            test.assertEqual((resumed, failed), (total, 0), f"{what}: {kind}: {errors[-failed:] if failed else ''}")
 
 
 def start_cluster(lab, extra=""):

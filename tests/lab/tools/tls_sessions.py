@@ -7,9 +7,11 @@ stdin, one answer line each:
     renew KIND ADDRESS      as resume, but each session is replaced by the one the resumed
                             connection issued (a TLS 1.3 ticket sent on a resumption);
                             answers "renewed R of N failed F"
-Every connection has a 5 s bound."""
+Every connection has a 5 s bound. Each failed connection is also reported as it happens:
+"error COMMAND KIND <monotonic time> <error>"."""
 
 import sys
+import time
 
 from tls_client import TLS12, TLS13, client_context, fetch
 
@@ -34,8 +36,9 @@ for line in sys.stdin:
         for _ in range(count):
             try:
                 created.append(fetch(address, context)[0])
-            except OSError:
+            except OSError as error:
                 failed += 1
+                print(f"error {command} {kind} {time.monotonic():.6f} {error!r}", flush=True)
         sessions.setdefault(kind, []).extend(created)
         print(f"created {len(created)} failed {failed}", flush=True)
     elif command == "resume":
@@ -44,8 +47,9 @@ for line in sys.stdin:
         for session in sessions.get(kind, []):
             try:
                 resumed += 1 if fetch(address, context, session)[1] else 0
-            except OSError:
+            except OSError as error:
                 failed += 1
+                print(f"error {command} {kind} {time.monotonic():.6f} {error!r}", flush=True)
         print(f"resumed {resumed} of {len(sessions.get(kind, []))} failed {failed}", flush=True)
     elif command == "renew":
         address = words[2]
@@ -58,8 +62,9 @@ for line in sys.stdin:
                     kept.append(newer)
                 else:
                     kept.append(session)
-            except OSError:
+            except OSError as error:
                 failed += 1
+                print(f"error {command} {kind} {time.monotonic():.6f} {error!r}", flush=True)
                 kept.append(session)
         sessions[kind] = kept
         print(f"renewed {renewed} of {len(kept)} failed {failed}", flush=True)
