@@ -688,11 +688,13 @@ std::string Agent::control(const std::string& line) {
 
 nlohmann::json Agent::status() const {
   using nlohmann::json;
-  const auto elected = roles_.electedActive(facts());
+  const auto known = facts();
+  const auto elected = roles_.electedActive(known);
+  const bool eligible = roles_.eligible(known);
   json members = json::array();
   json self = {{"name", config_->node_name}, {"id", link_->localNode()}, {"role", toString(roles_.role())},
                {"priority", config_->node_priority}, {"in_sync", replicator_->inSync()},
-               {"eligible", roles_.eligible(facts())}, {"self", true}, {"lag", nullptr},
+               {"eligible", eligible}, {"self", true}, {"lag", nullptr},
                {"sessions_cached", tls_->cache().stats().entries}};
   members.push_back(self);
   std::optional<std::string> owner;
@@ -744,7 +746,7 @@ nlohmann::json Agent::status() const {
           {"connected", connected_},
           {"quorate", quorate_},
           {"in_sync", replicator_->inSync()},
-          {"eligible", roles_.eligible(facts())},
+          {"eligible", eligible},
           {"service_link", vip_->serviceable()},
           {"guard", guard},
           {"vips", vips},

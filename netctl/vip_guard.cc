@@ -106,11 +106,9 @@ sys::Status fillVips(bpf_object* object, std::span<const IpPrefix> vips) {
   for (const char* name : {"vip_guard_v4", "vip_guard_v6"}) {
     const int fd = bpf_map__fd(bpf_object__find_map_by_name(object, name));
     // Keys a previous run left (its configuration may have named other VIPs) go first.
-    std::array<std::uint8_t, 16> key{};
-    std::array<std::uint8_t, 16> next{};
-    while (bpf_map_get_next_key(fd, nullptr, next.data()) == 0) {
-      key = next;
-      if (bpf_map_delete_elem(fd, key.data()) != 0) {
+    std::array<std::uint8_t, 16> first{}; // room for either key size
+    while (bpf_map_get_next_key(fd, nullptr, first.data()) == 0) {
+      if (bpf_map_delete_elem(fd, first.data()) != 0) {
         return std::unexpected(sys::systemError(std::string("vip guard: clearing ") + name));
       }
     }
