@@ -10,6 +10,7 @@ last answer was seen. Medians over the runs. Not a test.
 """
 
 import argparse
+import os
 import signal
 import statistics
 import sys
@@ -24,14 +25,14 @@ from test_guard import last_answer_from, sample, samples_of  # noqa: E402
 VIP = VIP4.split("/")[0]
 
 
-def one_run(mode, bound):
+def one_run(mode, bound, extra=""):
     lab_module.GUARD_BOUND_MS = bound
     with Lab(nodes=2, clients=1) as lab:
         c1 = lab.clients[0]
         n1, n2 = lab.nodes
-        lab.start_failoverd(n1, priority=200)
+        lab.start_failoverd(n1, priority=200, extra=extra)
         busywait(lambda: lab.active_nodes() == ["n1"], 20, "n1 active")
-        lab.start_failoverd(n2, priority=100)
+        lab.start_failoverd(n2, priority=100, extra=extra)
         probes = lab.spawn_probe(c1, "tls_probe_loop.py", VIP, "10", "250", "9")
         probes.expect(r"^started$")
         sampler = sample(lab, c1, seconds=8.5)
@@ -52,6 +53,9 @@ def one_run(mode, bound):
         bad = [t for t, o in after if o != "ok"]
         recovered = next((t for t, o in after if o == "ok" and (not bad or t > max(bad))), None)
         outage = (recovered - failed_at) * 1000 if recovered and bad else 0.0
+        if os.environ.get("FAILOVER_BENCH_DEBUG") and outage > 1000:
+            print(f"outage {outage:.0f} ms; n2 said:\n{n2.failoverd.drain_output(12)}", file=sys.stderr)
+            print("\n".join(l for l in probes.lines if not l.endswith(" ok"))[:3000], file=sys.stderr)
         last = last_answer_from(rows, n1.mac)
         silent_after = (last - failed_at) * 1000 if last and last > failed_at else 0.0
         return outage, sum(o == "refused" for _t, o in after), len(bad), arp_two + nd_two, silent_after
@@ -61,10 +65,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--bound", type=int, default=50, help="guard-bound-ms")
+    parser.add_argument("--extra", default="", help="configuration lines for both nodes, e.g. 'announce-repeat-ms = 1100'")
+    parser.add_argument("--modes", default="kill,sigstop")
     args = parser.parse_args()
     print(f"client view of a dead or frozen active, guard-bound-ms {args.bound}, {args.runs} runs each")
-    for mode in ("kill", "sigstop"):
-        runs = [one_run(mode, args.bound) for _ in range(args.runs)]
+    extra = args.extra.replace("\\n", "\n") + ("\n" if args.extra else "")
+    for mode in args.modes.split(","):
+        runs = [one_run(mode, args.bound, extra) for _ in range(args.runs)]
         column = lambda i: [r[i] for r in runs]  # noqa: E731
         print(f"  {mode:8}: outage median {statistics.median(column(0)):7.1f} ms (runs {' '.join(f'{x:.0f}' for x in column(0))}); "
               f"refused total {sum(column(1))}; failed probes median {statistics.median(column(2))}; "
