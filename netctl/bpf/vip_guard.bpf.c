@@ -219,7 +219,10 @@ static __always_inline int unserved_syn(struct __sk_buff* skb) {
   if (!tcp->syn || tcp->ack) {
     return 0;
   }
-  struct bpf_sock* socket = bpf_sk_lookup_tcp(skb, &tuple, tuple_size, BPF_F_CURRENT_NETNS, 0);
+  // skc, not sk: a connection in TIME_WAIT (or a request socket) counts as a socket that takes
+  // the SYN (the kernel recycles a TIME_WAIT for a new SYN); bpf_sk_lookup_tcp returns only
+  // full sockets, and busy clients reuse ports the server still holds in TIME_WAIT.
+  struct bpf_sock* socket = bpf_skc_lookup_tcp(skb, &tuple, tuple_size, BPF_F_CURRENT_NETNS, 0);
   if (socket != 0) {
     bpf_sk_release(socket);
     return 0;
