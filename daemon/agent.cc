@@ -25,17 +25,6 @@ constexpr int INTERRUPT_SIGNAL = SIGINT;
 constexpr int RELOAD_SIGNAL = SIGHUP;
 constexpr auto TICK = 1s;
 constexpr auto DRAIN_BOUND = 2000ms;
-// How long the target of a switchover has to take the VIP before the active resumes.
-constexpr auto HANDOVER_TIMEOUT = 5000ms;
-constexpr auto DRAIN_POLL = 20ms;
-// After the target has announced the VIP, the old active keeps it (quiesced, still serving)
-// at least this long: for connections still in its accept queue and for clients a moment
-// late to update their ARP entry. The new active serves meanwhile, so this costs no outage.
-constexpr auto HANDOVER_GRACE = 500ms;
-// How long open connections get to finish before the VIP moves (new ones are held meanwhile).
-constexpr auto EMPTYING_BOUND = 1000ms;
-// New connections wait while the old ones finish: check often.
-constexpr auto EMPTYING_POLL = 2ms;
 constexpr std::size_t MIN_CLUSTER_KEY = 32;
 constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
@@ -98,6 +87,14 @@ std::string errorLine(const std::string& message) {
   return jsonLine({{"ok", false}, {"error", message}});
 }
 
+RoleSettings roleSettings(const Config& config) {
+  RoleSettings settings;
+  settings.priority = config.node_priority;
+  settings.preempt = config.preempt;
+  settings.guard_bound = config.guard.bound;
+  return settings;
+}
+
 netctl::VipPlan vipPlan(const Config& config) {
   netctl::VipPlan plan;
   plan.interface = config.interface;
@@ -123,8 +120,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
     : config_(std::make_shared<const Config>(std::move(config))), command_line_(std::move(command_line)),
       loop_(loop), signals_(orThrow(sys::SignalFd::create({STOP_SIGNAL, INTERRUPT_SIGNAL, RELOAD_SIGNAL}), "signals")),
       tick_(orThrow(sys::TimerFd::create(), "timer")),
-      roles_(0, config_->node_priority, config_->preempt),
-      handover_timer_(orThrow(sys::TimerFd::create(), "timer")) {
+      roles_(roleSettings(*config_)), decision_timer_(orThrow(sys::TimerFd::create(), "timer")) {
   const auto& c = *config_;
   setLogLevel(c.log_level);
   orThrow(netctl::interfaceIndex(c.interface), "interface (" + c.source.string() + ")");
@@ -142,14 +138,8 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
          Log{LogLevel::Info, "cluster"} << members.size() << " failoverd processes in group '"
                                         << config_->cluster_group << "' (" << joined.size() << " joined, "
                                         << left.size() << " left)";
-         // Named before the replicator forgets a member that left.
-         const auto target_name = handover_target_ ? nameOf(*handover_target_) : std::string();
          replicator_->onMembership(members, joined, left);
-         if (handover_target_ && std::none_of(members.begin(), members.end(), [this](const auto& m) {
-               return m.nodeid == *handover_target_;
-             })) {
-           abortHandover(target_name + " left the cluster");
-         }
+         handle(event::FactsChanged{});
        },
        [this](bool quorate) {
          if (quorate != quorate_) {
@@ -184,8 +174,9 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
       std::move(sealer), *link_, *tls_, loop_, c.replication, [this] { return describeSelf(); },
       [this] { handle(event::FactsChanged{}); });
   orThrow(replicator_->start(), "replication");
-  replicator_->onHandover([this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
-    onHandover(from, message);
+  replicator_->onHandover([this](const cluster::GroupMember&, const cluster::HandoverMessage& message) {
+    handle(event::HandoverReceived{{static_cast<HandoverStep::Phase>(message.phase), message.from, message.to,
+                                    message.mac}});
   });
   hooks_.target = replicator_.get();
 
@@ -195,11 +186,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                         // The TLS listener is always open (IP_FREEBIND): release held SYNs now.
                         (void)vip_->serviceReady();
                         Log{LogLevel::Notice, "vip"} << "taken and announced on " << config_->interface;
-                        if (handover_from_) {
-                          replicator_->sendHandover({cluster::HandoverMessage::Phase::Taken, *handover_from_,
-                                                     link_->localNode(), vip_->link().mac.bytes});
-                          handover_from_.reset();
-                        }
+                        handle(event::VipTaken{vip_->link().mac.bytes});
                       },
                       [this](const std::string& reason) { handle(event::VipLost{reason}); },
                       [](std::size_t held) {
@@ -255,7 +242,11 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   }
   orThrow(loop_.add(signals_.fd(), EPOLLIN, [this](std::uint32_t) { onSignal(); }), "signals");
   orThrow(loop_.add(tick_.fd(), EPOLLIN, [this](std::uint32_t) { onTick(); }), "timer");
-  orThrow(loop_.add(handover_timer_.fd(), EPOLLIN, [this](std::uint32_t) { onHandoverTimer(); }), "timer");
+  orThrow(loop_.add(decision_timer_.fd(), EPOLLIN, [this](std::uint32_t) {
+            decision_timer_.acknowledge();
+            handle(event::TimerFired{});
+          }),
+          "timer");
   orThrow(tick_.arm(TICK), "timer");
   Log{LogLevel::Notice, c.node_name} << "started: interface " << c.interface << ", " << c.vips.size()
                                      << " VIP(s), takeover-mode " << toString(c.takeover_mode) << ", TLS on port "
@@ -266,7 +257,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
 Agent::~Agent() {
   loop_.remove(signals_.fd());
   loop_.remove(tick_.fd());
-  loop_.remove(handover_timer_.fd());
+  loop_.remove(decision_timer_.fd());
 }
 
 std::string Agent::nameOf(std::uint32_t node) const {
@@ -290,187 +281,90 @@ std::optional<std::uint32_t> Agent::nodeNamed(const std::string& name) const {
   return std::nullopt;
 }
 
-std::optional<std::string> Agent::startHandover(std::uint32_t target, AfterHandover after) {
-  const auto transition = roles_.handle(event::HandOver{target}, facts());
-  if (transition.refused) {
-    return transition.refused;
+Millis Agent::now() { return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now().time_since_epoch()); }
+
+Decision Agent::handle(const Event& event) {
+  if (stopping_) {
+    return {};
   }
-  carryOut(transition);
-  handover_target_ = target;
-  after_handover_ = after;
-  handover_draining_ = false;
-  // First let no connection be in flight when the VIP moves (its later packets would go to
-  // the new active, which does not know it): hold new SYNs, let open connections finish.
-  if (auto held = vip_->holdNewConnections(); !held) {
-    Log{LogLevel::Warning, "switchover"} << "cannot hold new connections: " << held.error().message;
+  auto decision = roles_.handle(event, facts(), now());
+  if (decision.refused && std::holds_alternative<event::HandoverReceived>(event)) {
+    Log{LogLevel::Warning, "switchover"} << *decision.refused;
   }
-  tls_->closeConnections();
-  handover_emptying_ = true;
-  handover_deadline_ = std::chrono::steady_clock::now() + EMPTYING_BOUND;
-  if (tls_->openConnections() == 0) {
-    releaseVipForHandover();
-  } else {
-    (void)handover_timer_.arm(EMPTYING_POLL);
-  }
-  return std::nullopt;
+  carryOut(decision);
+  return decision;
 }
 
-void Agent::releaseVipForHandover() {
-  handover_emptying_ = false;
-  if (auto quiet = vip_->quiesce(); !quiet) {
-    Log{LogLevel::Error, "switchover"} << "cannot stop answering for the VIP: " << quiet.error().message;
-  }
-  replicator_->sendHandover({cluster::HandoverMessage::Phase::Released, link_->localNode(), *handover_target_, {}});
-  (void)handover_timer_.arm(HANDOVER_TIMEOUT);
-  Log{LogLevel::Notice, "switchover"} << "stopped answering ARP for the VIP; waiting for "
-                                      << nameOf(*handover_target_) << " to take it";
-}
-
-void Agent::onHandover(const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
-  using Phase = cluster::HandoverMessage::Phase;
-  const auto self = link_->localNode();
-  switch (message.phase) {
-  case Phase::Request:
-    if (message.from == self && roles_.role() == Role::Active) {
-      if (auto refused = startHandover(message.to, AfterHandover::Stay)) {
-        Log{LogLevel::Warning, "switchover"} << "refused a switchover to " << nameOf(message.to)
-                                             << " asked by node " << from.nodeid << ": " << *refused;
-        replicator_->sendHandover({Phase::Aborted, self, message.to, {}});
-      }
-    }
-    break;
-  case Phase::Released:
-    if (message.to == self) {
-      handover_from_ = message.from;
-      const auto transition = roles_.handle(event::TakeOverPlanned{nameOf(message.from)}, facts());
-      if (transition.refused) {
-        handover_from_.reset();
-        Log{LogLevel::Warning, "switchover"} << "cannot take the VIP from " << nameOf(message.from) << ": "
-                                             << *transition.refused;
-        replicator_->sendHandover({Phase::Aborted, message.from, self, {}});
+void Agent::carryOut(const Decision& decision) {
+  bool exit = false;
+  for (const auto& effect : decision.effects) {
+    if (const auto* take = std::get_if<effect::TakeVip>(&effect)) {
+      if (auto taken = vip_->promote(take->wait_out); !taken) {
+        Log{LogLevel::Error, "vip"} << "taking the VIP: " << taken.error().message;
+        report(decision);
+        handle(event::TakeoverFailed{taken.error().message});
         return;
       }
-      carryOut(transition);
-    }
-    break;
-  case Phase::Taken:
-    if (message.from == self && handover_target_ == message.to) {
-      // The new active has announced the VIP: let our open connections finish (keep-alive
-      // ones close after their response, so their clients reconnect to it), then let go.
-      (void)handover_timer_.disarm();
-      netctl::MacAddress target_mac;
-      target_mac.bytes = message.mac;
-      vip_->forwardHeld(target_mac);
-      handover_draining_ = true;
-      handover_grace_end_ = std::chrono::steady_clock::now() + HANDOVER_GRACE;
-      handover_deadline_ = std::chrono::steady_clock::now() + DRAIN_BOUND;
+    } else if (std::holds_alternative<effect::ReleaseVip>(effect)) {
+      if (auto released = vip_->demote(); !released) {
+        Log{LogLevel::Error, "vip"} << "releasing the VIP: " << released.error().message;
+      }
+    } else if (std::holds_alternative<effect::HoldNewConnections>(effect)) {
+      if (auto held = vip_->holdNewConnections(); !held) {
+        Log{LogLevel::Warning, "switchover"} << "cannot hold new connections: " << held.error().message;
+      }
+    } else if (std::holds_alternative<effect::CloseConnections>(effect)) {
       tls_->closeConnections();
-      (void)handover_timer_.arm(DRAIN_POLL);
+    } else if (std::holds_alternative<effect::StopAnswering>(effect)) {
+      if (auto quiet = vip_->quiesce(); !quiet) {
+        Log{LogLevel::Error, "switchover"} << "cannot stop answering for the VIP: " << quiet.error().message;
+      }
+      Log{LogLevel::Notice, "switchover"} << "stopped answering ARP for the VIP; waiting for "
+                                          << nameOf(roles_.handoverTarget().value_or(0)) << " to take it";
+    } else if (std::holds_alternative<effect::AnswerAgain>(effect)) {
+      if (auto resumed = vip_->resume(); !resumed) {
+        Log{LogLevel::Error, "switchover"} << "cannot answer for the VIP again: " << resumed.error().message;
+      }
+    } else if (const auto* forward = std::get_if<effect::ForwardHeld>(&effect)) {
+      netctl::MacAddress mac;
+      mac.bytes = forward->mac;
+      vip_->forwardHeld(mac);
+    } else if (std::holds_alternative<effect::Resync>(effect)) {
+      replicator_->resync();
+    } else if (std::holds_alternative<effect::PublishKeyring>(effect)) {
+      replicator_->publishKeyring();
+    } else if (const auto* send = std::get_if<effect::SendHandover>(&effect)) {
+      replicator_->sendHandover({static_cast<cluster::HandoverMessage::Phase>(send->step.phase), send->step.from,
+                                 send->step.to, send->step.mac});
+    } else if (std::holds_alternative<effect::Exit>(effect)) {
+      exit = true;
     }
-    break;
-  case Phase::Aborted:
-    if (message.from == self && handover_target_ == message.to) {
-      abortHandover(nameOf(message.to) + " could not take the VIP");
-    }
-    break;
   }
-}
-
-void Agent::onHandoverTimer() {
-  handover_timer_.acknowledge();
-  if (!handover_target_) {
-    return;
-  }
-  if (handover_emptying_) {
-    if (tls_->openConnections() == 0 || std::chrono::steady_clock::now() >= handover_deadline_) {
-      releaseVipForHandover();
-    } else {
-      (void)handover_timer_.arm(EMPTYING_POLL);
-    }
-  } else if (!handover_draining_) {
-    abortHandover(nameOf(*handover_target_) + " did not take the VIP within " +
-                  std::to_string(HANDOVER_TIMEOUT.count()) + " ms");
-  } else if (const auto now = std::chrono::steady_clock::now();
-             (now >= handover_grace_end_ && tls_->openConnections() == 0) || now >= handover_deadline_) {
-    finishHandover();
+  report(decision);
+  if (const auto deadline = roles_.deadline()) {
+    (void)decision_timer_.arm(std::max(*deadline - now(), Millis{0}) + std::chrono::microseconds(1));
   } else {
-    (void)handover_timer_.arm(DRAIN_POLL);
+    (void)decision_timer_.disarm();
   }
-}
-
-void Agent::finishHandover() {
-  const auto target = *handover_target_;
-  handover_target_.reset();
-  handover_draining_ = false;
-  carryOut(roles_.handle(event::HandoverDone{}, facts()));
-  Log{LogLevel::Notice, "switchover"} << "done: " << nameOf(target) << " is active";
-  if (after_handover_ == AfterHandover::Stop) {
-    stop();
-  } else if (after_handover_ == AfterHandover::Maintenance) {
-    carryOut(roles_.handle(event::MaintenanceOn{}, facts()));
-  }
-}
-
-void Agent::abortHandover(const std::string& reason) {
-  if (!handover_target_) {
-    return;
-  }
-  (void)handover_timer_.disarm();
-  handover_target_.reset();
-  handover_draining_ = false;
-  handover_emptying_ = false;
-  if (auto resumed = vip_->resume(); !resumed) {
-    Log{LogLevel::Error, "switchover"} << "cannot answer for the VIP again: " << resumed.error().message;
-  }
-  carryOut(roles_.handle(event::HandoverFailed{reason}, facts()));
-  if (after_handover_ == AfterHandover::Stop) {
-    Log{LogLevel::Warning, "switchover"} << "stopping without a handover: " << reason;
+  if (exit) {
     stop();
   }
 }
 
-void Agent::handle(const Event& event) {
-  if (stopping_) {
-    return;
+void Agent::report(const Decision& decision) {
+  if (decision.changed() && decision.from == Role::HandingOver) {
+    Log{LogLevel::Notice, "switchover"} << decision.reason;
   }
-  carryOut(roles_.handle(event, facts()));
-}
-
-void Agent::carryOut(const Transition& transition) {
-  if (transition.refused) {
-    return;
-  }
-  if (transition.release_vip) {
-    if (auto released = vip_->demote(); !released) {
-      Log{LogLevel::Error, "vip"} << "releasing the VIP: " << released.error().message;
-    }
-  }
-  if (transition.resync) {
-    replicator_->resync();
-  }
-  if (transition.take_vip) {
-    // After a failure the old active's guard may keep its gate open for up to its bound after
-    // it was last seen: wait that out, or both would answer. A planned handover needs no
-    // wait (the old active stopped answering ARP/NA before it released the VIP).
-    const auto wait_out = handover_from_ ? std::chrono::milliseconds(0) : config_->guard.bound;
-    if (auto taken = vip_->promote(wait_out); !taken) {
-      Log{LogLevel::Error, "vip"} << "taking the VIP: " << taken.error().message;
-      carryOut(roles_.handle(event::TakeoverFailed{taken.error().message}, facts()));
-      return;
-    }
-    // Standbys must hold this node's ticket keys before its tickets reach clients.
-    replicator_->publishKeyring();
-  }
-  if (transition.changed()) {
+  if (decision.changed()) {
     ++transitions_;
-    last_transition_ = transition;
+    last_transition_ = decision;
     last_transition_at_ = std::time(nullptr);
-    Log{LogLevel::Notice, "role"} << toString(transition.from) << " -> " << toString(transition.to) << " ("
-                                  << transition.reason << ")";
+    Log{LogLevel::Notice, "role"} << toString(decision.from) << " -> " << toString(decision.to) << " ("
+                                  << decision.reason << ")";
     replicator_->announce();
     if (hooks_runner_) {
-      hooks_runner_->notify({std::string(toString(transition.from)), std::string(toString(transition.to)),
-                             transition.reason});
+      hooks_runner_->notify({std::string(toString(decision.from)), std::string(toString(decision.to)),
+                             decision.reason});
     }
   }
   notifySystemd();
@@ -494,6 +388,7 @@ ClusterFacts Agent::facts() const {
   facts.in_sync = replicator_ && replicator_->inSync();
   facts.settling = replicator_ && replicator_->settling();
   facts.serviceable = vip_ != nullptr && vip_->serviceable();
+  facts.open_connections = tls_ ? tls_->openConnections() : 0;
   if (replicator_) {
     for (const auto& [key, peer] : replicator_->peers()) {
       if (peer.state) {
@@ -543,16 +438,12 @@ void Agent::onSignal() {
       continue;
     }
     Log{LogLevel::Notice, config_->node_name} << "stopping on signal " << *signal;
-    // Stopping the active node is planned maintenance: hand over first, then exit. A second
-    // signal during the handover stops at once.
-    if (roles_.role() == Role::Active && !handover_target_) {
-      if (const auto target = roles_.bestStandby(facts())) {
-        if (!startHandover(*target, AfterHandover::Stop)) {
-          return;
-        }
-      }
+    if (const auto decision = handle(event::StopRequested{}); decision.has<effect::Exit>() || stopping_) {
+      return;
     }
-    stop();
+    if (roles_.role() != Role::HandingOver) {
+      stop(); // nothing to hand over, and nothing decided: stop anyway
+    }
     return;
   }
 }
@@ -608,12 +499,15 @@ std::string Agent::control(const std::string& line) {
     return errorLine(request.error().message);
   }
   const auto command = [&](const Event& event) {
-    const auto transition = roles_.handle(event, facts());
-    if (transition.refused) {
-      return errorLine(*transition.refused);
+    const auto decision = handle(event);
+    if (decision.refused) {
+      return errorLine(*decision.refused);
     }
-    carryOut(transition);
-    return jsonLine({{"ok", true}, {"role", toString(roles_.role())}});
+    auto answer = nlohmann::json{{"ok", true}, {"role", toString(roles_.role())}};
+    if (decision.target) {
+      answer["target"] = nameOf(*decision.target);
+    }
+    return jsonLine(answer);
   };
   if (request->command == "status") {
     auto answer = status();
@@ -628,42 +522,19 @@ std::string Agent::control(const std::string& line) {
   }
   const auto& arguments = request->arguments;
   if (request->command == "switchover") {
-    std::optional<std::uint32_t> target = arguments.empty() ? roles_.bestStandby(facts()) : nodeNamed(arguments[0]);
-    if (!target) {
-      return errorLine(arguments.empty() ? "no in-sync standby to switch over to"
-                                         : "no member named '" + arguments[0] + "'");
+    if (arguments.empty()) {
+      return command(event::Switchover{});
     }
-    if (roles_.role() == Role::Active) {
-      if (auto refused = startHandover(*target, AfterHandover::Stay)) {
-        return errorLine(*refused);
-      }
-    } else {
-      const auto others = facts().others;
-      const auto it = std::find_if(others.begin(), others.end(), [](const MemberInfo& m) { return m.role == Role::Active; });
-      if (it == others.end()) {
-        return errorLine("no node is active: nothing to switch over");
-      }
-      replicator_->sendHandover({cluster::HandoverMessage::Phase::Request, it->nodeid, *target, {}});
+    if (const auto target = nodeNamed(arguments[0])) {
+      return command(event::Switchover{target});
     }
-    return jsonLine({{"ok", true}, {"target", nameOf(*target)}});
+    return errorLine("no member named '" + arguments[0] + "'");
   }
   if (request->command == "maintenance" && !arguments.empty() && arguments[0] == "off") {
     return command(event::MaintenanceOff{});
   }
   if (request->command == "maintenance" && !arguments.empty() && arguments[0] == "on") {
-    const bool force = arguments.size() > 1 && arguments[1] == "--force";
-    if (roles_.role() == Role::Active) {
-      if (const auto target = roles_.bestStandby(facts())) {
-        if (auto refused = startHandover(*target, AfterHandover::Maintenance)) {
-          return errorLine(*refused);
-        }
-        return jsonLine({{"ok", true}, {"role", toString(roles_.role())}, {"target", nameOf(*target)}});
-      }
-      if (!force) {
-        return errorLine("no in-sync standby to hand the VIP over to: 'maintenance on --force' releases it anyway");
-      }
-    }
-    return command(event::MaintenanceOn{});
+    return command(event::MaintenanceOn{arguments.size() > 1 && arguments[1] == "--force"});
   }
   if (request->command == "rotate-keys") {
     if (roles_.role() != Role::Active) {
@@ -752,6 +623,9 @@ nlohmann::json Agent::status() const {
           {"vips", vips},
           {"vip_owner", owner ? json(*owner) : json(nullptr)},
           {"elected", elected ? json(*elected) : json(nullptr)},
+          {"switchover", roles_.handoverTarget()
+                             ? json{{"target", nameOf(*roles_.handoverTarget())}, {"phase", roles_.handoverPhase()}}
+                             : json(nullptr)},
           {"members", members},
           {"sessions_cached", tls_->cache().stats().entries},
           {"ticket_keys", tls_->keyring().size()},

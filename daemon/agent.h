@@ -47,15 +47,6 @@ private:
     }
   };
 
-  // What the old active does once a switchover is over.
-  enum class AfterHandover { Stay, Stop, Maintenance };
-
-  std::optional<std::string> startHandover(std::uint32_t target, AfterHandover after);
-  void onHandover(const cluster::GroupMember& from, const cluster::HandoverMessage& message);
-  void onHandoverTimer();
-  void finishHandover();
-  void releaseVipForHandover();
-  void abortHandover(const std::string& reason);
   std::string nameOf(std::uint32_t node) const;
   std::optional<std::uint32_t> nodeNamed(const std::string& name) const;
   void onSignal();
@@ -63,8 +54,11 @@ private:
   // Returns the problems that kept the running configuration, if any.
   std::optional<std::string> reload();
   void stop();
-  void handle(const Event& event);
-  void carryOut(const Transition& transition);
+  static Millis now();
+  // Feeds one event to the role machine and carries out its decision.
+  Decision handle(const Event& event);
+  void carryOut(const Decision& decision);
+  void report(const Decision& decision);
   ClusterFacts facts() const;
   cluster::StateMessage describeSelf() const;
   std::string control(const std::string& line);
@@ -90,16 +84,9 @@ private:
   bool quorate_ = false;
   bool ready_ = false;
   bool stopping_ = false;
-  sys::TimerFd handover_timer_;
-  std::optional<std::uint32_t> handover_target_; // on the old active, during a switchover
-  std::optional<std::uint32_t> handover_from_;   // on the target, until it has the VIP
-  AfterHandover after_handover_ = AfterHandover::Stay;
-  bool handover_emptying_ = false; // holding new SYNs until open connections are done
-  bool handover_draining_ = false;
-  std::chrono::steady_clock::time_point handover_deadline_;
-  std::chrono::steady_clock::time_point handover_grace_end_;
+  sys::TimerFd decision_timer_; // armed at RoleMachine::deadline()
   std::uint64_t transitions_ = 0;
-  Transition last_transition_;
+  Decision last_transition_;
   std::time_t last_transition_at_ = 0;
 };
 

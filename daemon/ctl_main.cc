@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <chrono>
 #include <iomanip>
@@ -152,7 +153,8 @@ int roleCommand(const char* name, Args args) {
 int promote(Args args) { return roleCommand("promote", args); }
 int demote(Args args) { return roleCommand("demote", args); }
 
-// Asks for the switchover, then waits (bounded) until the target reports holding the VIP.
+// Asks for the switchover, then waits (bounded) until the target holds the VIP and the old
+// active has let its quiesced copy go (no member is handing over any more).
 int switchover(Args args) {
   // "switchover NODE" and "switchover --to NODE" say the same.
   const bool to = !args.empty() && std::string_view(args[0]) == "--to";
@@ -170,7 +172,11 @@ int switchover(Args args) {
   const auto deadline = std::chrono::steady_clock::now() + WAIT;
   while (std::chrono::steady_clock::now() < deadline) {
     const auto status = request("status");
-    if (text(status["vip_owner"]) == target) {
+    const auto& members = status["members"];
+    const bool handing_over = std::any_of(members.begin(), members.end(), [](const nlohmann::json& member) {
+      return text(member["role"]) == "handing-over";
+    });
+    if (text(status["vip_owner"]) == target && !handing_over) {
       std::cout << "failoverctl switchover: done, " << target << " is active\n";
       return EXIT_OK;
     }

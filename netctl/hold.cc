@@ -170,6 +170,15 @@ int PacketHold::onPacket(nfq_q_handle* queue, nfgenmsg*, nfq_data* data, void* o
     return 0;
   }
   const std::uint32_t id = ntohl(header->packet_id);
+  if (self.forward_) {
+    unsigned char* packet = nullptr;
+    const int length = nfq_get_payload(data, &packet);
+    if (length > 0) {
+      self.forward_(std::span<const std::uint8_t>(packet, static_cast<std::size_t>(length)));
+    }
+    nfq_set_verdict(queue, id, NF_DROP, 0, nullptr);
+    return 0;
+  }
   if (!self.holding_) {
     nfq_set_verdict(queue, id, NF_ACCEPT, 0, nullptr);
     return 0;
@@ -209,7 +218,7 @@ sys::Result<std::size_t> PacketHold::onReadable() {
   }
 }
 
-void PacketHold::forwardAndDrop(const std::function<void(std::span<const std::uint8_t>)>& forward) {
+void PacketHold::forwardAndDrop(std::function<void(std::span<const std::uint8_t>)> forward) {
   (void)onReadable();
   holding_ = false;
   for (const auto& held : held_) {
@@ -219,10 +228,12 @@ void PacketHold::forwardAndDrop(const std::function<void(std::span<const std::ui
     nfq_set_verdict(queue_, held.id, NF_DROP, 0, nullptr);
   }
   held_.clear();
+  forward_ = std::move(forward);
 }
 
 sys::Status PacketHold::release() {
   holding_ = false;
+  forward_ = nullptr;
   sys::Status status;
   for (const auto& held : held_) {
     if (nfq_set_verdict(queue_, held.id, NF_ACCEPT, 0, nullptr) < 0 && status) {

@@ -39,7 +39,7 @@ struct HoldRule {
 };
 
 // The NFQUEUE consumer. While bound, every packet the rule queues is either held (until
-// release()) or, after release(), accepted at once. The queue is fail-open as well
+// release()), forwarded (after forwardAndDrop()) or, after release(), accepted at once. The queue is fail-open as well
 // (NFQA_CFG_F_FAIL_OPEN): if it is full, or this process cannot keep up, the kernel accepts.
 class PacketHold {
 public:
@@ -55,10 +55,15 @@ public:
   // Accepts every held packet and lets later ones through at once.
   sys::Status release();
   // Holds new packets again (an active node about to hand the VIP over).
-  void holdAgain() noexcept { holding_ = true; }
+  void holdAgain() noexcept {
+    holding_ = true;
+    forward_ = nullptr;
+  }
   // Gives every held packet (an IPv4/IPv6 packet) to `forward`, then drops the local copy:
-  // the connection starts on the node they were forwarded to. Later packets are accepted.
-  void forwardAndDrop(const std::function<void(std::span<const std::uint8_t>)>& forward);
+  // the connection starts on the node they were forwarded to. Later packets go the same way
+  // until release(): a client that still has this node's MAC cached must not open a
+  // connection here that the VIP's removal would then reset.
+  void forwardAndDrop(std::function<void(std::span<const std::uint8_t>)> forward);
 
   std::size_t held() const noexcept { return held_.size(); }
   std::uint64_t total_held() const noexcept { return total_held_; }
@@ -77,6 +82,7 @@ private:
   std::vector<Held> held_;
   std::uint64_t total_held_ = 0;
   bool holding_ = true;
+  std::function<void(std::span<const std::uint8_t>)> forward_; // set by forwardAndDrop()
 };
 
 } // namespace failover::netctl

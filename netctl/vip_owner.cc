@@ -249,7 +249,7 @@ void VipOwner::refreshLifetimes() {
   for (const auto& vip : plan_.vips) {
     // Moved VIPs only while owned (and not the IPv6 ones a quiesced node gave up); shared
     // ones always, for they are on standbys too.
-    const bool held = moves(vip) ? answering() && !(quiesced_ && vip.address.family == Family::V6) : true;
+    const bool held = moves(vip) ? answering() && !quiescedAway(vip) : true;
     if (!held) {
       continue;
     }
@@ -450,8 +450,8 @@ void VipOwner::onNetlink() {
       }
       break;
     case NetEvent::Kind::AddressRemoved:
-      if (event.index == link_.index && state_ == State::Active &&
-          contains(plan_.vips, event.prefix)) {
+      if (event.index == link_.index && state_ == State::Active && contains(plan_.vips, event.prefix) &&
+          !quiescedAway(event.prefix)) {
         fail("VIP " + toString(event.prefix) + " was removed from " + plan_.interface +
              " by someone else");
         return;
@@ -488,7 +488,7 @@ void VipOwner::onNetlink() {
     }
     if (state_ == State::Active) {
       for (const auto& vip : plan_.vips) {
-        if (!contains(*present, vip)) {
+        if (!contains(*present, vip) && !quiescedAway(vip)) {
           fail("VIP " + toString(vip) + " is gone from " + plan_.interface +
                " (found after lost netlink events)");
           return;
@@ -653,7 +653,7 @@ void VipOwner::forwardHeld(const MacAddress& to) {
   if (!hold_) {
     return;
   }
-  hold_->forwardAndDrop([&](std::span<const std::uint8_t> packet) {
+  hold_->forwardAndDrop([this, to](std::span<const std::uint8_t> packet) {
     const std::uint16_t ethertype = (packet[0] >> 4) == 6 ? 0x86dd : 0x0800;
     std::vector<std::uint8_t> frame(to.bytes.begin(), to.bytes.end());
     frame.insert(frame.end(), link_.mac.bytes.begin(), link_.mac.bytes.end());

@@ -111,7 +111,8 @@ public:
   // Planned switchover, on the active, before quiesce(): hold new connection attempts so
   // that none is in flight when the VIP moves (open ones finish here meanwhile).
   sys::Status holdNewConnections();
-  // After the new active has the VIP: forward the held SYNs to it (its MAC), drop ours.
+  // After the new active has the VIP: forward the held SYNs to it (its MAC), drop ours, and
+  // do the same with those that still reach this node until it lets the VIP go.
   void forwardHeld(const MacAddress& to);
   // Demotes if needed and restores every address, sysctl, rule and link state it changed.
   sys::Status shutdown();
@@ -154,6 +155,8 @@ private:
   void disarm();
   // True from the moment a takeover starts adding the VIPs until the node lets them go.
   bool answering() const noexcept { return state_ == State::Confirming || state_ == State::Active; }
+  // quiesce() removed this VIP itself (IPv6 cannot be ignored like ARP): its absence is no loss.
+  bool quiescedAway(const IpPrefix& vip) const noexcept { return quiesced_ && vip.address.family == Family::V6; }
   sys::Status openGate();
   void shutGate();
   void onGuardTimer();

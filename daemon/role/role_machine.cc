@@ -21,9 +21,43 @@ std::string_view toString(Role role) {
 }
 
 namespace {
-// For the election, a node in the middle of a planned switchover still holds the VIP.
-bool holdsVip(Role role) { return role == Role::Active || role == Role::HandingOver; }
+// While emptying, new connections wait for the old ones to finish: look often. While
+// draining, the new active already serves: look less often.
+constexpr Millis EMPTYING_POLL{2};
+constexpr Millis DRAIN_POLL{20};
+
+const MemberInfo* findMember(const ClusterFacts& facts, std::uint32_t node) {
+  const auto it = std::find_if(facts.others.begin(), facts.others.end(),
+                               [node](const MemberInfo& m) { return m.nodeid == node; });
+  return it != facts.others.end() ? &*it : nullptr;
+}
 } // namespace
+
+std::string RoleMachine::nameOf(std::uint32_t node, const ClusterFacts& facts) const {
+  if (const auto* member = findMember(facts, node)) {
+    return member->name;
+  }
+  return "node " + std::to_string(node);
+}
+
+std::optional<std::uint32_t> RoleMachine::handoverTarget() const noexcept {
+  return switchover_ ? std::optional(switchover_->target) : std::nullopt;
+}
+
+std::string_view RoleMachine::handoverPhase() const noexcept {
+  if (!switchover_) {
+    return "";
+  }
+  switch (switchover_->phase) {
+  case Switchover::Phase::Emptying:
+    return "emptying";
+  case Switchover::Phase::Released:
+    return "released";
+  case Switchover::Phase::Draining:
+    return "draining";
+  }
+  return "";
+}
 
 bool RoleMachine::outranks(unsigned priority_a, std::uint32_t a, unsigned priority_b,
                            std::uint32_t b) const {
@@ -69,7 +103,7 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
     return someone_active ? role == Role::Active : holdsVip(role);
   };
   if (stands_for_vip(role_)) {
-    consider(best_active, priority_, self_);
+    consider(best_active, settings_.priority, settings_.self);
   }
   for (const auto& member : facts.others) {
     if (stands_for_vip(member.role)) {
@@ -78,14 +112,14 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
   }
   std::optional<std::pair<unsigned, std::uint32_t>> best_candidate;
   if (selfCandidate(facts)) {
-    consider(best_candidate, priority_, self_);
+    consider(best_candidate, settings_.priority, settings_.self);
   }
   for (const auto& member : facts.others) {
     if (member.in_sync && member.eligible && (member.role == Role::Standby || member.role == Role::Active)) {
       consider(best_candidate, member.priority, member.nodeid);
     }
   }
-  if (best_active && !(preempt_ && best_candidate && best_candidate->second != best_active->second &&
+  if (best_active && !(settings_.preempt && best_candidate && best_candidate->second != best_active->second &&
                        outranks(best_candidate->first, best_candidate->second, best_active->first,
                                 best_active->second))) {
     return best_active->second;
@@ -96,128 +130,294 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
   return std::nullopt;
 }
 
-Transition RoleMachine::handle(const Event& event, const ClusterFacts& facts) {
-  Transition transition;
-  transition.from = role_;
-  transition.to = role_;
+// The one place a role changes, and so the one place that keeps the rule: a node that is not
+// active (or handing over) holds no VIP and answers no ARP/NA for it. Every exit from a role
+// that holds the VIP releases it here, whatever the event.
+void RoleMachine::enter(Decision& decision, Role to, std::string reason) {
+  if (to == role_) {
+    return;
+  }
+  const Role from = role_;
+  if (holdsVip(from) && !holdsVip(to)) {
+    decision.effects.emplace_back(effect::ReleaseVip{});
+  }
+  if (from == Role::HandingOver && to == Role::Active) {
+    decision.effects.emplace_back(effect::AnswerAgain{});
+  }
+  if (to != Role::HandingOver) {
+    switchover_.reset();
+  }
+  if (taking_from_ && to != Role::Active) {
+    // The old active waits for our VIP: tell it that it will not come, so it answers again.
+    decision.effects.emplace_back(
+        effect::SendHandover{{HandoverStep::Phase::Aborted, *taking_from_, settings_.self, {}}});
+    taking_from_.reset();
+  }
+  if (!holdsVip(from) && to == Role::Active) {
+    // After a failure the old active's guard may keep its gate open for up to its bound after
+    // it was last seen: wait that out. A planned handover needs no wait (the old active
+    // stopped answering ARP/NA before it released the VIP).
+    decision.effects.emplace_back(effect::TakeVip{taking_from_ ? Millis{0} : settings_.guard_bound});
+    decision.effects.emplace_back(effect::PublishKeyring{});
+  }
+  role_ = to;
+  decision.to = to;
+  if (decision.reason.empty()) {
+    decision.reason = std::move(reason);
+  }
+}
+
+Decision RoleMachine::handle(const Event& event, const ClusterFacts& facts, Millis now) {
+  Decision decision;
+  decision.from = role_;
+  decision.to = role_;
   if (std::holds_alternative<event::FactsChanged>(event)) {
-    return decide(facts, transition);
-  }
-  if (const auto* lost = std::get_if<event::VipLost>(&event)) {
-    if (role_ == Role::Active) {
+    decide(decision, facts, now);
+  } else if (std::holds_alternative<event::TimerFired>(event)) {
+    if (switchover_) {
+      advanceSwitchover(decision, facts, now);
+    }
+  } else if (const auto* taken = std::get_if<event::VipTaken>(&event)) {
+    if (taking_from_ && role_ == Role::Active) {
+      decision.effects.emplace_back(
+          effect::SendHandover{{HandoverStep::Phase::Taken, *taking_from_, settings_.self, taken->mac}});
+      taking_from_.reset();
+    }
+  } else if (const auto* lost = std::get_if<event::VipLost>(&event)) {
+    if (holdsVip(role_)) {
       // netctl has already let go of the VIP; stand aside so that another node takes it.
-      role_ = Role::Standby;
       yielding_ = true;
-      transition.to = role_;
-      transition.reason = "lost the VIP: " + lost->reason;
+      enter(decision, Role::Standby, "lost the VIP: " + lost->reason);
     }
-    return decide(facts, transition);
+    decide(decision, facts, now);
+  } else if (const auto* failed = std::get_if<event::TakeoverFailed>(&event)) {
+    if (holdsVip(role_)) {
+      yielding_ = true;
+      enter(decision, Role::Standby, "takeover failed: " + failed->reason);
+    }
+  } else if (const auto* received = std::get_if<event::HandoverReceived>(&event)) {
+    onStep(decision, received->step, facts, now);
+  } else {
+    operatorCommand(decision, event, facts, now);
   }
-  if (const auto* failed = std::get_if<event::TakeoverFailed>(&event)) {
-    role_ = Role::Standby;
-    yielding_ = true;
-    transition.to = role_;
-    transition.release_vip = true;
-    transition.reason = "takeover failed: " + failed->reason;
-    return transition;
-  }
-  if (std::holds_alternative<event::HandOver>(event) || std::holds_alternative<event::HandoverDone>(event) ||
-      std::holds_alternative<event::HandoverFailed>(event) ||
-      std::holds_alternative<event::TakeOverPlanned>(event)) {
-    return handover(event, facts, transition);
-  }
-  return operatorCommand(event, facts, transition);
+  scheduleWake(now);
+  return decision;
 }
 
-Transition RoleMachine::handover(const Event& event, const ClusterFacts& facts, Transition transition) {
-  const auto refuse = [&transition](std::string why) {
-    transition.refused = std::move(why);
-    return transition;
-  };
-  if (const auto* request = std::get_if<event::HandOver>(&event)) {
-    if (role_ != Role::Active) {
-      return refuse("this node is not active");
-    }
-    const auto target = std::find_if(facts.others.begin(), facts.others.end(),
-                                     [&](const MemberInfo& m) { return m.nodeid == request->target; });
-    if (target == facts.others.end()) {
-      return refuse("node " + std::to_string(request->target) + " is not a member");
-    }
-    if (!target->in_sync) {
-      return refuse("node " + target->name + " is not in sync: its clients' sessions would not resume");
-    }
-    if (target->role != Role::Standby) {
-      return refuse("node " + target->name + " is " + std::string(toString(target->role)) + ", not a standby");
-    }
-    if (!target->eligible) {
-      return refuse("node " + target->name + " is not eligible (its service link is down, or it yields)");
-    }
-    role_ = Role::HandingOver;
-    transition.to = role_;
-    transition.reason = "switching over to " + target->name;
-    return transition;
+void RoleMachine::scheduleWake(Millis now) {
+  if (!switchover_) {
+    wake_at_.reset();
+    return;
   }
-  if (std::holds_alternative<event::HandoverDone>(event)) {
-    if (role_ != Role::HandingOver) {
-      return refuse("no switchover in progress");
-    }
-    role_ = Role::Standby;
-    transition.to = role_;
-    transition.release_vip = true;
-    transition.reason = "switchover done";
-    return transition;
+  switch (switchover_->phase) {
+  case Switchover::Phase::Emptying:
+    wake_at_ = std::min(switchover_->deadline, std::max(switchover_->grace_end, now + EMPTYING_POLL));
+    break;
+  case Switchover::Phase::Released:
+    wake_at_ = switchover_->deadline;
+    break;
+  case Switchover::Phase::Draining:
+    wake_at_ = std::min(switchover_->deadline, now + DRAIN_POLL);
+    break;
   }
-  if (const auto* failed = std::get_if<event::HandoverFailed>(&event)) {
-    if (role_ != Role::HandingOver) {
-      return refuse("no switchover in progress");
-    }
-    role_ = Role::Active;
-    transition.to = role_;
-    transition.reason = "switchover failed, staying active: " + failed->reason;
-    return transition;
-  }
-  const auto& planned = std::get<event::TakeOverPlanned>(event);
-  if (role_ != Role::Standby) {
-    return refuse("this node is " + std::string(toString(role_)) + ", not a standby");
-  }
-  if (!facts.quorate || !facts.in_sync) {
-    return refuse("this node is not quorate and in sync");
-  }
-  if (!facts.serviceable) {
-    return refuse("this node's service interface is down or has no carrier");
-  }
-  yielding_ = false;
-  role_ = Role::Active;
-  transition.to = role_;
-  transition.take_vip = true;
-  transition.reason = "switchover from " + planned.from;
-  return transition;
 }
 
-Transition RoleMachine::operatorCommand(const Event& event, const ClusterFacts& facts,
-                                        Transition transition) {
-  const auto refuse = [&transition](std::string why) {
-    transition.refused = std::move(why);
-    return transition;
-  };
-  if (std::holds_alternative<event::MaintenanceOn>(event)) {
+void RoleMachine::startSwitchover(Decision& decision, std::uint32_t target, AfterHandover after,
+                                  const ClusterFacts& facts, Millis now) {
+  const auto refuse = [&decision](std::string why) { decision.refused = std::move(why); };
+  if (role_ == Role::HandingOver) {
+    return refuse("a switchover to " + switchover_->target_name + " is already in progress");
+  }
+  if (role_ != Role::Active) {
+    return refuse("this node is not active");
+  }
+  const auto* member = findMember(facts, target);
+  if (member == nullptr) {
+    return refuse("node " + std::to_string(target) + " is not a member");
+  }
+  if (!member->in_sync) {
+    return refuse("node " + member->name + " is not in sync: its clients' sessions would not resume");
+  }
+  if (member->role != Role::Standby) {
+    return refuse("node " + member->name + " is " + std::string(toString(member->role)) + ", not a standby");
+  }
+  if (!member->eligible) {
+    return refuse("node " + member->name + " is not eligible (its service link is down, or it yields)");
+  }
+  enter(decision, Role::HandingOver, "switching over to " + member->name);
+  switchover_ = Switchover{Switchover::Phase::Emptying, target, member->name, after, now + settings_.emptying_bound,
+                           now + settings_.emptying_settle};
+  decision.target = target;
+  // First let no connection be in flight when the VIP moves (its later packets would go to
+  // the new active, which does not know it): hold new SYNs, let open connections finish.
+  decision.effects.emplace_back(effect::HoldNewConnections{});
+  decision.effects.emplace_back(effect::CloseConnections{});
+}
+
+void RoleMachine::releaseForTarget(Decision& decision, Millis now) {
+  switchover_->phase = Switchover::Phase::Released;
+  switchover_->deadline = now + settings_.handover_timeout;
+  decision.effects.emplace_back(effect::StopAnswering{});
+  decision.effects.emplace_back(
+      effect::SendHandover{{HandoverStep::Phase::Released, settings_.self, switchover_->target, {}}});
+}
+
+void RoleMachine::advanceSwitchover(Decision& decision, const ClusterFacts& facts, Millis now) {
+  switch (switchover_->phase) {
+  case Switchover::Phase::Emptying:
+    if ((now >= switchover_->grace_end && facts.open_connections == 0) || now >= switchover_->deadline) {
+      releaseForTarget(decision, now);
+    }
+    return;
+  case Switchover::Phase::Released:
+    if (now >= switchover_->deadline) {
+      abortSwitchover(decision, switchover_->target_name + " did not take the VIP within " +
+                                    std::to_string(settings_.handover_timeout.count()) + " ms");
+    }
+    return;
+  case Switchover::Phase::Draining:
+    if ((now >= switchover_->grace_end && facts.open_connections == 0) || now >= switchover_->deadline) {
+      finishSwitchover(decision);
+    }
+    return;
+  }
+}
+
+void RoleMachine::finishSwitchover(Decision& decision) {
+  const auto after = switchover_->after;
+  enter(decision, Role::Standby, "switchover done: " + switchover_->target_name + " is active");
+  if (after == AfterHandover::Exit) {
+    decision.effects.emplace_back(effect::Exit{});
+  } else if (after == AfterHandover::Maintenance) {
+    enter(decision, Role::Maintenance, "maintenance mode on (operator)");
+  }
+}
+
+void RoleMachine::abortSwitchover(Decision& decision, const std::string& why) {
+  if (switchover_->after == AfterHandover::Exit) {
+    enter(decision, Role::Standby, "stopping without a handover: " + why);
+    decision.effects.emplace_back(effect::Exit{});
+    return;
+  }
+  enter(decision, Role::Active, "switchover failed, staying active: " + why);
+}
+
+void RoleMachine::onStep(Decision& decision, const HandoverStep& step, const ClusterFacts& facts, Millis now) {
+  const auto self = settings_.self;
+  switch (step.phase) {
+  case HandoverStep::Phase::Request:
+    if (step.from == self && role_ == Role::Active) {
+      startSwitchover(decision, step.to, AfterHandover::Stay, facts, now);
+      if (decision.refused) {
+        decision.effects.emplace_back(effect::SendHandover{{HandoverStep::Phase::Aborted, self, step.to, {}}});
+      }
+    }
+    return;
+  case HandoverStep::Phase::Released: {
+    if (step.to != self) {
+      return;
+    }
+    std::optional<std::string> why;
+    if (role_ != Role::Standby) {
+      why = "this node is " + std::string(toString(role_)) + ", not a standby";
+    } else if (!facts.quorate || !facts.in_sync) {
+      why = "this node is not quorate and in sync";
+    } else if (!facts.serviceable) {
+      why = "this node's service interface is down or has no carrier";
+    }
+    if (why) {
+      decision.refused = "cannot take the VIP from " + nameOf(step.from, facts) + ": " + *why;
+      decision.effects.emplace_back(effect::SendHandover{{HandoverStep::Phase::Aborted, step.from, self, {}}});
+      return;
+    }
+    yielding_ = false;
+    taking_from_ = step.from;
+    enter(decision, Role::Active, "switchover from " + nameOf(step.from, facts));
+    return;
+  }
+  case HandoverStep::Phase::Taken:
+    if (step.from == self && switchover_ && switchover_->target == step.to &&
+        switchover_->phase == Switchover::Phase::Released) {
+      // The new active has announced the VIP: forward the SYNs held meanwhile to it, let our
+      // open connections finish (keep-alive ones close after their response, so their
+      // clients reconnect to it), keep the quiesced VIP a grace period for late clients.
+      switchover_->phase = Switchover::Phase::Draining;
+      switchover_->grace_end = now + settings_.handover_grace;
+      switchover_->deadline = now + settings_.drain_bound;
+      decision.effects.emplace_back(effect::ForwardHeld{step.mac});
+      decision.effects.emplace_back(effect::CloseConnections{});
+    }
+    return;
+  case HandoverStep::Phase::Aborted:
+    if (step.from == self && switchover_ && switchover_->target == step.to) {
+      abortSwitchover(decision, nameOf(step.to, facts) + " could not take the VIP");
+    }
+    return;
+  }
+}
+
+void RoleMachine::operatorCommand(Decision& decision, const Event& event, const ClusterFacts& facts, Millis now) {
+  const auto refuse = [&decision](std::string why) { decision.refused = std::move(why); };
+  if (role_ == Role::HandingOver && !std::holds_alternative<event::StopRequested>(event)) {
+    return refuse("a switchover to " + switchover_->target_name + " is in progress: wait for it to end");
+  }
+  if (const auto* on = std::get_if<event::MaintenanceOn>(&event)) {
     if (role_ == Role::Maintenance) {
-      return transition;
+      return;
     }
-    transition.release_vip = role_ == Role::Active;
-    role_ = Role::Maintenance;
-    transition.to = role_;
-    transition.reason = "maintenance mode on (operator)";
-    return decide(facts, transition);
+    if (role_ == Role::Active) {
+      if (const auto target = bestStandby(facts)) {
+        return startSwitchover(decision, *target, AfterHandover::Maintenance, facts, now);
+      }
+      if (!on->force) {
+        return refuse("no in-sync standby to hand the VIP over to: 'maintenance on --force' releases it anyway");
+      }
+    }
+    enter(decision, Role::Maintenance, "maintenance mode on (operator)");
+    return decide(decision, facts, now);
   }
   if (std::holds_alternative<event::MaintenanceOff>(event)) {
     if (role_ != Role::Maintenance) {
       return refuse("not in maintenance mode");
     }
-    role_ = Role::Standby;
-    transition.to = role_;
-    transition.reason = "maintenance mode off (operator)";
-    return decide(facts, transition);
+    enter(decision, Role::Standby, "maintenance mode off (operator)");
+    return decide(decision, facts, now);
+  }
+  if (const auto* switchover = std::get_if<event::Switchover>(&event)) {
+    const auto target = switchover->target ? switchover->target : bestStandby(facts);
+    if (!target) {
+      return refuse("no in-sync standby to switch over to");
+    }
+    if (role_ == Role::Active) {
+      return startSwitchover(decision, *target, AfterHandover::Stay, facts, now);
+    }
+    const auto active = std::find_if(facts.others.begin(), facts.others.end(),
+                                     [](const MemberInfo& m) { return m.role == Role::Active; });
+    if (active == facts.others.end()) {
+      return refuse("no node is active: nothing to switch over");
+    }
+    // The active checks the request and answers with the switchover's steps.
+    decision.target = target;
+    decision.effects.emplace_back(
+        effect::SendHandover{{HandoverStep::Phase::Request, active->nodeid, *target, {}}});
+    return;
+  }
+  if (std::holds_alternative<event::StopRequested>(event)) {
+    // Stopping the active node is planned maintenance: hand over first, then exit. A second
+    // request during the handover stops at once.
+    if (role_ == Role::Active) {
+      if (const auto target = bestStandby(facts)) {
+        Decision attempt = decision;
+        startSwitchover(attempt, *target, AfterHandover::Exit, facts, now);
+        if (!attempt.refused) {
+          decision = std::move(attempt);
+          return;
+        }
+      }
+    }
+    enter(decision, holdsVip(role_) ? Role::Standby : role_, "stopping");
+    decision.effects.emplace_back(effect::Exit{});
+    return;
   }
   if (std::holds_alternative<event::Promote>(event)) {
     if (role_ == Role::Active) {
@@ -236,16 +436,12 @@ Transition RoleMachine::operatorCommand(const Event& event, const ClusterFacts& 
       return refuse("this node's service interface is down or has no carrier: it could not serve the VIP");
     }
     for (const auto& member : facts.others) {
-      if (member.role == Role::Active) {
-        return refuse("node " + member.name + " is active: demote it first");
+      if (holdsVip(member.role)) {
+        return refuse("node " + member.name + " is " + std::string(toString(member.role)) + ": demote it first");
       }
     }
     yielding_ = false;
-    role_ = Role::Active;
-    transition.to = role_;
-    transition.take_vip = true;
-    transition.reason = "promoted by the operator";
-    return transition;
+    return enter(decision, Role::Active, "promoted by the operator");
   }
   // event::Demote
   if (role_ != Role::Active) {
@@ -256,63 +452,55 @@ Transition RoleMachine::operatorCommand(const Event& event, const ClusterFacts& 
                   "(use maintenance mode to take this node out regardless)");
   }
   yielding_ = true;
-  role_ = Role::Standby;
-  transition.to = role_;
-  transition.release_vip = true;
-  transition.reason = "demoted by the operator";
-  return transition;
+  enter(decision, Role::Standby, "demoted by the operator");
 }
 
-Transition RoleMachine::decide(const ClusterFacts& facts, Transition transition) {
-  const auto move = [&](Role to, std::string reason) {
-    transition.release_vip = transition.release_vip || (role_ == Role::Active && to != Role::Active);
-    role_ = to;
-    transition.to = to;
-    transition.reason = transition.reason.empty() ? std::move(reason) : transition.reason;
-  };
+void RoleMachine::decide(Decision& decision, const ClusterFacts& facts, Millis now) {
+  (void)now;
   if (!facts.connected) {
-    if (role_ != Role::Fault) {
-      move(Role::Fault, "lost the connection to corosync");
-    }
-    return transition;
+    return enter(decision, Role::Fault,
+                 role_ == Role::HandingOver ? "lost the connection to corosync during a switchover"
+                                            : "lost the connection to corosync");
   }
   if (role_ == Role::Fault) {
-    move(Role::Standby, "reconnected to corosync");
+    enter(decision, Role::Standby, "reconnected to corosync");
   }
   if (std::any_of(facts.others.begin(), facts.others.end(),
                   [](const MemberInfo& m) { return m.role == Role::Active; })) {
     yielding_ = false; // someone else holds the VIP: nothing left to yield
   }
   if (role_ == Role::Maintenance) {
-    return transition;
+    return;
   }
   if (role_ == Role::HandingOver) {
     if (!facts.quorate) {
-      move(Role::Standby, "lost quorum during a switchover");
+      return enter(decision, Role::Standby, "lost quorum during a switchover");
     }
-    return transition; // the switchover itself decides what comes next
+    if (findMember(facts, switchover_->target) == nullptr) {
+      abortSwitchover(decision, switchover_->target_name + " left the cluster");
+    }
+    return; // otherwise the switchover's own steps decide what comes next
   }
   const auto elected = electedActive(facts);
   if (role_ == Role::Active) {
     if (!facts.quorate) {
-      move(Role::Standby, "lost quorum");
-    } else if (elected && *elected != self_) {
-      const auto winner = std::find_if(facts.others.begin(), facts.others.end(),
-                                       [&](const MemberInfo& m) { return m.nodeid == *elected; });
-      const bool conflict = winner != facts.others.end() && winner->role == Role::Active;
-      move(Role::Standby, conflict ? "node " + winner->name + " is also active and ranks higher "
-                                     "(a partition healed): stepping down to resync"
-                                   : "preempted by higher-priority node " +
-                                         (winner != facts.others.end() ? winner->name : std::string("?")));
-      transition.resync = conflict;
+      enter(decision, Role::Standby, "lost quorum");
+    } else if (elected && *elected != settings_.self) {
+      const auto* winner = findMember(facts, *elected);
+      const bool conflict = winner != nullptr && winner->role == Role::Active;
+      enter(decision, Role::Standby,
+            conflict ? "node " + winner->name + " is also active and ranks higher (a partition healed): "
+                                                "stepping down to resync"
+                     : "preempted by higher-priority node " + nameOf(*elected, facts));
+      if (conflict) {
+        decision.effects.emplace_back(effect::Resync{});
+      }
     }
-    return transition;
+    return;
   }
-  if (elected && *elected == self_ && !facts.settling) {
-    move(Role::Active, "elected: no active member, and the highest priority among the in-sync ones");
-    transition.take_vip = true;
+  if (elected && *elected == settings_.self && !facts.settling) {
+    enter(decision, Role::Active, "elected: no active member, and the highest priority among the in-sync ones");
   }
-  return transition;
 }
 
 } // namespace failover::daemon

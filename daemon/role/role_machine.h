@@ -1,5 +1,7 @@
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,15 +11,22 @@
 
 namespace failover::daemon {
 
-// A node's role (docs/roles.md).
+// A node's role for one VIP group (docs/roles.md).
 enum class Role {
   Standby,     // in the group, ready to take over if elected
   Active,      // owns the VIP and serves
   Maintenance, // set by the operator: never elected
   Fault,       // no Corosync connection: holds nothing until it reconnects
-  HandingOver, // active, in a planned switchover: no longer answers ARP for the VIP, still serves
+  HandingOver, // active, in a planned switchover: empties, then stops answering ARP/NA, still serves
 };
 std::string_view toString(Role role);
+// The roles in which a node holds the VIP. Every other role holds none and answers no
+// ARP/NA for it: RoleMachine::enter is the one place that keeps this so.
+constexpr bool holdsVip(Role role) noexcept { return role == Role::Active || role == Role::HandingOver; }
+
+// Monotonic time as the decision sees it: an input like any other, so that the simulator
+// and the unit tests drive it.
+using Millis = std::chrono::milliseconds;
 
 // What this node knows of another member: its last announced state.
 struct MemberInfo {
@@ -29,8 +38,8 @@ struct MemberInfo {
   bool eligible = true; // false while it yields after an operator's demote or a lost VIP
 };
 
-// The inputs every decision is made on; the agent rebuilds them from Corosync's callbacks
-// and the members' State messages.
+// The inputs every decision is made on; the agent rebuilds them from Corosync's callbacks,
+// the members' State messages, netctl and the TLS service.
 struct ClusterFacts {
   bool connected = false; // the CPG connection is up
   bool quorate = false;
@@ -42,10 +51,32 @@ struct ClusterFacts {
   // This node's service interface is up with carrier: a node that cannot serve is never
   // elected (it would hold the VIP unreachable).
   bool serviceable = true;
+  // TLS connections still open on this node: a switchover empties them before the VIP moves.
+  std::size_t open_connections = 0;
 };
 
+// A step of a planned switchover as it travels between nodes (in the group's agreed order).
+struct HandoverStep {
+  enum class Phase : std::uint8_t { Request = 1, Released = 2, Taken = 3, Aborted = 4 };
+  Phase phase = Phase::Request;
+  std::uint32_t from = 0; // the active node handing over
+  std::uint32_t to = 0;   // the node taking over
+  std::array<std::uint8_t, 6> mac{}; // Taken: the new active's MAC, for the held SYNs
+};
+
+// What the old active does once its switchover is over.
+enum class AfterHandover { Stay, Exit, Maintenance };
+
 namespace event {
+// Membership, quorum, sync, a member's state, the service link or the one-second tick.
 struct FactsChanged {};
+// The deadline RoleMachine::deadline() asked for has come.
+struct TimerFired {};
+// netctl has the VIP and announced it.
+struct VipTaken {
+  std::array<std::uint8_t, 6> mac{};
+};
+// netctl lost the VIP (removed, link down, guard fired); it has already let go of it.
 struct VipLost {
   std::string reason;
 };
@@ -54,59 +85,124 @@ struct TakeoverFailed {
 };
 struct Promote {};
 struct Demote {};
-struct MaintenanceOn {};
+struct MaintenanceOn {
+  bool force = false; // release the VIP even when no standby can take it
+};
 struct MaintenanceOff {};
-// Planned switchover: on the active, hand over to `target`; then it is done (the target has
-// the VIP), or it failed (the target did not take it in time, or left).
-struct HandOver {
-  std::uint32_t target = 0;
+// The operator asks for a switchover (on any node); no target: the best in-sync standby.
+struct Switchover {
+  std::optional<std::uint32_t> target;
 };
-struct HandoverDone {};
-struct HandoverFailed {
-  std::string reason;
-};
-// On the target: the active has released the VIP for it.
-struct TakeOverPlanned {
-  std::string from;
+// SIGTERM: the active hands over first, then exits; anything else exits at once.
+struct StopRequested {};
+// A switchover step from the group.
+struct HandoverReceived {
+  HandoverStep step;
 };
 } // namespace event
 
-using Event = std::variant<event::FactsChanged, event::VipLost, event::TakeoverFailed,
-                           event::Promote, event::Demote, event::MaintenanceOn,
-                           event::MaintenanceOff, event::HandOver, event::HandoverDone,
-                           event::HandoverFailed, event::TakeOverPlanned>;
+using Event = std::variant<event::FactsChanged, event::TimerFired, event::VipTaken, event::VipLost,
+                           event::TakeoverFailed, event::Promote, event::Demote, event::MaintenanceOn,
+                           event::MaintenanceOff, event::Switchover, event::StopRequested,
+                           event::HandoverReceived>;
 
-// The outcome of one event: the new role and the side effects the agent must run, in order:
-// release the VIP, forget sessions (a node that lost a split-brain election resyncs), take
-// the VIP. `refused` is set (and nothing changes) when an operator command cannot be done.
-struct Transition {
+// The side effects of a decision, as data, carried out by the agent in the order given.
+namespace effect {
+// Take the VIP, not before `wait_out` (a failed owner's guard may answer that long).
+struct TakeVip {
+  Millis wait_out{0};
+};
+struct ReleaseVip {};
+// Switchover, emptying: hold new connection attempts, ask open connections to finish.
+struct HoldNewConnections {};
+struct CloseConnections {};
+// Switchover: stop answering ARP/NA for the VIP (keep serving), or answer again (aborted).
+struct StopAnswering {};
+struct AnswerAgain {};
+// Switchover: forward the held connection attempts to the new active's MAC.
+struct ForwardHeld {
+  std::array<std::uint8_t, 6> mac{};
+};
+// This node's sessions are no longer the cluster's: take a snapshot.
+struct Resync {};
+// Standbys must hold the new active's ticket keys before its tickets reach clients.
+struct PublishKeyring {};
+struct SendHandover {
+  HandoverStep step;
+};
+// Stop the daemon (after a handover asked by SIGTERM, or at once).
+struct Exit {};
+} // namespace effect
+
+using Effect = std::variant<effect::TakeVip, effect::ReleaseVip, effect::HoldNewConnections,
+                            effect::CloseConnections, effect::StopAnswering, effect::AnswerAgain,
+                            effect::ForwardHeld, effect::Resync, effect::PublishKeyring,
+                            effect::SendHandover, effect::Exit>;
+
+// The outcome of one event. `refused` is set (and nothing changes) when an operator command
+// cannot be done.
+struct Decision {
   Role from = Role::Standby;
   Role to = Role::Standby;
   std::string reason;
-  bool release_vip = false;
-  bool resync = false;
-  bool take_vip = false;
+  std::vector<Effect> effects;
   std::optional<std::string> refused;
+  std::optional<std::uint32_t> target; // the node a switchover hands over to
   bool changed() const noexcept { return from != to; }
+  template <class E> bool has() const {
+    for (const auto& effect : effects) {
+      if (std::holds_alternative<E>(effect)) {
+        return true;
+      }
+    }
+    return false;
+  }
 };
 
-// The role state machine: one transition function, no I/O, so every rule is unit-tested.
+struct RoleSettings {
+  std::uint32_t self = 0; // the node id, known once Corosync answers
+  unsigned priority = 100;
+  bool preempt = false;
+  // The VIP guard's bound: after a failure, a new active waits this out before answering.
+  Millis guard_bound{50};
+  // A switchover's steps: how long open connections get to finish before the VIP moves;
+  // how long the target has to take it; how long the old active keeps the quiesced VIP for
+  // stragglers (at least `handover_grace`, while connections are open, at most `drain_bound`).
+  // Emptying lasts at least `emptying_settle`: a SYN that arrived just before the hold was in
+  // place completes its handshake in the kernel and reaches the TLS workers (and the open
+  // count) within it; deciding at once would move the VIP under that connection.
+  Millis emptying_settle{20};
+  Millis emptying_bound{1000};
+  Millis handover_timeout{5000};
+  Millis handover_grace{500};
+  Millis drain_bound{2000};
+};
+
+// The decision core of one VIP group on one node: roles, election and planned switchovers in
+// one transition function, events and time in, effects out, no I/O. Nothing else decides
+// who holds the VIP; tests/unit drives it directly and tests/sim runs N of them over a
+// simulated Corosync.
 // Election: the highest priority among quorate, in-sync, eligible members; the lower node id
 // breaks ties; an active member is never displaced by a better one unless preempt is on.
 class RoleMachine {
 public:
-  RoleMachine(std::uint32_t self, unsigned priority, bool preempt)
-      : self_(self), priority_(priority), preempt_(preempt) {}
+  explicit RoleMachine(RoleSettings settings) : settings_(settings) {}
 
-  Transition handle(const Event& event, const ClusterFacts& facts);
+  Decision handle(const Event& event, const ClusterFacts& facts, Millis now);
 
   Role role() const noexcept { return role_; }
   // False while this node yields the VIP to others (after a demote or a lost VIP) or cannot
   // serve it (its service link is down): what it announces, and what status shows.
   bool eligible(const ClusterFacts& facts) const noexcept { return !yielding_ && facts.serviceable; }
-  void setPriority(unsigned priority) noexcept { priority_ = priority; }
-  // The node id is known once Corosync answers; it does not change while connected.
-  void setNode(std::uint32_t self) noexcept { self_ = self; }
+  // When the agent must send event::TimerFired (a switchover step is due), if ever.
+  std::optional<Millis> deadline() const noexcept { return wake_at_; }
+  // The node a switchover in progress hands over to, and its step (for status).
+  std::optional<std::uint32_t> handoverTarget() const noexcept;
+  std::string_view handoverPhase() const noexcept;
+  void setPriority(unsigned priority) noexcept { settings_.priority = priority; }
+  void setPreempt(bool preempt) noexcept { settings_.preempt = preempt; }
+  void setNode(std::uint32_t self) noexcept { settings_.self = self; }
+  std::uint32_t self() const noexcept { return settings_.self; }
 
   // The member that should be active now, if any: an active member that outranks every
   // other active one, else the best candidate. Exposed for `failoverctl status`.
@@ -116,17 +212,37 @@ public:
   std::optional<std::uint32_t> bestStandby(const ClusterFacts& facts) const;
 
 private:
-  Transition decide(const ClusterFacts& facts, Transition transition);
-  Transition operatorCommand(const Event& event, const ClusterFacts& facts, Transition transition);
-  Transition handover(const Event& event, const ClusterFacts& facts, Transition transition);
+  struct Switchover {
+    enum class Phase { Emptying, Released, Draining };
+    Phase phase = Phase::Emptying;
+    std::uint32_t target = 0;
+    std::string target_name; // for the reasons given after it has left
+    AfterHandover after = AfterHandover::Stay;
+    Millis deadline{0};
+    Millis grace_end{0}; // emptying: its settle time; draining: its grace period
+  };
+
+  void enter(Decision& decision, Role to, std::string reason);
+  void decide(Decision& decision, const ClusterFacts& facts, Millis now);
+  void operatorCommand(Decision& decision, const Event& event, const ClusterFacts& facts, Millis now);
+  void startSwitchover(Decision& decision, std::uint32_t target, AfterHandover after, const ClusterFacts& facts,
+                       Millis now);
+  void onStep(Decision& decision, const HandoverStep& step, const ClusterFacts& facts, Millis now);
+  void advanceSwitchover(Decision& decision, const ClusterFacts& facts, Millis now);
+  void releaseForTarget(Decision& decision, Millis now);
+  void abortSwitchover(Decision& decision, const std::string& why);
+  void finishSwitchover(Decision& decision);
+  void scheduleWake(Millis now);
   bool outranks(unsigned priority_a, std::uint32_t a, unsigned priority_b, std::uint32_t b) const;
   bool selfCandidate(const ClusterFacts& facts) const;
+  std::string nameOf(std::uint32_t node, const ClusterFacts& facts) const;
 
-  std::uint32_t self_;
-  unsigned priority_;
-  bool preempt_;
+  RoleSettings settings_;
   Role role_ = Role::Standby;
   bool yielding_ = false;
+  std::optional<Switchover> switchover_; // present exactly while HandingOver
+  std::optional<std::uint32_t> taking_from_; // on a switchover's target, until it has the VIP
+  std::optional<Millis> wake_at_;
 };
 
 } // namespace failover::daemon

@@ -39,7 +39,7 @@ def fetch(address, context, session=None, on_session=None, timeout=5):
             while chunk := tls.recv(65536):
                 response += chunk
             if not response.startswith(b"HTTP/1.1 200"):
-                raise OSError(f"bad response {response[:40]!r}")
+                raise OSError(f"bad response {response[:40]!r} on local port {tls.getsockname()[1]}")
             if on_session and tls13:
                 on_session(tls.session)
             return tls.session, tls.session_reused

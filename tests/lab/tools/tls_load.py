@@ -2,7 +2,8 @@
 another (10 ms apart), cycling through TLS 1.2 new, TLS 1.2 resumed, TLS 1.3 new, TLS 1.3
 resumed, each with one HTTP request. Prints "running" at start and "progress ok=N failed=F"
 every 20 connections; on "stop" (stdin), or after MAX_SECONDS, prints
-"done ok=N failed=F reasons=..." and exits."""
+"done ok=N failed=F reasons=..." and exits. Each failure is also printed as it happens:
+"failed KIND [resumed] after T s: ERROR"."""
 
 import collections
 import select
@@ -18,7 +19,8 @@ sessions = {}
 plan = [("tls12", False), ("tls12", True), ("tls13", False), ("tls13", True)]
 ok = failed = 0
 reasons = collections.Counter()
-deadline = time.monotonic() + max_seconds
+started = time.monotonic()
+deadline = started + max_seconds
 print("running", flush=True)
 step = 0
 while time.monotonic() < deadline:
@@ -32,6 +34,8 @@ while time.monotonic() < deadline:
     except (OSError, ssl.SSLError) as error:
         failed += 1
         reasons[type(error).__name__] += 1
+        print(f"failed {kind}{' resumed' if resume else ''} after {time.monotonic() - started:.3f} s: "
+              f"{type(error).__name__}: {error}", flush=True)
     if (ok + failed) % 20 == 0:
         print(f"progress ok={ok} failed={failed}", flush=True)
 print(f"done ok={ok} failed={failed} reasons={dict(reasons)}", flush=True)
