@@ -174,9 +174,9 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
       std::move(sealer), *link_, *tls_, loop_, c.replication, [this] { return describeSelf(); },
       [this] { handle(event::FactsChanged{}); });
   orThrow(replicator_->start(), "replication");
-  replicator_->onHandover([this](const cluster::GroupMember&, const cluster::HandoverMessage& message) {
-    handle(event::HandoverReceived{{static_cast<HandoverStep::Phase>(message.phase), message.from, message.to,
-                                    message.mac}});
+  replicator_->onHandover([this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
+    handle(event::HandoverReceived{
+        {static_cast<HandoverStep::Phase>(message.phase), message.from, message.to, message.mac}, from.nodeid});
   });
   hooks_.target = replicator_.get();
 

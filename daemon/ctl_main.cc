@@ -166,7 +166,10 @@ int switchover(Args args) {
   if (!args.empty()) {
     arguments.emplace_back(args[to ? 1 : 0]);
   }
-  const auto target = text(request("switchover", arguments)["target"]);
+  const auto answer = request("switchover", arguments);
+  const auto target = text(answer["target"]);
+  // Asked on the active, which now hands over: it reports the outcome itself.
+  const bool handing_over_here = text(answer["role"]) == "handing-over";
   std::cout << "failoverctl switchover: handing the VIP over to " << target << '\n';
   constexpr auto WAIT = std::chrono::seconds(10);
   const auto deadline = std::chrono::steady_clock::now() + WAIT;
@@ -180,10 +183,12 @@ int switchover(Args args) {
       std::cout << "failoverctl switchover: done, " << target << " is active\n";
       return EXIT_OK;
     }
-    // Asked on the active: it went back to active without handing over (an abort).
+    // Asked on the active: it left handing-over without handing over (an abort, or a fault).
     const auto& last = status["last_transition"];
-    if (text(last["from"]) == "handing-over" && text(status["role"]) == "active") {
-      std::cerr << "failoverctl switchover: aborted, this node stays active: " << text(last["reason"]) << '\n';
+    if (handing_over_here && text(status["role"]) != "handing-over" &&
+        !(text(last["from"]) == "handing-over" && text(last["reason"]).starts_with("switchover done"))) {
+      std::cerr << "failoverctl switchover: aborted, this node is " << text(status["role"]) << ": "
+                << text(last["reason"]) << '\n';
       return EXIT_RUNTIME_FAILURE;
     }
     ::usleep(50'000); // a command-line client polling its daemon, bounded by WAIT

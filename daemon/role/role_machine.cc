@@ -147,17 +147,17 @@ void RoleMachine::enter(Decision& decision, Role to, std::string reason) {
   if (to != Role::HandingOver) {
     switchover_.reset();
   }
-  if (taking_from_ && to != Role::Active) {
+  if (taking_ && to != Role::Active) {
     // The old active waits for our VIP: tell it that it will not come, so it answers again.
     decision.effects.emplace_back(
-        effect::SendHandover{{HandoverStep::Phase::Aborted, *taking_from_, settings_.self, {}}});
-    taking_from_.reset();
+        effect::SendHandover{{HandoverStep::Phase::Aborted, taking_->from, settings_.self, {}}});
+    taking_.reset();
   }
   if (!holdsVip(from) && to == Role::Active) {
     // After a failure the old active's guard may keep its gate open for up to its bound after
     // it was last seen: wait that out. A planned handover needs no wait (the old active
     // stopped answering ARP/NA before it released the VIP).
-    decision.effects.emplace_back(effect::TakeVip{taking_from_ ? Millis{0} : settings_.guard_bound});
+    decision.effects.emplace_back(effect::TakeVip{taking_ ? Millis{0} : settings_.guard_bound});
     decision.effects.emplace_back(effect::PublishKeyring{});
   }
   role_ = to;
@@ -178,10 +178,10 @@ Decision RoleMachine::handle(const Event& event, const ClusterFacts& facts, Mill
       advanceSwitchover(decision, facts, now);
     }
   } else if (const auto* taken = std::get_if<event::VipTaken>(&event)) {
-    if (taking_from_ && role_ == Role::Active) {
+    if (taking_ && !taking_->announced && role_ == Role::Active) {
       decision.effects.emplace_back(
-          effect::SendHandover{{HandoverStep::Phase::Taken, *taking_from_, settings_.self, taken->mac}});
-      taking_from_.reset();
+          effect::SendHandover{{HandoverStep::Phase::Taken, taking_->from, settings_.self, taken->mac}});
+      taking_->announced = true;
     }
   } else if (const auto* lost = std::get_if<event::VipLost>(&event)) {
     if (holdsVip(role_)) {
@@ -196,7 +196,7 @@ Decision RoleMachine::handle(const Event& event, const ClusterFacts& facts, Mill
       enter(decision, Role::Standby, "takeover failed: " + failed->reason);
     }
   } else if (const auto* received = std::get_if<event::HandoverReceived>(&event)) {
-    onStep(decision, received->step, facts, now);
+    onStep(decision, received->step, received->sender, facts, now);
   } else {
     operatorCommand(decision, event, facts, now);
   }
@@ -270,10 +270,21 @@ void RoleMachine::advanceSwitchover(Decision& decision, const ClusterFacts& fact
     }
     return;
   case Switchover::Phase::Released:
-    if (now >= switchover_->deadline) {
-      abortSwitchover(decision, switchover_->target_name + " did not take the VIP within " +
-                                    std::to_string(settings_.handover_timeout.count()) + " ms");
+    if (now < switchover_->deadline) {
+      return;
     }
+    if (!switchover_->abort_sent) {
+      // The target may only be slow (frozen, starved): call the switchover off in the group's
+      // order, so that it and we see the same outcome, and wait for that to come back.
+      switchover_->abort_sent = true;
+      switchover_->deadline = now + settings_.handover_timeout;
+      decision.effects.emplace_back(
+          effect::SendHandover{{HandoverStep::Phase::Aborted, settings_.self, switchover_->target, {}}});
+      return;
+    }
+    abortSwitchover(decision, switchover_->target_name + " did not take the VIP, and the group did not "
+                              "carry our call-off back",
+                    facts, now);
     return;
   case Switchover::Phase::Draining:
     if ((now >= switchover_->grace_end && facts.open_connections == 0) || now >= switchover_->deadline) {
@@ -293,16 +304,27 @@ void RoleMachine::finishSwitchover(Decision& decision) {
   }
 }
 
-void RoleMachine::abortSwitchover(Decision& decision, const std::string& why) {
+void RoleMachine::abortSwitchover(Decision& decision, const std::string& why, const ClusterFacts& facts,
+                                   Millis now, bool target_refused) {
   if (switchover_->after == AfterHandover::Exit) {
     enter(decision, Role::Standby, "stopping without a handover: " + why);
     decision.effects.emplace_back(effect::Exit{});
     return;
   }
-  enter(decision, Role::Active, "switchover failed, staying active: " + why);
+  if (switchover_->phase == Switchover::Phase::Emptying || target_refused) {
+    // The target was never told, or said it will not take the VIP: answering again is safe.
+    enter(decision, Role::Active, "switchover failed, staying active: " + why);
+    return;
+  }
+  // The target was told to take the VIP and may have (or its guard may still answer for it
+  // while it dies): never answer again on our own say-so. Let the VIP go; the election decides,
+  // and a node it elects waits out the guard's bound like after any failure.
+  enter(decision, Role::Standby, "switchover failed: " + why + "; the election decides");
+  decide(decision, facts, now);
 }
 
-void RoleMachine::onStep(Decision& decision, const HandoverStep& step, const ClusterFacts& facts, Millis now) {
+void RoleMachine::onStep(Decision& decision, const HandoverStep& step, std::uint32_t sender, const ClusterFacts& facts,
+                         Millis now) {
   const auto self = settings_.self;
   switch (step.phase) {
   case HandoverStep::Phase::Request:
@@ -331,11 +353,14 @@ void RoleMachine::onStep(Decision& decision, const HandoverStep& step, const Clu
       return;
     }
     yielding_ = false;
-    taking_from_ = step.from;
+    taking_ = Taking{step.from, false};
     enter(decision, Role::Active, "switchover from " + nameOf(step.from, facts));
     return;
   }
   case HandoverStep::Phase::Taken:
+    if (step.to == self && sender == self && taking_ && taking_->from == step.from) {
+      taking_.reset(); // ordered before any call-off: the switchover is ours
+    }
     if (step.from == self && switchover_ && switchover_->target == step.to &&
         switchover_->phase == Switchover::Phase::Released) {
       // The new active has announced the VIP: forward the SYNs held meanwhile to it, let our
@@ -349,8 +374,20 @@ void RoleMachine::onStep(Decision& decision, const HandoverStep& step, const Clu
     }
     return;
   case HandoverStep::Phase::Aborted:
-    if (step.from == self && switchover_ && switchover_->target == step.to) {
-      abortSwitchover(decision, nameOf(step.to, facts) + " could not take the VIP");
+    if (step.to == self && sender != self && taking_ && taking_->from == step.from) {
+      // The old active called the switchover off before our Taken reached the group.
+      taking_.reset();
+      enter(decision, Role::Standby, "the switchover from " + nameOf(step.from, facts) + " was called off");
+      return;
+    }
+    if (step.from == self && switchover_ && switchover_->target == step.to &&
+        switchover_->phase != Switchover::Phase::Draining) {
+      const bool refused = sender == step.to;
+      abortSwitchover(decision,
+                      refused ? switchover_->target_name + " could not take the VIP"
+                              : switchover_->target_name + " did not take the VIP within " +
+                                    std::to_string(settings_.handover_timeout.count()) + " ms",
+                      facts, now, refused);
     }
     return;
   }
@@ -477,7 +514,7 @@ void RoleMachine::decide(Decision& decision, const ClusterFacts& facts, Millis n
       return enter(decision, Role::Standby, "lost quorum during a switchover");
     }
     if (findMember(facts, switchover_->target) == nullptr) {
-      abortSwitchover(decision, switchover_->target_name + " left the cluster");
+      abortSwitchover(decision, switchover_->target_name + " left the cluster", facts, now);
     }
     return; // otherwise the switchover's own steps decide what comes next
   }

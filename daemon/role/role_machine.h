@@ -95,9 +95,10 @@ struct Switchover {
 };
 // SIGTERM: the active hands over first, then exits; anything else exits at once.
 struct StopRequested {};
-// A switchover step from the group.
+// A switchover step from the group, and the node that sent it.
 struct HandoverReceived {
   HandoverStep step;
+  std::uint32_t sender = 0;
 };
 } // namespace event
 
@@ -220,6 +221,13 @@ private:
     AfterHandover after = AfterHandover::Stay;
     Millis deadline{0};
     Millis grace_end{0}; // emptying: its settle time; draining: its grace period
+    bool abort_sent = false; // released: the target was silent, and we called it off
+  };
+  // On a switchover's target, from the Released step until its own Taken comes back in the
+  // group's order (until then the old active may still call the switchover off).
+  struct Taking {
+    std::uint32_t from = 0;
+    bool announced = false; // Taken sent
   };
 
   void enter(Decision& decision, Role to, std::string reason);
@@ -227,10 +235,14 @@ private:
   void operatorCommand(Decision& decision, const Event& event, const ClusterFacts& facts, Millis now);
   void startSwitchover(Decision& decision, std::uint32_t target, AfterHandover after, const ClusterFacts& facts,
                        Millis now);
-  void onStep(Decision& decision, const HandoverStep& step, const ClusterFacts& facts, Millis now);
+  void onStep(Decision& decision, const HandoverStep& step, std::uint32_t sender, const ClusterFacts& facts,
+              Millis now);
   void advanceSwitchover(Decision& decision, const ClusterFacts& facts, Millis now);
   void releaseForTarget(Decision& decision, Millis now);
-  void abortSwitchover(Decision& decision, const std::string& why);
+  // Ends a switchover that did not hand over. `target_refused`: the target said it will not
+  // take the VIP, so answering again at once is safe.
+  void abortSwitchover(Decision& decision, const std::string& why, const ClusterFacts& facts, Millis now,
+                       bool target_refused = false);
   void finishSwitchover(Decision& decision);
   void scheduleWake(Millis now);
   bool outranks(unsigned priority_a, std::uint32_t a, unsigned priority_b, std::uint32_t b) const;
@@ -241,7 +253,7 @@ private:
   Role role_ = Role::Standby;
   bool yielding_ = false;
   std::optional<Switchover> switchover_; // present exactly while HandingOver
-  std::optional<std::uint32_t> taking_from_; // on a switchover's target, until it has the VIP
+  std::optional<Taking> taking_;
   std::optional<Millis> wake_at_;
 };
 

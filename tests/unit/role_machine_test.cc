@@ -199,8 +199,13 @@ TEST_CASE("no standby elects itself while joining members have not said what the
 }
 
 namespace {
-Event step(HandoverStep::Phase phase, std::uint32_t from, std::uint32_t to) {
-  return event::HandoverReceived{{phase, from, to, {}}};
+// A step as the group delivers it; by default sent by the node whose turn it is (the old
+// active for Request and Released, the target for Taken and Aborted).
+Event step(HandoverStep::Phase phase, std::uint32_t from, std::uint32_t to, std::uint32_t sender = 0) {
+  if (sender == 0) {
+    sender = phase == HandoverStep::Phase::Request || phase == HandoverStep::Phase::Released ? from : to;
+  }
+  return event::HandoverReceived{{phase, from, to, {}}, sender};
 }
 constexpr auto Request = HandoverStep::Phase::Request;
 constexpr auto Released = HandoverStep::Phase::Released;
@@ -282,7 +287,7 @@ TEST_CASE("a switchover on simulated time: emptying, released, taken, draining, 
   CHECK(active.handoverPhase() == "released");
   CHECK(*active.deadline() == Millis{1502 + 5000});
   // The target took the VIP: forward the held SYNs, keep serving stragglers a grace period.
-  const auto taken = on(active, event::HandoverReceived{{Taken, 1, 2, {2, 0, 0, 0, 0, 2}}}, two, Millis{1510});
+  const auto taken = on(active, event::HandoverReceived{{Taken, 1, 2, {2, 0, 0, 0, 0, 2}}, 2}, two, Millis{1510});
   REQUIRE(taken.has<effect::ForwardHeld>());
   CHECK(std::get<effect::ForwardHeld>(taken.effects.front()).mac[5] == 2);
   CHECK(active.handoverPhase() == "draining");
@@ -301,19 +306,50 @@ TEST_CASE("a switchover's bounds: emptying gives up waiting, draining ends, a si
   REQUIRE((on(active, event::Switchover{2}, withOpen(two, 3), Millis{0}).to == Role::HandingOver));
   CHECK(on(active, event::TimerFired{}, withOpen(two, 3), Millis{999}).effects.empty());
   CHECK(on(active, event::TimerFired{}, withOpen(two, 3), Millis{1000}).has<effect::StopAnswering>());
-  REQUIRE(on(active, event::HandoverReceived{{Taken, 1, 2, {}}}, two, Millis{1010}).has<effect::ForwardHeld>());
+  REQUIRE(on(active, event::HandoverReceived{{Taken, 1, 2, {}}, 2}, two, Millis{1010}).has<effect::ForwardHeld>());
   CHECK(on(active, event::TimerFired{}, withOpen(two, 3), Millis{3009}).effects.empty());
   CHECK(on(active, event::TimerFired{}, withOpen(two, 3), Millis{3010}).has<effect::ReleaseVip>());
 
+  // A silent target may only be slow: the old active calls the switchover off in the group's
+  // order, and on its return lets the VIP go rather than answer again on its own say-so (the
+  // target may have taken it meanwhile); the election then decides, with the guard's wait-out.
   auto silent = activeBeside2();
   REQUIRE((on(silent, event::Switchover{2}, two, Millis{0}).to == Role::HandingOver));
   REQUIRE(on(silent, event::TimerFired{}, two, Millis{20}).has<effect::StopAnswering>());
   CHECK(on(silent, event::TimerFired{}, two, Millis{5019}).effects.empty());
-  const auto aborted = on(silent, event::TimerFired{}, two, Millis{5020});
-  CHECK((aborted.to == Role::Active));
-  CHECK(aborted.has<effect::AnswerAgain>());
-  CHECK_FALSE(aborted.has<effect::ReleaseVip>());
+  const auto call_off = on(silent, event::TimerFired{}, two, Millis{5020});
+  REQUIRE(sent(call_off));
+  CHECK((sent(call_off)->phase == Aborted));
+  CHECK((call_off.to == Role::HandingOver));
+  const auto aborted = on(silent, step(Aborted, 1, 2, 1), two, Millis{5022});
+  CHECK(aborted.has<effect::ReleaseVip>());
+  CHECK_FALSE(aborted.has<effect::AnswerAgain>());
   CHECK(aborted.reason.find("did not take the VIP within 5000 ms") != std::string::npos);
+  // n1 still ranks first: it is elected again, and waits out the guard like after a failure.
+  CHECK((aborted.to == Role::Active));
+  REQUIRE(aborted.has<effect::TakeVip>());
+  CHECK(std::get<effect::TakeVip>(aborted.effects[1]).wait_out == Millis{50});
+
+  // Had the target's Taken come first in the group's order, the call-off changes nothing.
+  auto late = activeBeside2();
+  REQUIRE((on(late, event::Switchover{2}, two, Millis{0}).to == Role::HandingOver));
+  REQUIRE(on(late, event::TimerFired{}, two, Millis{20}).has<effect::StopAnswering>());
+  REQUIRE(sent(on(late, event::TimerFired{}, two, Millis{5020})));
+  REQUIRE(on(late, event::HandoverReceived{{Taken, 1, 2, {}}, 2}, two, Millis{5021}).has<effect::ForwardHeld>());
+  CHECK(on(late, step(Aborted, 1, 2, 1), two, Millis{5022}).effects.empty());
+  CHECK(late.handoverPhase() == "draining");
+
+  // A target that dies after it took the VIP may still answer until its guard shuts: the old
+  // active does not answer again at once.
+  auto orphan = activeBeside2();
+  REQUIRE((on(orphan, event::Switchover{2}, two, Millis{0}).to == Role::HandingOver));
+  REQUIRE(on(orphan, event::TimerFired{}, two, Millis{20}).has<effect::StopAnswering>());
+  REQUIRE(on(orphan, event::HandoverReceived{{Taken, 1, 2, {}}, 2}, two, Millis{25}).has<effect::ForwardHeld>());
+  const auto gone_after = on(orphan, CHANGED, facts({}), Millis{30});
+  CHECK_FALSE(gone_after.has<effect::AnswerAgain>());
+  CHECK(gone_after.has<effect::ReleaseVip>());
+  REQUIRE(gone_after.has<effect::TakeVip>());
+  CHECK(std::get<effect::TakeVip>(gone_after.effects[1]).wait_out == Millis{50});
 
   auto refused = activeBeside2();
   REQUIRE((on(refused, event::Switchover{2}, two, Millis{0}).to == Role::HandingOver));
@@ -335,7 +371,7 @@ TEST_CASE("stopping the active hands over first, then exits; a second stop exits
   CHECK((stop.to == Role::HandingOver));
   CHECK_FALSE(stop.has<effect::Exit>());
   REQUIRE(on(active, event::TimerFired{}, two, Millis{20}).has<effect::StopAnswering>());
-  REQUIRE(on(active, event::HandoverReceived{{Taken, 1, 2, {}}}, two, Millis{25}).has<effect::ForwardHeld>());
+  REQUIRE(on(active, event::HandoverReceived{{Taken, 1, 2, {}}, 2}, two, Millis{25}).has<effect::ForwardHeld>());
   const auto done = on(active, event::TimerFired{}, two, Millis{525});
   CHECK(done.has<effect::ReleaseVip>());
   CHECK(done.has<effect::Exit>());
@@ -365,7 +401,7 @@ TEST_CASE("stopping the active hands over first, then exits; a second stop exits
   CHECK((handing.to == Role::HandingOver));
   CHECK(handing.target == std::optional<std::uint32_t>(2));
   REQUIRE(on(maintenance, event::TimerFired{}, two, Millis{20}).has<effect::StopAnswering>());
-  REQUIRE(on(maintenance, event::HandoverReceived{{Taken, 1, 2, {}}}, two, Millis{25}).has<effect::ForwardHeld>());
+  REQUIRE(on(maintenance, event::HandoverReceived{{Taken, 1, 2, {}}, 2}, two, Millis{25}).has<effect::ForwardHeld>());
   const auto into = on(maintenance, event::TimerFired{}, two, Millis{525});
   CHECK((into.to == Role::Maintenance));
   CHECK(into.has<effect::ReleaseVip>());
@@ -387,7 +423,7 @@ TEST_CASE("every exit from handing-over releases the VIP, in every step") {
         REQUIRE(on(active, event::TimerFired{}, two, Millis{20}).has<effect::StopAnswering>());
       }
       if (phase >= 2) {
-        REQUIRE(on(active, event::HandoverReceived{{Taken, 1, 2, {}}}, two, Millis{24}).has<effect::ForwardHeld>());
+        REQUIRE(on(active, event::HandoverReceived{{Taken, 1, 2, {}}, 2}, two, Millis{24}).has<effect::ForwardHeld>());
       }
       Decision out;
       switch (exit) {
@@ -431,6 +467,21 @@ TEST_CASE("the target's side: takes the VIP without waiting, says when it has it
   CHECK(sent(announced)->mac[5] == 2);
   // Only once.
   CHECK_FALSE(sent(on(target, event::VipTaken{}, facts({member(1, 200, Role::HandingOver)}))));
+
+  // The old active called the switchover off before our Taken was ordered: let the VIP go.
+  RoleMachine called_off(settings(2, 100, false));
+  REQUIRE((on(called_off, step(Released, 1, 2), facts({member(1, 200, Role::HandingOver)})).to == Role::Active));
+  REQUIRE(sent(on(called_off, event::VipTaken{}, facts({member(1, 200, Role::HandingOver)}))));
+  const auto off = on(called_off, step(Aborted, 1, 2, 1), facts({member(1, 200, Role::HandingOver)}));
+  CHECK((off.to == Role::Standby));
+  CHECK(off.has<effect::ReleaseVip>());
+  // Once its own Taken is ordered, a later call-off is stale.
+  RoleMachine kept(settings(2, 100, false));
+  REQUIRE((on(kept, step(Released, 1, 2), facts({member(1, 200, Role::HandingOver)})).to == Role::Active));
+  REQUIRE(sent(on(kept, event::VipTaken{}, facts({member(1, 200, Role::HandingOver)}))));
+  CHECK(on(kept, step(Taken, 1, 2), facts({member(1, 200, Role::HandingOver)})).effects.empty());
+  CHECK(on(kept, step(Aborted, 1, 2, 1), facts({member(1, 200, Role::HandingOver)})).effects.empty());
+  CHECK((kept.role() == Role::Active));
 
   // A takeover that fails tells the old active at once, so that it answers again.
   RoleMachine failing(settings(2, 100, false));

@@ -1,0 +1,904 @@
+#include "tests/sim/cluster_sim.h"
+
+#include "daemon/role/role_machine.h"
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <variant>
+
+namespace failover::sim {
+namespace {
+
+using daemon::ClusterFacts;
+using daemon::Decision;
+using daemon::HandoverStep;
+using daemon::MemberInfo;
+using daemon::Role;
+using daemon::RoleMachine;
+using daemon::RoleSettings;
+using Time = std::int64_t; // simulated milliseconds
+namespace event = daemon::event;
+namespace effect = daemon::effect;
+
+constexpr Time GUARD_BOUND = 50;
+constexpr Time TICK = 1000;
+constexpr Time SETTLING_GRACE = 2000; // as the Replicator's
+constexpr Time FOREVER = INT64_MAX / 4;
+constexpr std::size_t TRACE_KEPT = 80;
+
+// The PRNG: one engine, fixed arithmetic on its output, so that a seed replays exactly.
+class Rng {
+public:
+  explicit Rng(std::uint64_t seed) : engine_(seed) {}
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : engine_() % n; }
+  Time between(Time low, Time high) { return low + static_cast<Time>(below(static_cast<std::uint64_t>(high - low + 1))); }
+  bool chance(unsigned percent) { return below(100) < percent; }
+
+private:
+  std::mt19937_64 engine_;
+};
+
+// What travels in the group, in agreed order.
+struct StateMessage {
+  std::uint64_t incarnation = 0; // the sender's: tells a restarted daemon from its predecessor
+  Role role = Role::Standby;
+  bool in_sync = false;
+  bool eligible = true;
+  unsigned priority = 0;
+};
+struct Snapshot {
+  std::uint32_t to = 0;
+  std::uint64_t incarnation = 0;
+};
+// A CPG membership change travels in the same order as the messages (as in Corosync).
+struct Membership {
+  std::set<std::uint32_t> members;
+  bool quorate = false;
+};
+using Payload = std::variant<StateMessage, HandoverStep, Snapshot, Membership>;
+
+enum class Vip { None, Taking, Held };
+
+struct Node {
+  std::uint32_t id = 0;
+  unsigned priority = 0;
+  // Processes and links.
+  bool corosync_up = true;
+  bool daemon_up = true;
+  bool link_up = true;
+  int component = 0; // nodes in the same component reach each other on the cluster network
+  Time frozen_until = 0;
+  std::uint64_t incarnation = 0;
+  bool cpg_joined = false;
+  // Corosync's side: the ring configuration this node's corosync is in.
+  std::uint64_t ring = 0;
+  Time last_delivery = 0;
+  // The daemon's side: what it has processed.
+  std::unique_ptr<RoleMachine> core;
+  bool connected = false;
+  bool quorate = false;
+  std::set<std::uint32_t> members;
+  std::map<std::uint32_t, Time> joined_at;
+  std::map<std::uint32_t, StateMessage> states;
+  bool in_sync = false;
+  std::set<std::pair<std::uint32_t, std::uint64_t>> snapshot_sent; // (member, incarnation)
+  std::deque<std::function<void()>> backlog; // inputs that wait while the daemon is frozen
+  std::uint64_t timer_generation = 0;
+  // The VIP as netctl and the kernel hold it.
+  Vip vip = Vip::None;
+  bool quiesced = false;
+  Time gate_until = FOREVER; // when the guard shuts the gate (a stalled or dead daemon)
+  std::uint64_t take_generation = 0;
+  // Client connections open on this node (their end times).
+  std::vector<Time> connections;
+  Time handing_over_since = 0;
+  std::optional<std::uint32_t> switchover_target;
+  Time took_at = -1; // when it last completed a takeover
+
+  bool live(Time now) const { return daemon_up && now >= frozen_until; }
+  bool answering(Time now) const { return vip == Vip::Held && !quiesced && now < gate_until; }
+  std::string name() const { return "n" + std::to_string(id); }
+};
+
+class Simulation {
+public:
+  Simulation(std::uint64_t seed, const Options& options) : rng_(seed), options_(options) {
+    const unsigned count = 3 + static_cast<unsigned>(rng_.below(3));
+    for (unsigned i = 0; i < count; ++i) {
+      auto node = std::make_unique<Node>();
+      node->id = i + 1;
+      node->priority = 100 + static_cast<unsigned>(rng_.below(3)) * 50;
+      nodes_.push_back(std::move(node));
+    }
+  }
+
+  Outcome run();
+
+private:
+  // The agenda: what happens when; ties keep the order they were scheduled in.
+  void at(Time when, std::function<void()> action) {
+    agenda_.emplace(std::pair{std::max(when, now_), sequence_++}, std::move(action));
+  }
+  void advanceTo(Time until);
+  void note(const std::string& line);
+  void violation(const std::string& what);
+
+  // Inputs to a daemon wait in its backlog while it is frozen (as in its sockets).
+  void input(Node& node, std::uint64_t incarnation, std::function<void()> action);
+  void feed(Node& node, const daemon::Event& event);
+  ClusterFacts facts(const Node& node) const;
+  void carryOut(Node& node, const Decision& decision);
+  void armTimer(Node& node);
+  void announce(Node& node);
+  void broadcast(Node& node, Payload payload);
+  void deliver(Node& node, std::uint32_t sender, const Payload& payload);
+  void onMembership(Node& node, const Membership& membership);
+  void checkSync(Node& node);
+  std::optional<std::uint32_t> syncSource(const Node& node) const;
+
+  // Corosync.
+  void reconfigure(Time delay);
+  void cpgChange(Node& node);
+  std::vector<Node*> ringOf(const Node& node);
+
+  // Faults and commands.
+  void startDaemon(Node& node);
+  void stopDaemon(Node& node, bool clean);
+  void thaw(Node& node, std::uint64_t incarnation);
+  void tick(Node& node, std::uint64_t incarnation);
+  void randomStep();
+  void clientLoad();
+  void healAll();
+
+  void checkInvariants();
+  Node* node(std::uint32_t id) { return nodes_[id - 1].get(); }
+
+  Rng rng_;
+  Options options_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::multimap<std::pair<Time, std::uint64_t>, std::function<void()>> agenda_;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t ring_counter_ = 0;
+  Time now_ = 0;
+  Outcome outcome_;
+  std::deque<std::string> recent_;
+};
+
+void Simulation::note(const std::string& line) {
+  std::ostringstream out;
+  out << now_ << " ms: " << line;
+  if (options_.trace) {
+    outcome_.trace.push_back(out.str());
+    return;
+  }
+  recent_.push_back(out.str());
+  if (recent_.size() > TRACE_KEPT) {
+    recent_.pop_front();
+  }
+}
+
+void Simulation::violation(const std::string& what) {
+  if (!outcome_.ok) {
+    return;
+  }
+  outcome_.ok = false;
+  outcome_.violation = "at " + std::to_string(now_) + " ms: " + what;
+}
+
+void Simulation::input(Node& node, std::uint64_t incarnation, std::function<void()> action) {
+  if (!node.daemon_up || node.incarnation != incarnation) {
+    return; // sent to a process that is gone
+  }
+  if (now_ < node.frozen_until || !node.backlog.empty()) { // after a thaw, the backlog goes first
+    node.backlog.push_back(std::move(action));
+    return;
+  }
+  action();
+}
+
+ClusterFacts Simulation::facts(const Node& node) const {
+  ClusterFacts facts;
+  facts.connected = node.connected;
+  facts.quorate = node.quorate && node.connected;
+  facts.in_sync = node.in_sync;
+  facts.serviceable = node.link_up;
+  for (const auto member : node.members) {
+    if (member == node.id) {
+      continue;
+    }
+    if (const auto state = node.states.find(member); state != node.states.end()) {
+      facts.others.push_back(MemberInfo{member, "n" + std::to_string(member), state->second.priority,
+                                        state->second.role, state->second.in_sync, state->second.eligible});
+    } else if (const auto joined = node.joined_at.find(member);
+               joined != node.joined_at.end() && now_ - joined->second < SETTLING_GRACE) {
+      facts.settling = true;
+    }
+  }
+  facts.open_connections = static_cast<std::size_t>(
+      std::count_if(node.connections.begin(), node.connections.end(), [this](Time end) { return end > now_; }));
+  return facts;
+}
+
+void Simulation::feed(Node& node, const daemon::Event& event) {
+  const auto before = node.core->role();
+  const auto decision = node.core->handle(event, facts(node), daemon::Millis{now_});
+  if (decision.refused && std::holds_alternative<event::HandoverReceived>(event)) {
+    note(node.name() + " refused: " + *decision.refused);
+  }
+  carryOut(node, decision);
+  if (before != node.core->role()) {
+    if (node.core->role() == Role::HandingOver) {
+      node.handing_over_since = now_;
+      node.switchover_target = node.core->handoverTarget();
+    }
+    if (before == Role::HandingOver && decision.reason.find("switchover done") != std::string::npos) {
+      ++outcome_.switchovers;
+      // Done means the target took the VIP after this switchover began.
+      const auto* target = node.switchover_target ? this->node(*node.switchover_target) : nullptr;
+      if (target == nullptr || target->took_at < node.handing_over_since) {
+        violation(node.name() + " ended a switchover as done, but its target never took the VIP");
+      }
+    } else if (before == Role::HandingOver) {
+      ++outcome_.aborted;
+      if (decision.reason.empty()) {
+        violation(node.name() + " left handing-over without saying why");
+      }
+    }
+  }
+}
+
+void Simulation::carryOut(Node& node, const Decision& decision) {
+  if (decision.changed()) {
+    note(node.name() + " " + std::string(daemon::toString(decision.from)) + " -> " +
+         std::string(daemon::toString(decision.to)) + " (" + decision.reason + ")");
+    if (decision.to == Role::Active && !node.in_sync) {
+      violation(node.name() + " became active while not in sync");
+    }
+  }
+  bool exit = false;
+  for (const auto& effect : decision.effects) {
+    if (const auto* take = std::get_if<effect::TakeVip>(&effect)) {
+      node.vip = Vip::Taking;
+      node.quiesced = false;
+      const auto generation = ++node.take_generation;
+      const auto incarnation = node.incarnation;
+      at(now_ + take->wait_out.count() + rng_.between(1, 5), [this, &node, generation, incarnation] {
+        input(node, incarnation, [this, &node, generation] {
+          if (node.vip != Vip::Taking || node.take_generation != generation) {
+            return;
+          }
+          if (!node.link_up) {
+            node.vip = Vip::None;
+            feed(node, event::TakeoverFailed{"interface down"});
+            return;
+          }
+          node.vip = Vip::Held;
+          node.gate_until = FOREVER;
+          node.took_at = now_;
+          ++outcome_.takeovers;
+          note(node.name() + " holds the VIP and answers for it");
+          feed(node, event::VipTaken{{2, 0, 0, 0, 0, static_cast<std::uint8_t>(node.id)}});
+        });
+      });
+    } else if (std::holds_alternative<effect::ReleaseVip>(effect)) {
+      node.vip = Vip::None;
+      node.quiesced = false;
+      ++node.take_generation;
+    } else if (std::holds_alternative<effect::StopAnswering>(effect)) {
+      node.quiesced = true;
+    } else if (std::holds_alternative<effect::AnswerAgain>(effect)) {
+      node.quiesced = false;
+    } else if (std::holds_alternative<effect::Resync>(effect)) {
+      node.in_sync = false;
+    } else if (const auto* send = std::get_if<effect::SendHandover>(&effect)) {
+      broadcast(node, send->step);
+    } else if (std::holds_alternative<effect::Exit>(effect)) {
+      exit = true;
+    }
+  }
+  if (decision.changed() || decision.has<effect::Resync>()) {
+    announce(node);
+  }
+  armTimer(node);
+  if (exit) {
+    note(node.name() + " exits");
+    stopDaemon(node, true);
+  }
+}
+
+void Simulation::armTimer(Node& node) {
+  const auto generation = ++node.timer_generation;
+  if (const auto deadline = node.core->deadline()) {
+    const auto incarnation = node.incarnation;
+    at(deadline->count(), [this, &node, generation, incarnation] {
+      input(node, incarnation, [this, &node, generation] {
+        if (node.timer_generation == generation) {
+          feed(node, event::TimerFired{});
+        }
+      });
+    });
+  }
+}
+
+void Simulation::announce(Node& node) {
+  broadcast(node, StateMessage{node.incarnation, node.core->role(), node.in_sync, node.core->eligible(facts(node)),
+                               node.priority});
+}
+
+std::vector<Node*> Simulation::ringOf(const Node& node) {
+  std::vector<Node*> ring;
+  for (auto& other : nodes_) {
+    if (other->corosync_up && other->ring == node.ring) {
+      ring.push_back(other.get());
+    }
+  }
+  return ring;
+}
+
+// Agreed order: every member of the sender's ring configuration gets the message in the
+// order sent, itself included. Virtual synchrony: across a configuration change, it still
+// reaches the members that stay with the sender; the others lose it.
+void Simulation::broadcast(Node& node, Payload payload) {
+  if (!node.corosync_up || !node.connected) {
+    return;
+  }
+  const auto ring = node.ring;
+  const auto sender = node.id;
+  for (auto* receiver : ringOf(node)) {
+    const Time when = std::max(receiver->last_delivery, now_ + rng_.between(1, 3));
+    receiver->last_delivery = when;
+    at(when, [this, receiver, ring, sender, payload] {
+      const auto* from = this->node(sender);
+      const bool together = receiver->ring == ring || (from->corosync_up && from->ring == receiver->ring);
+      if (!receiver->corosync_up || !together || !receiver->cpg_joined) {
+        return;
+      }
+      input(*receiver, receiver->incarnation, [this, receiver, sender, payload] { deliver(*receiver, sender, payload); });
+    });
+  }
+}
+
+void Simulation::deliver(Node& node, std::uint32_t sender, const Payload& payload) {
+  if (const auto* membership = std::get_if<Membership>(&payload)) {
+    onMembership(node, *membership);
+    return;
+  }
+  if (!node.members.contains(sender)) {
+    return; // not (or no longer) in this node's view of the group
+  }
+  if (const auto* state = std::get_if<StateMessage>(&payload)) {
+    if (sender != node.id) {
+      node.states[sender] = *state;
+      if (state->in_sync) {
+        node.snapshot_sent.erase({sender, state->incarnation});
+      }
+    }
+    checkSync(node);
+    feed(node, event::FactsChanged{});
+  } else if (const auto* step = std::get_if<HandoverStep>(&payload)) {
+    feed(node, event::HandoverReceived{*step, sender});
+  } else if (const auto* snapshot = std::get_if<Snapshot>(&payload)) {
+    if (snapshot->to == node.id && snapshot->incarnation == node.incarnation && node.quorate && !node.in_sync) {
+      node.in_sync = true;
+      note(node.name() + " in sync (snapshot from n" + std::to_string(sender) + ")");
+      announce(node);
+      feed(node, event::FactsChanged{});
+    }
+  }
+}
+
+std::optional<std::uint32_t> Simulation::syncSource(const Node& node) const {
+  if (daemon::holdsVip(node.core->role())) {
+    return node.id;
+  }
+  for (const auto& [member, state] : node.states) {
+    if (node.members.contains(member) && daemon::holdsVip(state.role)) {
+      return member;
+    }
+  }
+  std::optional<std::uint32_t> lowest;
+  if (node.in_sync) {
+    lowest = node.id;
+  }
+  for (const auto& [member, state] : node.states) {
+    if (node.members.contains(member) && state.in_sync && (!lowest || member < *lowest)) {
+      lowest = member;
+    }
+  }
+  return lowest;
+}
+
+// The Replicator's rules, modelled: alone and quorate, or a cold start (nobody in sync, every
+// member known), is in sync at once; otherwise the sync source sends a snapshot.
+void Simulation::checkSync(Node& node) {
+  if (!node.quorate) {
+    return;
+  }
+  if (!node.in_sync) {
+    bool all_known = true;
+    bool anyone_in_sync = false;
+    for (const auto member : node.members) {
+      if (member == node.id) {
+        continue;
+      }
+      const auto state = node.states.find(member);
+      all_known = all_known && state != node.states.end();
+      anyone_in_sync = anyone_in_sync || (state != node.states.end() && state->second.in_sync);
+    }
+    if (node.members.size() == 1 || (all_known && !anyone_in_sync)) {
+      node.in_sync = true;
+      note(node.name() + " in sync (" + (node.members.size() == 1 ? "alone" : "cold start") + ")");
+      announce(node);
+    }
+    return;
+  }
+  if (syncSource(node) != node.id) {
+    return;
+  }
+  for (const auto& [member, state] : node.states) {
+    if (node.members.contains(member) && !state.in_sync && !node.snapshot_sent.contains({member, state.incarnation})) {
+      node.snapshot_sent.insert({member, state.incarnation});
+      broadcast(node, Snapshot{member, state.incarnation});
+    }
+  }
+}
+
+void Simulation::onMembership(Node& node, const Membership& membership) {
+  const bool lost_quorum = node.quorate && !membership.quorate;
+  for (const auto member : membership.members) {
+    if (!node.members.contains(member)) {
+      node.joined_at[member] = now_;
+    }
+  }
+  for (auto it = node.states.begin(); it != node.states.end();) {
+    if (!membership.members.contains(it->first)) {
+      node.joined_at.erase(it->first);
+      it = node.states.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  node.members = membership.members;
+  node.quorate = membership.quorate;
+  node.connected = true;
+  if (lost_quorum || !membership.quorate) {
+    node.in_sync = false; // the quorate part goes on without us
+  }
+  checkSync(node);
+  announce(node);
+  feed(node, event::FactsChanged{});
+}
+
+// Corosync forms new rings some time after a fault: each component of nodes whose corosync
+// runs is one ring; the two sides learn of it up to `skew_ms` apart.
+void Simulation::reconfigure(Time delay) {
+  at(now_ + delay, [this] {
+    std::map<int, std::vector<Node*>> components;
+    for (auto& n : nodes_) {
+      if (n->corosync_up) {
+        components[n->component].push_back(n.get());
+      }
+    }
+    for (auto& [component, ring] : components) {
+      const auto id = ++ring_counter_;
+      const bool quorate = ring.size() * 2 > nodes_.size();
+      Membership membership{{}, quorate};
+      for (auto* n : ring) {
+        n->ring = id;
+        if (n->cpg_joined) {
+          membership.members.insert(n->id);
+        }
+      }
+      const Time side_delay = rng_.between(0, options_.skew_ms);
+      for (auto* n : ring) {
+        if (!n->cpg_joined) {
+          continue;
+        }
+        const Time when = std::max(n->last_delivery, now_ + side_delay);
+        n->last_delivery = when;
+        at(when, [this, n, id, membership] {
+          if (n->ring == id && n->cpg_joined) {
+            input(*n, n->incarnation, [this, n, membership] { deliver(*n, n->id, membership); });
+          }
+        });
+      }
+    }
+  });
+}
+
+// A daemon joined or left the group: a CPG change, ordered with the ring's messages.
+void Simulation::cpgChange(Node& changed) {
+  if (!changed.corosync_up) {
+    return;
+  }
+  auto ring = ringOf(changed);
+  Membership membership{{}, ring.size() * 2 > nodes_.size()};
+  for (auto* n : ring) {
+    if (n->cpg_joined) {
+      membership.members.insert(n->id);
+    }
+  }
+  const auto id = changed.ring;
+  for (auto* receiver : ring) {
+    if (!receiver->cpg_joined) {
+      continue;
+    }
+    const Time when = std::max(receiver->last_delivery, now_ + rng_.between(1, 5));
+    receiver->last_delivery = when;
+    at(when, [this, receiver, id, membership] {
+      if (receiver->ring == id && receiver->cpg_joined) {
+        input(*receiver, receiver->incarnation, [this, receiver, membership] {
+          deliver(*receiver, receiver->id, membership);
+        });
+      }
+    });
+  }
+}
+
+void Simulation::startDaemon(Node& node) {
+  node.daemon_up = true;
+  ++node.incarnation;
+  node.frozen_until = 0;
+  node.backlog.clear();
+  RoleSettings settings;
+  settings.self = node.id;
+  settings.priority = node.priority;
+  settings.guard_bound = daemon::Millis{GUARD_BOUND};
+  node.core = std::make_unique<RoleMachine>(settings);
+  node.connected = false;
+  node.quorate = false;
+  node.members.clear();
+  node.states.clear();
+  node.joined_at.clear();
+  node.snapshot_sent.clear();
+  node.in_sync = false;
+  // netctl's start-up reconciles what a dead predecessor left: the VIP goes.
+  node.vip = Vip::None;
+  node.quiesced = false;
+  node.gate_until = FOREVER;
+  node.connections.clear();
+  note(node.name() + " failoverd starts");
+  const auto incarnation = node.incarnation;
+  at(now_ + TICK, [this, &node, incarnation] { tick(node, incarnation); });
+  if (node.corosync_up) {
+    node.cpg_joined = true;
+    cpgChange(node);
+  } else {
+    feed(node, event::FactsChanged{}); // not connected: fault
+  }
+}
+
+void Simulation::stopDaemon(Node& node, bool clean) {
+  if (!node.daemon_up) {
+    return;
+  }
+  if (clean) {
+    node.vip = Vip::None; // VipOwner::shutdown
+    node.quiesced = false;
+  } else if (node.vip != Vip::None) {
+    // Killed: the address stays, but the guard shuts the gate within its bound of the last
+    // refresh (every bound/5), and a takeover in progress stops where it was.
+    node.gate_until = std::min(node.gate_until, now_ + GUARD_BOUND - rng_.between(0, GUARD_BOUND / 5));
+    if (node.vip == Vip::Taking) {
+      node.vip = Vip::None;
+    }
+  }
+  node.daemon_up = false;
+  node.backlog.clear();
+  node.connected = false;
+  if (node.cpg_joined) {
+    node.cpg_joined = false;
+    cpgChange(node);
+  }
+}
+
+void Simulation::thaw(Node& node, std::uint64_t incarnation) {
+  if (!node.daemon_up || node.incarnation != incarnation || now_ < node.frozen_until) {
+    return;
+  }
+  note(node.name() + " thaws (" + std::to_string(node.backlog.size()) + " inputs waiting)");
+  // The event loop sees its guard timer and its sockets ready together, in either order.
+  const bool guard_first = rng_.chance(50);
+  const auto guard = [this, &node] {
+    if (node.vip == Vip::Held && now_ >= node.gate_until) {
+      // VipOwner::onGuardTimer: the gate shut while we slept; let the VIP go.
+      node.vip = Vip::None;
+      node.quiesced = false;
+      node.gate_until = FOREVER;
+      feed(node, event::VipLost{"the VIP guard shut the gate"});
+    }
+    node.gate_until = FOREVER;
+  };
+  if (guard_first) {
+    guard();
+  }
+  auto backlog = std::move(node.backlog);
+  node.backlog.clear();
+  for (auto& action : backlog) {
+    if (node.daemon_up && node.incarnation == incarnation) {
+      action();
+    }
+  }
+  if (!guard_first && node.daemon_up && node.incarnation == incarnation) {
+    guard();
+  }
+}
+
+void Simulation::tick(Node& node, std::uint64_t incarnation) {
+  if (!node.daemon_up || node.incarnation != incarnation) {
+    return;
+  }
+  at(now_ + TICK, [this, &node, incarnation] { tick(node, incarnation); });
+  input(node, incarnation, [this, &node] {
+    if (!node.corosync_up) {
+      return;
+    }
+    if (!node.cpg_joined) {
+      node.cpg_joined = true; // the agent reconnects to corosync
+      cpgChange(node);
+      return;
+    }
+    announce(node);
+    checkSync(node);
+    feed(node, event::FactsChanged{});
+  });
+}
+
+// Clients open connections to whichever node answers for the VIP.
+void Simulation::clientLoad() {
+  for (auto& n : nodes_) {
+    if (n->answering(now_) && n->live(now_) && rng_.chance(30)) {
+      n->connections.push_back(now_ + rng_.between(1, 1500));
+    }
+    std::erase_if(n->connections, [this](Time end) { return end <= now_; });
+  }
+  at(now_ + 50, [this] { clientLoad(); });
+}
+
+void Simulation::randomStep() {
+  auto& n = *nodes_[rng_.below(nodes_.size())];
+  const auto kind = rng_.below(16);
+  const auto live = n.live(now_);
+  switch (kind) {
+  case 0:
+    if (n.daemon_up) {
+      note(n.name() + " failoverd killed (-9)");
+      stopDaemon(n, false);
+    } else {
+      startDaemon(n);
+    }
+    return;
+  case 1:
+    if (live) {
+      n.frozen_until = now_ + rng_.between(10, 3000);
+      note(n.name() + " failoverd frozen until " + std::to_string(n.frozen_until) + " ms");
+      if (n.vip != Vip::None) {
+        n.gate_until = now_ + GUARD_BOUND - rng_.between(0, GUARD_BOUND / 5);
+      }
+      at(n.frozen_until, [this, &n, incarnation = n.incarnation] { thaw(n, incarnation); });
+    }
+    return;
+  case 2:
+    if (n.corosync_up) {
+      note(n.name() + " corosync killed");
+      n.corosync_up = false;
+      n.cpg_joined = false;
+      n.ring = ++ring_counter_; // a ring of its own until it is back
+      if (n.daemon_up) {
+        at(now_ + 1, [this, &n, incarnation = n.incarnation] {
+          input(n, incarnation, [this, &n] {
+            n.connected = false;
+            n.quorate = false;
+            n.members.clear();
+            n.states.clear();
+            feed(n, event::FactsChanged{});
+          });
+        });
+      }
+      reconfigure(rng_.between(400, 500)); // the others' token times out
+    } else {
+      note(n.name() + " corosync starts");
+      n.corosync_up = true;
+      reconfigure(rng_.between(300, 800));
+    }
+    return;
+  case 3: {
+    // A partition of the cluster network: a random nonempty proper subset moves away.
+    std::ostringstream away;
+    for (auto& other : nodes_) {
+      other->component = rng_.chance(50) ? 1 : 0;
+      if (other->component == 1) {
+        away << other->name() << " ";
+      }
+    }
+    note("cluster network partitioned: { " + away.str() + "} apart");
+    reconfigure(rng_.between(400, 500));
+    return;
+  }
+  case 4:
+    note("cluster network healed");
+    for (auto& other : nodes_) {
+      other->component = 0;
+    }
+    reconfigure(rng_.between(200, 1500));
+    return;
+  case 5:
+    if (live) {
+      n.link_up = !n.link_up;
+      note(n.name() + " service link " + (n.link_up ? "up" : "down"));
+      if (!n.link_up && n.vip != Vip::None) {
+        n.vip = Vip::None; // netctl: the link went down while owning the VIP
+        n.quiesced = false;
+        feed(n, event::VipLost{"interface went down"});
+      } else {
+        feed(n, event::FactsChanged{});
+      }
+    }
+    return;
+  case 6:
+  case 7: {
+    if (!live) {
+      return;
+    }
+    std::optional<std::uint32_t> target;
+    if (rng_.chance(50)) {
+      target = static_cast<std::uint32_t>(rng_.below(nodes_.size()) + 1);
+    }
+    note("operator: switchover on " + n.name() + (target ? " to n" + std::to_string(*target) : ""));
+    feed(n, event::Switchover{target});
+    return;
+  }
+  case 8:
+    if (live) {
+      const bool on = rng_.chance(50);
+      note("operator: maintenance " + std::string(on ? "on" : "off") + " on " + n.name());
+      if (on) {
+        feed(n, event::MaintenanceOn{rng_.chance(30)});
+      } else {
+        feed(n, event::MaintenanceOff{});
+      }
+    }
+    return;
+  case 9:
+    if (live) {
+      note("operator: promote " + n.name());
+      feed(n, event::Promote{});
+    }
+    return;
+  case 10:
+    if (live) {
+      note("operator: demote " + n.name());
+      feed(n, event::Demote{});
+    }
+    return;
+  case 11:
+    if (live) {
+      note("operator: SIGTERM to " + n.name());
+      feed(n, event::StopRequested{});
+    }
+    return;
+  default:
+    return; // quiet: let the cluster settle
+  }
+}
+
+void Simulation::healAll() {
+  note("heal everything");
+  for (auto& n : nodes_) {
+    n->component = 0;
+    if (!n->corosync_up) {
+      n->corosync_up = true;
+    }
+    n->link_up = true;
+  }
+  reconfigure(rng_.between(200, 800));
+  for (auto& n : nodes_) {
+    if (!n->daemon_up) {
+      startDaemon(*n);
+    } else if (n->live(now_)) {
+      if (n->core->role() == Role::Maintenance) {
+        feed(*n, event::MaintenanceOff{});
+      }
+      feed(*n, event::FactsChanged{});
+    }
+  }
+}
+
+void Simulation::checkInvariants() {
+  std::vector<std::string> answering;
+  for (auto& n : nodes_) {
+    if (n->answering(now_)) {
+      answering.push_back(n->name());
+    }
+    if (!n->live(now_)) {
+      continue;
+    }
+    const auto role = n->core->role();
+    if (!daemon::holdsVip(role) && n->vip != Vip::None) {
+      violation(n->name() + " is " + std::string(daemon::toString(role)) + " but holds the VIP");
+    }
+    if ((!n->connected || !n->quorate) && daemon::holdsVip(role)) {
+      violation(n->name() + " lost quorum or Corosync and still holds the VIP as " +
+                std::string(daemon::toString(role)));
+    }
+    // A switchover ends within its bounds: emptying, the target's time, draining, and the
+    // abort's round trip.
+    if (role == Role::HandingOver && now_ - n->handing_over_since > 1000 + 2 * 5000 + 2000 + 100) {
+      violation(n->name() + " has been handing over since " + std::to_string(n->handing_over_since) + " ms");
+    }
+  }
+  if (answering.size() > 1) {
+    std::string who;
+    for (const auto& name : answering) {
+      who += name + " ";
+    }
+    violation("two nodes answer for the VIP: " + who);
+  }
+}
+
+void Simulation::advanceTo(Time until) {
+  while (!agenda_.empty() && outcome_.ok) {
+    const auto it = agenda_.begin();
+    if (it->first.first > until) {
+      break;
+    }
+    now_ = it->first.first;
+    auto action = std::move(it->second);
+    agenda_.erase(it);
+    action();
+    ++outcome_.events;
+    checkInvariants();
+  }
+  now_ = std::max(now_, until);
+}
+
+Outcome Simulation::run() {
+  for (auto& n : nodes_) {
+    n->ring = 1;
+  }
+  ring_counter_ = 1;
+  for (auto& n : nodes_) {
+    startDaemon(*n);
+  }
+  clientLoad();
+  advanceTo(5000);
+  for (unsigned step = 0; step < options_.steps && outcome_.ok; ++step) {
+    randomStep();
+    advanceTo(now_ + rng_.between(0, 1500));
+  }
+  if (outcome_.ok) {
+    healAll();
+    advanceTo(now_ + 20000);
+    // Everything healed and quiet: exactly one active, answering, and everyone in sync.
+    std::vector<std::string> active;
+    for (auto& n : nodes_) {
+      if (n->core->role() == Role::Active && n->answering(now_)) {
+        active.push_back(n->name());
+      }
+      if (!n->in_sync) {
+        violation(n->name() + " is not in sync 20 s after everything healed");
+      }
+    }
+    if (active.size() != 1) {
+      violation(std::to_string(active.size()) + " active nodes answering 20 s after everything healed");
+    }
+  }
+  outcome_.simulated_ms = now_;
+  if (!options_.trace) {
+    outcome_.trace.assign(recent_.begin(), recent_.end());
+  }
+  return std::move(outcome_);
+}
+
+} // namespace
+
+Outcome run(std::uint64_t seed, const Options& options) { return Simulation(seed, options).run(); }
+
+} // namespace failover::sim
