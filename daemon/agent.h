@@ -6,7 +6,7 @@
 #include "daemon/control/request_server.h"
 #include "daemon/hooks.h"
 #include "daemon/role/role_machine.h"
-#include "netctl/sys/event_loop.h"
+#include "sys/event_loop.h"
 #include "netctl/vip_owner.h"
 #include "tls/server.h"
 

@@ -689,20 +689,4 @@ std::string_view toString(TakeoverMode mode) {
   return mode == TakeoverMode::SharedIp ? "shared-ip" : "move-ip";
 }
 
-std::string_view toString(LogLevel level) {
-  switch (level) {
-  case LogLevel::Error:
-    return "error";
-  case LogLevel::Warning:
-    return "warning";
-  case LogLevel::Notice:
-    return "notice";
-  case LogLevel::Info:
-    return "info";
-  case LogLevel::Debug:
-    return "debug";
-  }
-  return "notice";
-}
-
 } // namespace failover::daemon

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "daemon/log.h"
 #include "netctl/address.h"
 #include "netctl/vip_owner.h"
 #include "tls/server.h"
@@ -16,8 +17,6 @@
 namespace failover::daemon {
 
 using netctl::TakeoverMode;
-
-enum class LogLevel { Error, Warning, Notice, Info, Debug };
 
 inline constexpr const char* DEFAULT_CONFIG_FILE = "/etc/failoverd/failoverd.conf";
 
@@ -94,6 +93,5 @@ std::vector<std::string> checkCertificates(const Config& config);
 std::optional<std::string> unreloadableChange(const Config& running, const Config& candidate);
 
 std::string_view toString(TakeoverMode mode);
-std::string_view toString(LogLevel level);
 
 } // namespace failover::daemon

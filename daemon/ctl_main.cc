@@ -3,7 +3,7 @@
 #include "daemon/control/protocol.h"
 #include "daemon/exit_codes.h"
 #include "failover/version.h"
-#include "netctl/sys/unique_fd.h"
+#include "sys/unique_fd.h"
 #include "tls/secret.h"
 
 #include <sys/socket.h>

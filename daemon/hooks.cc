@@ -1,7 +1,7 @@
 #include "daemon/hooks.h"
 
 #include "daemon/log.h"
-#include "netctl/sys/process.h"
+#include "sys/process.h"
 
 #include <fcntl.h>
 #include <signal.h>

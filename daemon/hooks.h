@@ -1,7 +1,7 @@
 #pragma once
 
-#include "netctl/sys/event_loop.h"
-#include "netctl/sys/unique_fd.h"
+#include "sys/event_loop.h"
+#include "sys/unique_fd.h"
 
 #include <chrono>
 #include <deque>

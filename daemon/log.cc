@@ -8,6 +8,22 @@
 
 namespace failover::daemon {
 
+std::string_view toString(LogLevel level) {
+  switch (level) {
+  case LogLevel::Error:
+    return "error";
+  case LogLevel::Warning:
+    return "warning";
+  case LogLevel::Notice:
+    return "notice";
+  case LogLevel::Info:
+    return "info";
+  case LogLevel::Debug:
+    return "debug";
+  }
+  return "notice";
+}
+
 namespace {
 
 std::atomic<LogLevel> current_level{LogLevel::Notice};

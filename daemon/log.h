@@ -1,11 +1,12 @@
 #pragma once
 
-#include "daemon/config.h"
-
 #include <sstream>
 #include <string_view>
 
 namespace failover::daemon {
+
+enum class LogLevel { Error, Warning, Notice, Info, Debug };
+std::string_view toString(LogLevel level);
 
 // Lines go to stderr, which systemd sends to the journal. Under journald (JOURNAL_STREAM set)
 // each line starts with a "<N>" syslog priority so the journal keeps the severity.

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "netctl/frames.h"
-#include "netctl/sys/error.h"
-#include "netctl/sys/unique_fd.h"
+#include "sys/error.h"
+#include "sys/unique_fd.h"
 
 #include <optional>
 

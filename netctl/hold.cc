@@ -1,6 +1,6 @@
 #include "netctl/hold.h"
 
-#include "netctl/sys/process.h"
+#include "sys/process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "netctl/address.h"
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 
 #include <chrono>
 #include <cstdint>

@@ -1,6 +1,6 @@
 #include "netctl/rtnl.h"
 
-#include "netctl/sys/c_deleter.h"
+#include "sys/c_deleter.h"
 
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>

@@ -2,7 +2,7 @@
 
 #include "netctl/address.h"
 #include "netctl/frames.h"
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 
 #include <chrono>
 #include <memory>

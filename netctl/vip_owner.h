@@ -5,7 +5,7 @@
 #include "netctl/arp_probe.h"
 #include "netctl/hold.h"
 #include "netctl/rtnl.h"
-#include "netctl/sys/event_loop.h"
+#include "sys/event_loop.h"
 #include "netctl/sysctl.h"
 #include "netctl/vip_guard.h"
 

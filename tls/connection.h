@@ -1,6 +1,6 @@
 #pragma once
 
-#include "netctl/sys/unique_fd.h"
+#include "sys/unique_fd.h"
 #include "tls/context.h"
 #include "tls/openssl_ptr.h"
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 #include "tls/counters.h"
 #include "tls/openssl_ptr.h"
 #include "tls/session_cache.h"

@@ -5,7 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "netctl/sys/c_deleter.h"
+#include "sys/c_deleter.h"
 
 #include <memory>
 

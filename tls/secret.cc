@@ -1,6 +1,6 @@
 #include "tls/secret.h"
 
-#include "netctl/sys/unique_fd.h"
+#include "sys/unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,11 +1,11 @@
 #include "tls/session_record.h"
 
-#include "tls/wire.h"
+#include "sys/wire.h"
 
 namespace failover::tls {
 
 std::vector<std::uint8_t> encodeSessionRecord(const SessionRecord& record) {
-  WireWriter out;
+  sys::WireWriter out;
   out.u8(SESSION_RECORD_VERSION);
   out.u8(static_cast<std::uint8_t>(record.id.size()));
   out.bytes(record.id);
@@ -16,7 +16,7 @@ std::vector<std::uint8_t> encodeSessionRecord(const SessionRecord& record) {
 }
 
 sys::Result<DecodedSessionRecord> decodeSessionRecord(std::span<const std::uint8_t> data) {
-  WireReader in(data, "session record");
+  sys::WireReader in(data, "session record");
   auto version = in.u8();
   if (!version) {
     return std::unexpected(version.error());

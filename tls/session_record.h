@@ -1,7 +1,7 @@
 #pragma once
 
 #include "tls/session_cache.h"
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 
 #include <span>
 #include <vector>

@@ -1,6 +1,6 @@
 #include "tls/ticket_keys.h"
 
-#include "tls/wire.h"
+#include "sys/wire.h"
 
 #include <openssl/rand.h>
 
@@ -105,7 +105,7 @@ const TicketKey* TicketKeyring::findLocked(std::span<const std::uint8_t> name) c
 
 SecretBytes TicketKeyring::exportKeys() const {
   const std::shared_lock lock(mutex_);
-  WireWriter out;
+  sys::WireWriter out;
   const std::size_t count = (current_ ? 1U : 0U) + (next_ ? 1U : 0U) + previous_.size();
   out.u8(1);
   out.u8(static_cast<std::uint8_t>(count));
@@ -132,7 +132,7 @@ SecretBytes TicketKeyring::exportKeys() const {
 }
 
 sys::Status TicketKeyring::importKeys(std::span<const std::uint8_t> data) {
-  WireReader in(data, "ticket keyring");
+  sys::WireReader in(data, "ticket keyring");
   auto version = in.u8();
   if (!version) {
     return std::unexpected(version.error());

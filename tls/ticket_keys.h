@@ -1,7 +1,7 @@
 #pragma once
 
 #include "tls/secret.h"
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 
 #include <array>
 #include <chrono>

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "daemon/cluster/corosync_handle.h"
-#include "netctl/sys/error.h"
-#include "netctl/sys/event_loop.h"
+#include "sys/error.h"
+#include "sys/event_loop.h"
 
 #include <cstdint>
 #include <deque>

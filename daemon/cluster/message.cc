@@ -2,7 +2,7 @@
 
 #include "tls/openssl_ptr.h"
 #include "tls/session_record.h"
-#include "tls/wire.h"
+#include "sys/wire.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -24,7 +24,7 @@ std::unexpected<Rejection> reject(RejectReason reason, std::string detail) {
   return std::unexpected(Rejection{reason, std::move(detail)});
 }
 
-void writeHeader(tls::WireWriter& out, const Header& header) {
+void writeHeader(sys::WireWriter& out, const Header& header) {
   out.bytes(MAGIC);
   out.u8(MESSAGE_VERSION);
   out.u8(static_cast<std::uint8_t>(header.type));
@@ -37,7 +37,7 @@ void writeHeader(tls::WireWriter& out, const Header& header) {
 }
 
 std::vector<std::uint8_t> encodePayload(const Payload& payload) {
-  tls::WireWriter out;
+  sys::WireWriter out;
   std::visit(
       [&out](const auto& p) {
         using T = std::decay_t<decltype(p)>;
@@ -77,7 +77,7 @@ std::vector<std::uint8_t> encodePayload(const Payload& payload) {
   return std::move(out.data());
 }
 
-sys::Result<std::uint32_t> itemCount(tls::WireReader& in) {
+sys::Result<std::uint32_t> itemCount(sys::WireReader& in) {
   auto count = in.u32();
   if (count && *count > MAX_ITEMS) {
     return in.malformed("item count " + std::to_string(*count) + " exceeds " + std::to_string(MAX_ITEMS));
@@ -88,7 +88,7 @@ sys::Result<std::uint32_t> itemCount(tls::WireReader& in) {
 } // namespace
 
 sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_t> data) {
-  tls::WireReader in(data, "replication payload");
+  sys::WireReader in(data, "replication payload");
   Payload payload;
   switch (type) {
   case MessageType::State: {
@@ -239,7 +239,7 @@ sys::Result<Sealer> Sealer::create(std::span<const std::uint8_t> cluster_key) {
 }
 
 std::vector<std::uint8_t> Sealer::seal(const Header& header, std::span<const std::uint8_t> plaintext) const {
-  tls::WireWriter out;
+  sys::WireWriter out;
   writeHeader(out, header);
   auto wire = std::move(out.data());
   const std::size_t nonce_at = wire.size();
@@ -263,7 +263,7 @@ std::vector<std::uint8_t> Sealer::seal(const Header& header, std::span<const std
 namespace {
 
 // The clear header, up to the nonce.
-sys::Result<Header> readHeader(tls::WireReader& in) {
+sys::Result<Header> readHeader(sys::WireReader& in) {
   auto magic = in.bytes(4);
   if (!magic) {
     return std::unexpected(magic.error());
@@ -300,12 +300,12 @@ sys::Result<Header> readHeader(tls::WireReader& in) {
 } // namespace
 
 sys::Result<Header> peekHeader(std::span<const std::uint8_t> wire) {
-  tls::WireReader in(wire, "replication message");
+  sys::WireReader in(wire, "replication message");
   return readHeader(in);
 }
 
 sys::Result<std::pair<Header, tls::SecretBytes>> Sealer::open(std::span<const std::uint8_t> wire) const {
-  tls::WireReader in(wire, "replication message");
+  sys::WireReader in(wire, "replication message");
   auto header = readHeader(in);
   if (!header) {
     return std::unexpected(header.error());

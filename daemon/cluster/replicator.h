@@ -2,8 +2,8 @@
 
 #include "daemon/cluster/cluster_link.h"
 #include "daemon/cluster/message.h"
-#include "netctl/sys/event_loop.h"
-#include "netctl/sys/unique_fd.h"
+#include "sys/event_loop.h"
+#include "sys/unique_fd.h"
 #include "tls/context.h"
 
 #include <array>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 
 #include <string>
 #include <string_view>

@@ -1,8 +1,8 @@
 #pragma once
 
-#include "netctl/sys/error.h"
-#include "netctl/sys/event_loop.h"
-#include "netctl/sys/unique_fd.h"
+#include "sys/error.h"
+#include "sys/event_loop.h"
+#include "sys/unique_fd.h"
 
 #include <sys/socket.h>
 

@@ -4,8 +4,8 @@
 #include "netctl/announcer.h"
 #include "netctl/arp_probe.h"
 #include "netctl/rtnl.h"
-#include "netctl/sys/event_loop.h"
-#include "netctl/sys/process.h"
+#include "sys/event_loop.h"
+#include "sys/process.h"
 #include "netctl/vip_guard.h"
 #include "netctl/vip_owner.h"
 

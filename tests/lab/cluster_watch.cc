@@ -5,7 +5,7 @@
 //   quorum t=123.456789 quorate=1 members=1,2,3
 // t is CLOCK_MONOTONIC seconds (Python's time.monotonic()). Exits 1 when corosync goes away.
 #include "daemon/cluster/corosync_handle.h"
-#include "netctl/sys/event_loop.h"
+#include "sys/event_loop.h"
 
 #include <sys/epoll.h>
 

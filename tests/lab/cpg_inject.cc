@@ -7,7 +7,7 @@
 // "sent 4"; bounded by a 10 s timer.
 //   cpg-inject GROUP NODE
 #include "daemon/cluster/corosync_handle.h"
-#include "netctl/sys/event_loop.h"
+#include "sys/event_loop.h"
 
 #include <sys/epoll.h>
 #include <sys/uio.h>

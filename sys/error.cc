@@ -1,4 +1,4 @@
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 
 #include <cstring>
 

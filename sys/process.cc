@@ -1,6 +1,6 @@
-#include "netctl/sys/process.h"
+#include "sys/process.h"
 
-#include "netctl/sys/unique_fd.h"
+#include "sys/unique_fd.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,6 +1,6 @@
-#include "tls/wire.h"
+#include "sys/wire.h"
 
-namespace failover::tls {
+namespace failover::sys {
 
 std::unexpected<sys::Error> WireReader::malformed(const std::string& problem) const {
   return sys::fail(sys::Errc::Protocol,
@@ -50,4 +50,4 @@ sys::Result<std::int64_t> WireReader::i64() {
   return static_cast<std::int64_t>(v);
 }
 
-} // namespace failover::tls
+} // namespace failover::sys

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "netctl/sys/error.h"
-#include "netctl/sys/unique_fd.h"
+#include "sys/error.h"
+#include "sys/unique_fd.h"
 
 #include <chrono>
 #include <cstdint>

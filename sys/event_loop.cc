@@ -1,4 +1,4 @@
-#include "netctl/sys/event_loop.h"
+#include "sys/event_loop.h"
 
 #include <sys/epoll.h>
 #include <sys/signalfd.h>

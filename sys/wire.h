@@ -1,13 +1,13 @@
 #pragma once
 
-#include "netctl/sys/error.h"
+#include "sys/error.h"
 
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
-namespace failover::tls {
+namespace failover::sys {
 
 // Big-endian writer and bounds-checked reader for the project's binary formats.
 class WireWriter {
@@ -49,4 +49,4 @@ private:
   std::size_t offset_ = 0;
 };
 
-} // namespace failover::tls
+} // namespace failover::sys
