@@ -72,9 +72,11 @@ private:
   sys::SignalFd signals_;
   sys::TimerFd tick_;
   HookForwarder hooks_;
-  std::unique_ptr<tls::TlsServer> tls_;
   std::unique_ptr<cluster::ClusterLink> link_;
   std::unique_ptr<cluster::Replicator> replicator_;
+  // Declared after what its worker threads call into (the replicator, through hooks_), so
+  // that it is destroyed first, its workers joined, also when start-up fails half-way.
+  std::unique_ptr<tls::TlsServer> tls_;
   std::unique_ptr<netctl::VipOwner> vip_;
   std::unique_ptr<RequestServer> control_;
   std::unique_ptr<RequestServer> metrics_;
