@@ -139,6 +139,7 @@ void RoleMachine::enter(Decision& decision, Role to, std::string reason) {
   }
   const Role from = role_;
   if (holdsVip(from) && !holdsVip(to)) {
+    vip_held_ = false;
     decision.effects.emplace_back(effect::ReleaseVip{});
   }
   if (from == Role::HandingOver && to == Role::Active) {
@@ -147,7 +148,7 @@ void RoleMachine::enter(Decision& decision, Role to, std::string reason) {
   if (to != Role::HandingOver) {
     switchover_.reset();
   }
-  if (taking_ && to != Role::Active) {
+  if (taking_ && !holdsVip(to)) {
     // The old active waits for our VIP: tell it that it will not come, so it answers again.
     decision.effects.emplace_back(
         effect::SendHandover{{HandoverStep::Phase::Aborted, taking_->from, settings_.self, {}}});
@@ -178,7 +179,8 @@ Decision RoleMachine::handle(const Event& event, const ClusterFacts& facts, Mill
       advanceSwitchover(decision, facts, now);
     }
   } else if (const auto* taken = std::get_if<event::VipTaken>(&event)) {
-    if (taking_ && !taking_->announced && role_ == Role::Active) {
+    vip_held_ = holdsVip(role_);
+    if (taking_ && !taking_->announced && holdsVip(role_)) { // it may be handing on already
       decision.effects.emplace_back(
           effect::SendHandover{{HandoverStep::Phase::Taken, taking_->from, settings_.self, taken->mac}});
       taking_->announced = true;
@@ -243,6 +245,11 @@ void RoleMachine::startSwitchover(Decision& decision, std::uint32_t target, Afte
   }
   if (!member->eligible) {
     return refuse("node " + member->name + " is not eligible (its service link is down, or it yields)");
+  }
+  if (!vip_held_) {
+    // A takeover after a failure may still be waiting out the old owner's guard; the target
+    // takes over without waiting, so it must not be told before that is over.
+    return refuse("this node is still taking the VIP: try again in a moment");
   }
   enter(decision, Role::HandingOver, "switching over to " + member->name);
   switchover_ = Switchover{Switchover::Phase::Emptying, target, member->name, after, now + settings_.emptying_bound,
@@ -512,6 +519,18 @@ void RoleMachine::decide(Decision& decision, const ClusterFacts& facts, Millis n
   if (role_ == Role::HandingOver) {
     if (!facts.quorate) {
       return enter(decision, Role::Standby, "lost quorum during a switchover");
+    }
+    // An active member other than our target (a partition healed, or a node that decided on
+    // stale state): the election keeps it, since a node handing over stands for the VIP only
+    // while nobody is active. We are leaving anyway: step down now, and resync.
+    const auto other = std::find_if(facts.others.begin(), facts.others.end(), [this](const MemberInfo& m) {
+      return m.role == Role::Active && m.nodeid != switchover_->target;
+    });
+    if (other != facts.others.end()) {
+      enter(decision, Role::Standby,
+            "node " + other->name + " is also active while this node hands over: stepping down to resync");
+      decision.effects.emplace_back(effect::Resync{});
+      return;
     }
     if (findMember(facts, switchover_->target) == nullptr) {
       abortSwitchover(decision, switchover_->target_name + " left the cluster", facts, now);

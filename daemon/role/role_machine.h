@@ -200,6 +200,8 @@ public:
   // The node a switchover in progress hands over to, and its step (for status).
   std::optional<std::uint32_t> handoverTarget() const noexcept;
   std::string_view handoverPhase() const noexcept;
+  unsigned priority() const noexcept { return settings_.priority; }
+  bool preempt() const noexcept { return settings_.preempt; }
   void setPriority(unsigned priority) noexcept { settings_.priority = priority; }
   void setPreempt(bool preempt) noexcept { settings_.preempt = preempt; }
   void setNode(std::uint32_t self) noexcept { settings_.self = self; }
@@ -254,6 +256,7 @@ private:
   bool yielding_ = false;
   std::optional<Switchover> switchover_; // present exactly while HandingOver
   std::optional<Taking> taking_;
+  bool vip_held_ = false; // netctl reported the VIP taken (not merely asked for)
   std::optional<Millis> wake_at_;
 };
 

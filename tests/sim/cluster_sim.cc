@@ -146,6 +146,7 @@ private:
   // Corosync.
   void reconfigure(Time delay);
   void cpgChange(Node& node);
+  void announceMembership(const std::vector<Node*>& ring, Time delay);
   std::vector<Node*> ringOf(const Node& node);
 
   // Faults and commands.
@@ -445,6 +446,7 @@ void Simulation::checkSync(Node& node) {
   for (const auto& [member, state] : node.states) {
     if (node.members.contains(member) && !state.in_sync && !node.snapshot_sent.contains({member, state.incarnation})) {
       node.snapshot_sent.insert({member, state.incarnation});
+      note(node.name() + " sends a snapshot to n" + std::to_string(member));
       broadcast(node, Snapshot{member, state.incarnation});
     }
   }
@@ -457,6 +459,8 @@ void Simulation::onMembership(Node& node, const Membership& membership) {
       node.joined_at[member] = now_;
     }
   }
+  // As Replicator::onMembership: a member that left may have missed the snapshot sent to it.
+  std::erase_if(node.snapshot_sent, [&membership](const auto& sent) { return !membership.members.contains(sent.first); });
   for (auto it = node.states.begin(); it != node.states.end();) {
     if (!membership.members.contains(it->first)) {
       node.joined_at.erase(it->first);
@@ -488,51 +492,37 @@ void Simulation::reconfigure(Time delay) {
     }
     for (auto& [component, ring] : components) {
       const auto id = ++ring_counter_;
-      const bool quorate = ring.size() * 2 > nodes_.size();
-      Membership membership{{}, quorate};
       for (auto* n : ring) {
         n->ring = id;
-        if (n->cpg_joined) {
-          membership.members.insert(n->id);
-        }
       }
-      const Time side_delay = rng_.between(0, options_.skew_ms);
-      for (auto* n : ring) {
-        if (!n->cpg_joined) {
-          continue;
-        }
-        const Time when = std::max(n->last_delivery, now_ + side_delay);
-        n->last_delivery = when;
-        at(when, [this, n, id, membership] {
-          if (n->ring == id && n->cpg_joined) {
-            input(*n, n->incarnation, [this, n, membership] { deliver(*n, n->id, membership); });
-          }
-        });
-      }
+      announceMembership(ring, rng_.between(0, options_.skew_ms));
     }
   });
 }
 
 // A daemon joined or left the group: a CPG change, ordered with the ring's messages.
 void Simulation::cpgChange(Node& changed) {
-  if (!changed.corosync_up) {
-    return;
+  if (changed.corosync_up) {
+    announceMembership(ringOf(changed), rng_.between(1, 5));
   }
-  auto ring = ringOf(changed);
+}
+
+// Every daemon joined in the ring learns the ring's CPG members and quorum, `delay` from now
+// and after what it was sent before.
+void Simulation::announceMembership(const std::vector<Node*>& ring, Time delay) {
   Membership membership{{}, ring.size() * 2 > nodes_.size()};
   for (auto* n : ring) {
     if (n->cpg_joined) {
       membership.members.insert(n->id);
     }
   }
-  const auto id = changed.ring;
   for (auto* receiver : ring) {
     if (!receiver->cpg_joined) {
       continue;
     }
-    const Time when = std::max(receiver->last_delivery, now_ + rng_.between(1, 5));
+    const Time when = std::max(receiver->last_delivery, now_ + delay);
     receiver->last_delivery = when;
-    at(when, [this, receiver, id, membership] {
+    at(when, [this, receiver, id = receiver->ring, membership] {
       if (receiver->ring == id && receiver->cpg_joined) {
         input(*receiver, receiver->incarnation, [this, receiver, membership] {
           deliver(*receiver, receiver->id, membership);

@@ -227,10 +227,11 @@ std::optional<HandoverStep> sent(const Decision& decision) {
   return std::nullopt;
 }
 
-// An active node 1 (priority 200) beside standby 2 (priority 100), at time 0.
+// An active node 1 (priority 200) beside standby 2 (priority 100), at time 0, holding the VIP.
 RoleMachine activeBeside2() {
   RoleMachine active(settings(1, 200, false));
   REQUIRE((on(active, CHANGED, facts({member(2, 100)})).to == Role::Active));
+  on(active, event::VipTaken{}, facts({member(2, 100)}));
   return active;
 }
 } // namespace
@@ -498,6 +499,18 @@ TEST_CASE("the target's side: takes the VIP without waiting, says when it has it
   const auto after_failure = on(elected, CHANGED, facts({}));
   REQUIRE(after_failure.has<effect::TakeVip>());
   CHECK(std::get<effect::TakeVip>(after_failure.effects.front()).wait_out == Millis{50});
+}
+
+// The simulator's finding: a switchover started while a failover's takeover still waited out
+// the dead owner's guard let the target (which does not wait) answer beside it.
+TEST_CASE("a switchover waits until the VIP is taken") {
+  RoleMachine elected(settings(1, 200, false));
+  REQUIRE(on(elected, CHANGED, facts({member(2, 100)})).has<effect::TakeVip>());
+  const auto early = on(elected, event::Switchover{2}, facts({member(2, 100)}));
+  REQUIRE(early.refused);
+  CHECK(early.refused->find("still taking the VIP") != std::string::npos);
+  on(elected, event::VipTaken{}, facts({member(2, 100)}));
+  CHECK((on(elected, event::Switchover{2}, facts({member(2, 100)})).to == Role::HandingOver));
 }
 
 TEST_CASE("operator commands wait for a switchover to end") {
