@@ -434,7 +434,7 @@ void Agent::onSignal() {
       return;
     }
     if (*signal == RELOAD_SIGNAL) {
-      reload();
+      (void)reload(); // it logs what it applied or refused
       continue;
     }
     Log{LogLevel::Notice, config_->node_name} << "stopping on signal " << *signal;
@@ -461,36 +461,63 @@ void Agent::stop() {
   loop_.stop();
 }
 
-std::optional<std::string> Agent::reload() {
+namespace {
+std::string joined(const std::vector<std::string>& keys) {
+  std::string text;
+  for (const auto& key : keys) {
+    text += (text.empty() ? "" : ", ") + key;
+  }
+  return text;
+}
+} // namespace
+
+std::expected<std::vector<std::string>, std::string> Agent::reload() {
   sd_notify(0, "RELOADING=1");
-  std::optional<std::string> problems;
+  const auto refuse = [](std::string problem) {
+    Log{LogLevel::Error, "reload"} << problem << "; keeping the running configuration";
+    sd_notify(0, "READY=1");
+    return std::unexpected(std::move(problem));
+  };
+  std::optional<Config> loaded;
   try {
-    Config candidate = loadConfig(config_->source, command_line_);
-    if (auto change = unreloadableChange(*config_, candidate)) {
-      problems = *change + " cannot change while running: restart failoverd to apply it";
-      Log{LogLevel::Error, "reload"} << *problems << "; keeping the running configuration";
-    } else {
-      if (auto swapped = tls_->reloadTls(candidate.listener.tls); !swapped) {
-        problems = "tls: " + swapped.error().message;
-        Log{LogLevel::Error, "reload"} << *problems << "; keeping the running configuration";
-        sd_notify(0, "READY=1");
-        return problems;
-      }
-      config_ = std::make_shared<const Config>(std::move(candidate));
-      setLogLevel(config_->log_level);
-      roles_.setPriority(config_->node_priority);
-      Log{LogLevel::Notice, "reload"} << "configuration reloaded from " << config_->source;
-      replicator_->announce();
-    }
+    loaded = loadConfig(config_->source, command_line_);
   } catch (const ConfigError& error) {
     for (const auto& problem : error.problems()) {
       Log{LogLevel::Error, "reload"} << problem;
     }
-    problems = error.what();
-    Log{LogLevel::Error, "reload"} << "keeping the running configuration";
+    return refuse(error.what());
   }
+  auto& candidate = *loaded;
+  const auto plan = reloadPlan(*config_, candidate);
+  if (!plan.refused.empty()) {
+    return refuse(joined(plan.refused) + " cannot change while running: restart failoverd to apply " + (plan.refused.size() == 1 ? "it" : "them"));
+  }
+  const auto changed = [&plan](std::string_view key) {
+    return std::find(plan.changed.begin(), plan.changed.end(), key) != plan.changed.end();
+  };
+  // Each live key, applied where it lives (the option table tags which keys these are).
+  if (changed("tls-certificate") || changed("tls-key")) {
+    if (auto swapped = tls_->reloadTls(candidate.listener.tls); !swapped) {
+      return refuse("tls: " + swapped.error().message);
+    }
+  }
+  setLogLevel(candidate.log_level);
+  roles_.setPriority(candidate.node_priority);
+  roles_.setPreempt(candidate.preempt);
+  if (candidate.notify_program.empty()) {
+    hooks_runner_.reset();
+  } else if (hooks_runner_) {
+    hooks_runner_->reconfigure(candidate.notify_program, candidate.notify_timeout);
+  } else {
+    hooks_runner_ = std::make_unique<HookRunner>(candidate.notify_program, candidate.notify_timeout, loop_);
+  }
+  config_ = std::make_shared<const Config>(std::move(candidate));
+  Log{LogLevel::Notice, "reload"} << "configuration reloaded from " << config_->source << " ("
+                                  << (plan.changed.empty() ? "no change" : "changed: " + joined(plan.changed)) << ")";
+  replicator_->announce();
+  handle(event::FactsChanged{}); // a new priority or preempt may change the election
   sd_notify(0, "READY=1");
-  return problems;
+  return plan.changed;
 }
 
 std::string Agent::control(const std::string& line) {
@@ -548,10 +575,11 @@ std::string Agent::control(const std::string& line) {
     return jsonLine({{"ok", true}, {"ticket_keys", tls_->keyring().size()}});
   }
   if (request->command == "reload") {
-    if (auto problems = reload()) {
-      return errorLine(*problems);
+    const auto reloaded = reload();
+    if (!reloaded) {
+      return errorLine(reloaded.error());
     }
-    return jsonLine({{"ok", true}});
+    return jsonLine({{"ok", true}, {"changed", *reloaded}});
   }
   return errorLine("unknown command '" + request->command +
                    "' (status, promote, demote, switchover, maintenance, rotate-keys, reload)");
@@ -564,7 +592,7 @@ nlohmann::json Agent::status() const {
   const bool eligible = roles_.eligible(known);
   json members = json::array();
   json self = {{"name", config_->node_name}, {"id", link_->localNode()}, {"role", toString(roles_.role())},
-               {"priority", config_->node_priority}, {"in_sync", replicator_->inSync()},
+               {"priority", roles_.priority()}, {"in_sync", replicator_->inSync()},
                {"eligible", eligible}, {"self", true}, {"lag", nullptr},
                {"sessions_cached", tls_->cache().stats().entries}};
   members.push_back(self);
@@ -649,7 +677,14 @@ nlohmann::json Agent::status() const {
             {"resumed_tls12_ticket", tls.resumed_tls12_ticket.load()},
             {"resumed_tls13_stateful", tls.resumed_tls13_stateful.load()},
             {"resumed_tls13_ticket", tls.resumed_tls13_ticket.load()}}},
-          {"control_refused", control_ ? control_->refused() : 0}};
+          {"control_refused", control_ ? control_->refused() : 0},
+          // The live settings as the components hold them (what a reload changed).
+          {"settings",
+           {{"log_level", toString(logLevel())},
+            {"priority", roles_.priority()},
+            {"preempt", roles_.preempt()},
+            {"notify_program", hooks_runner_ ? json(hooks_runner_->program().string()) : json(nullptr)},
+            {"notify_timeout_ms", hooks_runner_ ? json(hooks_runner_->timeout().count()) : json(nullptr)}}}};
 }
 
 std::string Agent::metrics() const {

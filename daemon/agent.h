@@ -51,8 +51,9 @@ private:
   std::optional<std::uint32_t> nodeNamed(const std::string& name) const;
   void onSignal();
   void onTick();
-  // Returns the problems that kept the running configuration, if any.
-  std::optional<std::string> reload();
+  // Applies the live keys that changed and returns them, or why it kept the running
+  // configuration (a bad file, a TLS file that does not load, a restart-only key changed).
+  std::expected<std::vector<std::string>, std::string> reload();
   void stop();
   static Millis now();
   // Feeds one event to the role machine and carries out its decision.

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <fstream>
 #include <map>
+#include <set>
 
 namespace failover::daemon {
 
@@ -521,14 +522,44 @@ std::string joinProblems(const std::vector<std::string>& problems) {
 ConfigError::ConfigError(std::vector<std::string> problems)
     : std::runtime_error(joinProblems(problems)), problems_(std::move(problems)) {}
 
-po::options_description configOptions() {
-  po::options_description table("Configuration (each is also a key in the configuration file)");
+namespace {
+
+// Whether `failoverctl reload` (SIGHUP) applies a key in place, or only a restart does.
+enum class Reload { Restart, Live };
+
+// The option table, each key with its help and its Reload tag.
+struct OptionTable {
+  po::options_description options{"Configuration (each is also a key in the configuration file)"};
+  std::set<std::string, std::less<>> live;
+};
+
+// table.add_options() that also records each key's Reload tag (Restart unless given).
+class OptionAdder {
+public:
+  explicit OptionAdder(OptionTable& table) : init_(table.options.add_options()), live_(table.live) {}
+  OptionAdder& operator()(const char* name, const po::value_semantic* semantic, const char* help,
+                          Reload reload = Reload::Restart) {
+    init_(name, semantic, help);
+    if (reload == Reload::Live) {
+      live_.insert(name);
+    }
+    return *this;
+  }
+
+private:
+  po::options_description_easy_init init_;
+  std::set<std::string, std::less<>>& live_;
+};
+
+OptionTable optionTable() {
+  OptionTable table;
   const auto text = [] { return po::value<std::string>(); };
   const auto list = [] { return po::value<std::vector<std::string>>()->composing(); };
-  table.add_options()
+  constexpr auto LIVE = Reload::Live;
+  OptionAdder{table}
     ("node-name", text(), "this node's name, unique in the cluster (letters, digits, '-', '_', '.')")
     ("node-priority", text()->default_value("100"),
-     "election priority, 1-255; the highest quorate, in-sync node becomes active")
+     "election priority, 1-255; the highest quorate, in-sync node becomes active", LIVE)
     ("vip", list(), "virtual IP with prefix length (IPv4 or IPv6); repeat for several")
     ("interface", text(), "the service interface that carries the VIP")
     ("takeover-mode", text()->default_value("move-ip"),
@@ -540,9 +571,9 @@ po::options_description configOptions() {
     ("control-socket", text()->default_value("/run/failoverd/control.sock"),
      "unix socket that failoverctl talks to")
     ("control-group", text(), "group whose members may use the control socket (root always may)")
-    ("log-level", text()->default_value("notice"), "error, warning, notice, info or debug")
+    ("log-level", text()->default_value("notice"), "error, warning, notice, info or debug", LIVE)
     ("preempt", text()->default_value("no"),
-     "yes: a better-ranked in-sync node takes the VIP from the active one")
+     "yes: a better-ranked in-sync node takes the VIP from the active one", LIVE)
     ("replication", text()->default_value("yes"), "replicate TLS sessions and ticket keys (no: for tests)")
     ("replication-mode", text()->default_value("sync"),
      "sync: a handshake's final flight waits until its session is on every member; async: it does not wait")
@@ -569,12 +600,12 @@ po::options_description configOptions() {
      "seconds: VIPs are added with this lifetime and renewed, so the kernel removes them if the daemon is "
      "gone (0: forever)")
     ("metrics-listen", text(), "ADDRESS:PORT of the Prometheus text endpoint (off if not given)")
-    ("notify-program", text(), "run on every role change with OLD_ROLE NEW_ROLE REASON (absolute path)")
-    ("notify-timeout-ms", text()->default_value("5000"), "a notify program still running after this is killed")
+    ("notify-program", text(), "run on every role change with OLD_ROLE NEW_ROLE REASON (absolute path)", LIVE)
+    ("notify-timeout-ms", text()->default_value("5000"), "a notify program still running after this is killed", LIVE)
     ("tls-listen", text()->default_value("::"), "address the TLS service listens on (:: for all)")
     ("tls-port", text()->default_value("443"), "TCP port of the TLS service")
-    ("tls-certificate", list(), "PEM certificate chain; repeat, each followed by its tls-key")
-    ("tls-key", list(), "PEM private key of the tls-certificate before it")
+    ("tls-certificate", list(), "PEM certificate chain; repeat, each followed by its tls-key", LIVE)
+    ("tls-key", list(), "PEM private key of the tls-certificate before it", LIVE)
     ("tls-certificate-dir", text(), "also load every NAME.crt with a NAME.key from this directory")
     ("tls-reject-unknown-names", text()->default_value("no"),
      "yes: an SNI name no certificate covers gets an unrecognized_name alert (no: the default)")
@@ -594,6 +625,35 @@ po::options_description configOptions() {
   return table;
 }
 
+} // namespace
+
+po::options_description configOptions() { return optionTable().options; }
+
+bool reloadsLive(std::string_view key) {
+  static const auto live = optionTable().live;
+  return live.contains(key);
+}
+
+ReloadPlan reloadPlan(const Config& running, const Config& candidate) {
+  ReloadPlan plan;
+  std::set<std::string> keys;
+  for (const auto* config : {&running, &candidate}) {
+    for (const auto& [key, values] : config->values) {
+      keys.insert(key);
+    }
+  }
+  for (const auto& key : keys) {
+    const auto was = running.values.find(key);
+    const auto now = candidate.values.find(key);
+    const bool same = (was == running.values.end()) == (now == candidate.values.end()) &&
+                      (was == running.values.end() || was->second == now->second);
+    if (!same) {
+      (reloadsLive(key) ? plan.changed : plan.refused).push_back(key);
+    }
+  }
+  return plan;
+}
+
 Config loadConfig(const std::filesystem::path& file, const po::variables_map& command_line) {
   const auto table = configOptions();
   std::vector<std::string> problems;
@@ -610,6 +670,12 @@ Config loadConfig(const std::filesystem::path& file, const po::variables_map& co
 
   Config config;
   config.source = file;
+  for (const auto& [key, given] : settings) {
+    auto& values = config.values[key];
+    for (const auto& setting : given) {
+      values.push_back(setting.value);
+    }
+  }
   Validator validator(settings, table, problems);
   validateNode(validator, config);
   validateNetwork(validator, config);
@@ -636,43 +702,6 @@ std::vector<std::string> configWarnings(const Config& config) {
                        "; failoverd will not start until it does");
   }
   return warnings;
-}
-
-std::optional<std::string> unreloadableChange(const Config& running, const Config& candidate) {
-  if (running.node_name != candidate.node_name) {
-    return "node-name";
-  }
-  if (running.vips != candidate.vips) {
-    return "vip";
-  }
-  if (running.interface != candidate.interface) {
-    return "interface";
-  }
-  if (running.takeover_mode != candidate.takeover_mode) {
-    return "takeover-mode";
-  }
-  if (running.guard.bound != candidate.guard.bound || running.guard.pin_directory != candidate.guard.pin_directory) {
-    return "guard-bound-ms/guard-pin-directory";
-  }
-  if (running.vip_lifetime != candidate.vip_lifetime) {
-    return "vip-lifetime";
-  }
-  if (running.cluster_group != candidate.cluster_group) {
-    return "cluster-group";
-  }
-  if (running.control_socket != candidate.control_socket) {
-    return "control-socket";
-  }
-  if (running.listener.address != candidate.listener.address || running.listener.port != candidate.listener.port) {
-    return "tls-listen/tls-port";
-  }
-  const auto& sync = running.listener.sync;
-  const auto& wanted = candidate.listener.sync;
-  if (running.replication != candidate.replication || sync.enabled != wanted.enabled ||
-      sync.bound != wanted.bound || sync.close_unconfirmed != wanted.close_unconfirmed) {
-    return "replication/replication-mode/sync-timeout-ms/sync-unconfirmed";
-  }
-  return std::nullopt;
 }
 
 std::vector<std::string> checkCertificates(const Config& config) {

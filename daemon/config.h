@@ -9,6 +9,7 @@
 #include <boost/program_options/variables_map.hpp>
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,8 @@ inline constexpr const char* DEFAULT_CONFIG_FILE = "/etc/failoverd/failoverd.con
 // The validated, immutable configuration. Built only by loadConfig; a reload builds a new one.
 struct Config {
   std::filesystem::path source;
+  // Every key given (file and command line) with its values as written: what a reload compares.
+  std::map<std::string, std::vector<std::string>> values;
   std::string node_name;
   unsigned node_priority = 100;
   std::vector<netctl::IpPrefix> vips;
@@ -89,8 +92,15 @@ std::vector<std::string> configWarnings(const Config& config);
 // problems found. Separate from loadConfig because it reads and parses every PEM file.
 std::vector<std::string> checkCertificates(const Config& config);
 
-// Settings that a reload cannot change in place: the first that differs, if any.
-std::optional<std::string> unreloadableChange(const Config& running, const Config& candidate);
+// What a reload would do: the keys whose values differ, split by their tag in the option
+// table into those it applies in place (`changed`) and those only a restart applies
+// (`refused`: then it applies nothing).
+struct ReloadPlan {
+  std::vector<std::string> changed;
+  std::vector<std::string> refused;
+};
+ReloadPlan reloadPlan(const Config& running, const Config& candidate);
+bool reloadsLive(std::string_view key);
 
 std::string_view toString(TakeoverMode mode);
 

@@ -227,7 +227,21 @@ int simpleCommand(const char* name, Args args) {
 }
 
 int rotateKeys(Args args) { return simpleCommand("rotate-keys", args); }
-int reload(Args args) { return simpleCommand("reload", args); }
+// Says what the reload applied; a refusal (which names the keys only a restart applies, or
+// the problem in the file) comes back as an error and exits non-zero.
+int reload(Args args) {
+  if (!args.empty()) {
+    std::cerr << "failoverctl reload: takes no argument\n";
+    return EXIT_USAGE;
+  }
+  const auto answer = request("reload");
+  std::string changed;
+  for (const auto& key : answer.value("changed", nlohmann::json::array())) {
+    changed += (changed.empty() ? "" : ", ") + text(key);
+  }
+  std::cout << "failoverctl reload: " << (changed.empty() ? "no change" : "applied " + changed) << '\n';
+  return EXIT_OK;
+}
 
 int keygen(Args args) {
   if (args.size() != 1) {
@@ -258,7 +272,7 @@ constexpr Command COMMANDS[] = {
      "planned handover of the VIP to NODE (or the best standby)"},
     {"maintenance", maintenance, "maintenance on [--force]|off", "on: hand over if active and never be elected; off: back"},
     {"rotate-keys", rotateKeys, "rotate-keys", "rotate the TLS ticket keys cluster-wide (on the active)"},
-    {"reload", reload, "reload", "re-read and validate the configuration (as SIGHUP)"},
+    {"reload", reload, "reload", "re-read the configuration and apply what may change live (as SIGHUP)"},
     {"keygen", keygen, "keygen FILE", "create a new random cluster key file (mode 0600)"},
 };
 

@@ -25,6 +25,13 @@ public:
   HookRunner& operator=(const HookRunner&) = delete;
 
   void notify(std::vector<std::string> arguments);
+  // A reload: the next run uses this program and timeout (one running now finishes as it was).
+  void reconfigure(std::filesystem::path program, std::chrono::milliseconds timeout) {
+    program_ = std::move(program);
+    timeout_ = timeout;
+  }
+  const std::filesystem::path& program() const noexcept { return program_; }
+  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
 
 private:
   void startNext();

@@ -54,6 +54,8 @@ bool underJournal() {
 
 void setLogLevel(LogLevel level) noexcept { current_level = level; }
 
+LogLevel logLevel() noexcept { return current_level.load(); }
+
 bool logEnabled(LogLevel level) noexcept {
   return static_cast<int>(level) <= static_cast<int>(current_level.load());
 }

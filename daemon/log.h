@@ -11,6 +11,7 @@ std::string_view toString(LogLevel level);
 // Lines go to stderr, which systemd sends to the journal. Under journald (JOURNAL_STREAM set)
 // each line starts with a "<N>" syslog priority so the journal keeps the severity.
 void setLogLevel(LogLevel level) noexcept;
+LogLevel logLevel() noexcept;
 bool logEnabled(LogLevel level) noexcept;
 void logLine(LogLevel level, std::string_view subject, std::string_view message) noexcept;
 

@@ -1,12 +1,14 @@
 """failoverd and failoverctl as an operator meets them: help, version, exit codes, messages
 that name the file, the line and the key; the daemon starting, reloading and stopping."""
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import unittest
 from pathlib import Path
 
@@ -187,6 +189,13 @@ class Daemon(CliCase):
                 return message
         self.fail(f"no {wanted} notification")
 
+    def drain_notifications(self):
+        try:
+            while self.notify.recv(4096):  # bounded by the socket's closing at clean-up
+                pass
+        except OSError:
+            return
+
     def log_until(self, text):
         lines = []
         for line in self.daemon.stderr:  # bounded: the daemon logs steadily and TIMEOUT kills
@@ -230,6 +239,47 @@ class Daemon(CliCase):
 
         self.daemon.send_signal(signal.SIGTERM)
         self.assertEqual(self.daemon.wait(TIMEOUT), 0)
+
+    def test_reload_applies_each_live_key_and_refuses_restart_only_ones(self):
+        base = (f"control-socket = {self.dir / 'control.sock'}\n"
+                f"state-directory = {self.dir / 'state'}\ntls-port = 8443\n")
+        config = self.write_config(base)
+        self.start(config)
+        self.log_until("no connection to corosync")
+        # Keep reading its log and its notifications, so that neither fills up and blocks it.
+        threading.Thread(target=self.daemon.stderr.read, daemon=True).start()
+        self.notify.settimeout(None)
+        threading.Thread(target=self.drain_notifications, daemon=True).start()
+        ctl = lambda *args: run(FAILOVERCTL, "--socket", str(self.dir / "control.sock"), *args)
+        settings = lambda: json.loads(ctl("status", "--json").stdout)["settings"]
+        self.assertEqual(settings(), {"log_level": "notice", "priority": 100, "preempt": False,
+                                      "notify_program": None, "notify_timeout_ms": None})
+        hook = self.dir / "hook.sh"
+        hook.write_text("#!/bin/sh\nexit 0\n")
+        hook.chmod(0o755)
+        config.write_text(config.read_text() + "log-level = warning\nnode-priority = 42\npreempt = yes\n"
+                          f"notify-program = {hook}\nnotify-timeout-ms = 700\n")
+        applied = ctl("reload")
+        self.assertEqual(applied.returncode, 0, applied.stderr)
+        self.assertEqual(applied.stdout.strip(), "failoverctl reload: applied log-level, node-priority, "
+                                                 "notify-program, notify-timeout-ms, preempt")
+        # Read back from where each lives: the logger, the role machine, the hook runner.
+        self.assertEqual(settings(), {"log_level": "warning", "priority": 42, "preempt": True,
+                                      "notify_program": str(hook), "notify_timeout_ms": 700})
+        status = json.loads(ctl("status", "--json").stdout)
+        self.assertEqual([m["priority"] for m in status["members"] if m["self"]], [42])
+        self.assertEqual(ctl("reload").stdout.strip(), "failoverctl reload: no change")
+        # A restart-only key refuses the whole reload, names the key, and applies nothing.
+        config.write_text(config.read_text().replace("log-level = warning", "log-level = info") + "tls-workers = 3\n")
+        refused = ctl("reload")
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("tls-workers cannot change while running: restart failoverd to apply it", refused.stderr)
+        self.assertEqual(settings()["log_level"], "warning")
+        # Keys taken out go back to their defaults; the hook runner goes.
+        config.write_text(config.read_text().replace("tls-workers = 3\n", "").replace(f"notify-program = {hook}\n", ""))
+        self.assertEqual(ctl("reload").stdout.strip(), "failoverctl reload: applied log-level, notify-program")
+        self.assertEqual(settings()["notify_program"], None)
+        self.assertEqual(settings()["log_level"], "info")
 
     def test_a_missing_interface_stops_the_start_with_exit_1(self):
         config = self.write_config()

@@ -224,16 +224,27 @@ TEST_CASE("a missing interface is a warning, not an error") {
   CHECK(contains(warnings[0], "'nosuchif0' does not exist"));
 }
 
-TEST_CASE("settings that cannot change live are named by a reload check") {
+TEST_CASE("a reload applies the keys tagged live and refuses the others, named") {
   ConfigDir d;
   const auto running = loadConfig(d.write(d.valid()), {});
-  auto candidate = running;
-  CHECK_FALSE(unreloadableChange(running, candidate));
-  candidate.log_level = LogLevel::Debug;
-  CHECK_FALSE(unreloadableChange(running, candidate));
-  candidate.vips.pop_back();
-  CHECK(unreloadableChange(running, candidate).value_or("") == "vip");
-  candidate = running;
-  candidate.listener.sync.bound = std::chrono::milliseconds(5);
-  CHECK(unreloadableChange(running, candidate).value_or("").find("sync-timeout-ms") != std::string::npos);
+  CHECK(reloadPlan(running, running).changed.empty());
+  CHECK(reloadPlan(running, running).refused.empty());
+  const auto live = loadConfig(d.write(d.valid() + "log-level = debug\nnode-priority = 7\npreempt = yes\n"), {});
+  const auto plan = reloadPlan(running, live);
+  CHECK(plan.changed == std::vector<std::string>{"log-level", "node-priority", "preempt"});
+  CHECK(plan.refused.empty());
+  const auto mixed = loadConfig(d.write(d.valid() + "log-level = debug\nsync-timeout-ms = 5\ntls-workers = 3\n"), {});
+  const auto refused = reloadPlan(running, mixed);
+  CHECK(refused.changed == std::vector<std::string>{"log-level"});
+  CHECK(refused.refused == std::vector<std::string>{"sync-timeout-ms", "tls-workers"});
+  // Going back to a default is a change too.
+  CHECK(reloadPlan(live, running).changed.size() == 3);
+  // Each key is tagged in the one option table: every other key is restart-only.
+  for (const auto* key : {"log-level", "node-priority", "preempt", "notify-program", "notify-timeout-ms",
+                          "tls-certificate", "tls-key"}) {
+    CHECK(reloadsLive(key));
+  }
+  for (const auto* key : {"vip", "interface", "preempt-bogus", "tls-workers", "metrics-listen", "announce-count"}) {
+    CHECK_FALSE(reloadsLive(key));
+  }
 }
