@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
       const auto before = mallinfo2().uordblks;
       auto cache = std::make_unique<SessionCache>(entries, entries * 1024);
       for (std::size_t i = 0; i < entries; ++i) {
-        cache->insert(SessionRecord{idFor(i), std::vector<std::uint8_t>(DER_SIZE, 0x30), 4'000'000'000}, 0);
+        cache->insert(SessionRecord{idFor(i), failover::sys::SecretBuffer(DER_SIZE, 0x30), 4'000'000'000}, 0);
       }
       bytes_per_entry = static_cast<double>(mallinfo2().uordblks - before) / static_cast<double>(entries);
       std::vector<std::vector<std::uint8_t>> probes;

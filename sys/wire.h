@@ -1,6 +1,7 @@
 #pragma once
 
 #include "sys/error.h"
+#include "sys/secret_buffer.h"
 
 #include <cstdint>
 #include <span>
@@ -9,7 +10,8 @@
 
 namespace failover::sys {
 
-// Big-endian writer and bounds-checked reader for the project's binary formats.
+// Big-endian writer and bounds-checked reader for the project's binary formats. What it
+// writes may hold secrets (sessions, ticket keys), so its buffer wipes itself.
 class WireWriter {
 public:
   void u8(std::uint8_t v) { bytes_.push_back(v); }
@@ -25,10 +27,10 @@ public:
     }
   }
   void bytes(std::span<const std::uint8_t> data) { bytes_.insert(bytes_.end(), data.begin(), data.end()); }
-  std::vector<std::uint8_t>& data() noexcept { return bytes_; }
+  SecretBuffer& data() noexcept { return bytes_; }
 
 private:
-  std::vector<std::uint8_t> bytes_;
+  SecretBuffer bytes_;
 };
 
 // Every read checks the remaining length; a short input becomes an error naming `what`.

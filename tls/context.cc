@@ -157,8 +157,6 @@ int onNewSession(SSL* ssl, SSL_SESSION* session) noexcept {
         facts->session_number = std::max(facts->session_number, number);
       }
     }
-    // The DER holds the master secret.
-    OPENSSL_cleanse(record.der.data(), record.der.size());
   } catch (...) {
     // Out of memory: the session is simply not cached (and so cannot resume anywhere).
   }
@@ -183,7 +181,6 @@ SSL_SESSION* onGetSession(SSL* ssl, const unsigned char* id, int id_length, int*
     }
     const unsigned char* in = der->data();
     SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &in, static_cast<long>(der->size()));
-    OPENSSL_cleanse(der->data(), der->size());
     if (session != nullptr) {
       if (auto* facts = TlsContext::factsOf(ssl)) {
         facts->resumed_from_cache = true;

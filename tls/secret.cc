@@ -15,20 +15,6 @@ namespace failover::tls {
 using sys::Errc;
 using sys::fail;
 
-SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
-  if (this != &other) {
-    wipe();
-    bytes_ = std::move(other.bytes_);
-  }
-  return *this;
-}
-
-void SecretBytes::wipe() noexcept {
-  if (!bytes_.empty()) {
-    OPENSSL_cleanse(bytes_.data(), bytes_.size());
-  }
-}
-
 sys::Result<SecretBytes> readSecretFile(const std::filesystem::path& path, std::size_t min_size,
                                         std::size_t max_size) {
   const std::string name = path.string();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "sys/error.h"
+#include "sys/secret_buffer.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -11,26 +12,25 @@
 namespace failover::tls {
 
 // Bytes that must never outlive their use: master secrets, ticket keys, the cluster key.
-// Wiped with OPENSSL_cleanse (which the compiler may not elide) when freed or reassigned;
+// Held in a sys::SecretBuffer, so wiped when freed or reassigned; never copied implicitly;
 // never printed (there is deliberately no conversion to text).
 class SecretBytes {
 public:
   SecretBytes() = default;
   explicit SecretBytes(std::size_t size) : bytes_(size) {}
   SecretBytes(std::span<const std::uint8_t> bytes) : bytes_(bytes.begin(), bytes.end()) {}
+  explicit SecretBytes(sys::SecretBuffer bytes) noexcept : bytes_(std::move(bytes)) {}
   SecretBytes(SecretBytes&& other) noexcept = default;
-  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes& operator=(SecretBytes&& other) noexcept = default;
   SecretBytes(const SecretBytes&) = delete;
   SecretBytes& operator=(const SecretBytes&) = delete;
-  ~SecretBytes() { wipe(); }
 
   std::span<const std::uint8_t> view() const noexcept { return bytes_; }
   std::span<std::uint8_t> mutableView() noexcept { return bytes_; }
   std::size_t size() const noexcept { return bytes_.size(); }
 
 private:
-  void wipe() noexcept;
-  std::vector<std::uint8_t> bytes_;
+  sys::SecretBuffer bytes_;
 };
 
 // Reads a key file that must be a regular file, readable by its owner only (0600 or 0400),

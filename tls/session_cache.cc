@@ -43,7 +43,7 @@ SessionCache::Index::iterator SessionCache::findLiveLocked(std::span<const std::
   return it;
 }
 
-std::optional<std::vector<std::uint8_t>> SessionCache::lookup(std::span<const std::uint8_t> id,
+std::optional<sys::SecretBuffer> SessionCache::lookup(std::span<const std::uint8_t> id,
                                                               std::int64_t now) {
   const std::lock_guard lock(mutex_);
   const auto it = findLiveLocked(id, now);
@@ -54,7 +54,7 @@ std::optional<std::vector<std::uint8_t>> SessionCache::lookup(std::span<const st
   return it->second->der;
 }
 
-std::optional<std::vector<std::uint8_t>> SessionCache::take(std::span<const std::uint8_t> id,
+std::optional<sys::SecretBuffer> SessionCache::take(std::span<const std::uint8_t> id,
                                                             std::int64_t now) {
   const std::lock_guard lock(mutex_);
   const auto it = findLiveLocked(id, now);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "sys/secret_buffer.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -16,7 +18,7 @@ namespace failover::tls {
 // (i2d_SSL_SESSION), and when it expires (Unix seconds).
 struct SessionRecord {
   std::vector<std::uint8_t> id;
-  std::vector<std::uint8_t> der;
+  sys::SecretBuffer der; // holds the master secret
   std::int64_t expires_at = 0;
   friend bool operator==(const SessionRecord&, const SessionRecord&) = default;
 };
@@ -47,10 +49,10 @@ public:
   // Stores (or replaces) a record; returns false if it is invalid or expired.
   bool insert(SessionRecord record, std::int64_t now);
   // The DER of a live session; an expired one is removed and counts as a miss.
-  std::optional<std::vector<std::uint8_t>> lookup(std::span<const std::uint8_t> id, std::int64_t now);
+  std::optional<sys::SecretBuffer> lookup(std::span<const std::uint8_t> id, std::int64_t now);
   bool remove(std::span<const std::uint8_t> id);
   // lookup() and remove() in one step: the session can be used once only (0-RTT anti-replay).
-  std::optional<std::vector<std::uint8_t>> take(std::span<const std::uint8_t> id, std::int64_t now);
+  std::optional<sys::SecretBuffer> take(std::span<const std::uint8_t> id, std::int64_t now);
   // Every live record, oldest first (for state transfer to a joining node).
   std::vector<SessionRecord> snapshot(std::int64_t now) const;
   SessionCacheStats stats() const;

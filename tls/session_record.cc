@@ -1,18 +1,15 @@
 #include "tls/session_record.h"
 
-#include "sys/wire.h"
 
 namespace failover::tls {
 
-std::vector<std::uint8_t> encodeSessionRecord(const SessionRecord& record) {
-  sys::WireWriter out;
+void writeSessionRecord(sys::WireWriter& out, const SessionRecord& record) {
   out.u8(SESSION_RECORD_VERSION);
   out.u8(static_cast<std::uint8_t>(record.id.size()));
   out.bytes(record.id);
   out.i64(record.expires_at);
   out.u32(static_cast<std::uint32_t>(record.der.size()));
   out.bytes(record.der);
-  return std::move(out.data());
 }
 
 sys::Result<DecodedSessionRecord> decodeSessionRecord(std::span<const std::uint8_t> data) {
@@ -53,13 +50,12 @@ sys::Result<DecodedSessionRecord> decodeSessionRecord(std::span<const std::uint8
   return decoded;
 }
 
-std::vector<std::uint8_t> encodeSessionRecords(const std::vector<SessionRecord>& records) {
-  std::vector<std::uint8_t> out;
+sys::SecretBuffer encodeSessionRecords(const std::vector<SessionRecord>& records) {
+  sys::WireWriter out;
   for (const auto& record : records) {
-    const auto encoded = encodeSessionRecord(record);
-    out.insert(out.end(), encoded.begin(), encoded.end());
+    writeSessionRecord(out, record);
   }
-  return out;
+  return std::move(out.data());
 }
 
 sys::Result<std::vector<SessionRecord>> decodeSessionRecords(std::span<const std::uint8_t> data) {

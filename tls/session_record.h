@@ -1,7 +1,8 @@
 #pragma once
 
-#include "tls/session_cache.h"
 #include "sys/error.h"
+#include "sys/wire.h"
+#include "tls/session_cache.h"
 
 #include <span>
 #include <vector>
@@ -14,7 +15,8 @@ namespace failover::tls {
 inline constexpr std::uint8_t SESSION_RECORD_VERSION = 1;
 inline constexpr std::size_t MAX_SESSION_DER = 16384;
 
-std::vector<std::uint8_t> encodeSessionRecord(const SessionRecord& record);
+// Writes one record straight into `out` (no intermediate copy of the DER).
+void writeSessionRecord(sys::WireWriter& out, const SessionRecord& record);
 
 struct DecodedSessionRecord {
   SessionRecord record;
@@ -25,7 +27,7 @@ struct DecodedSessionRecord {
 sys::Result<DecodedSessionRecord> decodeSessionRecord(std::span<const std::uint8_t> data);
 
 // A sequence of records (an export file).
-std::vector<std::uint8_t> encodeSessionRecords(const std::vector<SessionRecord>& records);
+sys::SecretBuffer encodeSessionRecords(const std::vector<SessionRecord>& records);
 sys::Result<std::vector<SessionRecord>> decodeSessionRecords(std::span<const std::uint8_t> data);
 
 } // namespace failover::tls

@@ -126,9 +126,7 @@ SecretBytes TicketKeyring::exportKeys() const {
   for (const auto& key : previous_) {
     write(key, KeyRole::Previous);
   }
-  SecretBytes exported(out.data());
-  OPENSSL_cleanse(out.data().data(), out.data().size());
-  return exported;
+  return SecretBytes(std::move(out.data()));
 }
 
 sys::Status TicketKeyring::importKeys(std::span<const std::uint8_t> data) {

@@ -36,7 +36,7 @@ void writeHeader(sys::WireWriter& out, const Header& header) {
   out.i64(header.sent_ms);
 }
 
-std::vector<std::uint8_t> encodePayload(const Payload& payload) {
+sys::SecretBuffer encodePayload(const Payload& payload) {
   sys::WireWriter out;
   std::visit(
       [&out](const auto& p) {
@@ -53,7 +53,7 @@ std::vector<std::uint8_t> encodePayload(const Payload& payload) {
         } else if constexpr (std::is_same_v<T, SessionsMessage>) {
           out.u32(static_cast<std::uint32_t>(p.records.size()));
           for (const auto& record : p.records) {
-            out.bytes(tls::encodeSessionRecord(record));
+            tls::writeSessionRecord(out, record);
           }
         } else if constexpr (std::is_same_v<T, RemovalsMessage>) {
           out.u32(static_cast<std::uint32_t>(p.ids.size()));
@@ -241,7 +241,8 @@ sys::Result<Sealer> Sealer::create(std::span<const std::uint8_t> cluster_key) {
 std::vector<std::uint8_t> Sealer::seal(const Header& header, std::span<const std::uint8_t> plaintext) const {
   sys::WireWriter out;
   writeHeader(out, header);
-  auto wire = std::move(out.data());
+  // Ciphertext is no secret: a plain buffer, starting with the (small) header.
+  std::vector<std::uint8_t> wire(out.data().begin(), out.data().end());
   const std::size_t nonce_at = wire.size();
   wire.resize(nonce_at + NONCE_SIZE + plaintext.size() + TAG_SIZE);
   std::uint8_t* nonce = wire.data() + nonce_at;
@@ -338,9 +339,7 @@ std::vector<std::uint8_t> encodeMessage(const Message& message, const Sealer& se
   auto header = message.header;
   header.type = typeOf(message.payload);
   auto plaintext = encodePayload(message.payload);
-  auto wire = sealer.seal(header, plaintext);
-  OPENSSL_cleanse(plaintext.data(), plaintext.size());
-  return wire;
+  return sealer.seal(header, plaintext);
 }
 
 std::expected<Message, Rejection> decodeMessage(std::span<const std::uint8_t> wire, const Sealer& sealer) {

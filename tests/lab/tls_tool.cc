@@ -37,7 +37,8 @@ struct CountingHooks : tls::SessionHooks {
 
 std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-std::vector<std::uint8_t> readFile(const std::string& path) {
+// What it reads may be sessions or ticket keys: a buffer that wipes itself.
+sys::SecretBuffer readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
@@ -167,7 +168,6 @@ int main(int argc, char** argv) {
     } else if (command == "import-keys") {
       auto data = readFile(argument);
       auto imported = s.keyring().importKeys(data);
-      OPENSSL_cleanse(data.data(), data.size());
       say(imported ? "imported-keys n=" + std::to_string(s.keyring().size())
                    : "error what=" + imported.error().message);
     } else if (command == "rotate-keys") {

@@ -1,4 +1,6 @@
 #include "tls/secret.h"
+#include "sys/wire.h"
+#include "tls/session_record.h"
 
 #include <doctest/doctest.h>
 
@@ -6,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <type_traits>
 
 using namespace failover;
 
@@ -65,4 +68,25 @@ TEST_CASE("key file errors name the file and the fix, never the contents") {
   CHECK(small.error().message.find("SECRET") == std::string::npos);
   CHECK(tls::readSecretFile(dir.path, 32, 4096).error().message.find("not a regular file") !=
         std::string::npos);
+}
+
+// The secrets are wiped by their type, not by hand: every buffer that carries a session's
+// DER (its master secret), an encoded keyring or a decrypted replication message is a
+// sys::SecretBuffer, whose allocator wipes what it frees, also when the buffer grows.
+static_assert(std::is_same_v<decltype(failover::tls::SessionRecord::der), failover::sys::SecretBuffer>);
+static_assert(std::is_same_v<std::remove_reference_t<decltype(std::declval<failover::sys::WireWriter&>().data())>,
+                             failover::sys::SecretBuffer>);
+static_assert(std::is_same_v<decltype(failover::tls::encodeSessionRecords({})), failover::sys::SecretBuffer>);
+
+TEST_CASE("a secret buffer keeps its bytes while it lives, across growth and moves") {
+  failover::sys::SecretBuffer buffer{1, 2, 3};
+  const auto* before = buffer.data();
+  buffer.resize(4096, 7); // reallocates: the old block is wiped as it is freed
+  CHECK(buffer.data() != before);
+  CHECK(buffer[0] == 1);
+  CHECK(buffer[4095] == 7);
+  failover::sys::SecretBuffer moved = std::move(buffer);
+  CHECK(moved.size() == 4096);
+  failover::tls::SecretBytes secret(std::move(moved));
+  CHECK(secret.view()[2] == 3);
 }

@@ -7,7 +7,7 @@ using namespace failover::tls;
 
 namespace {
 SessionRecord record(std::uint8_t id, std::size_t der_size, std::int64_t expires_at) {
-  return SessionRecord{std::vector<std::uint8_t>(32, id), std::vector<std::uint8_t>(der_size, 0xd0),
+  return SessionRecord{std::vector<std::uint8_t>(32, id), failover::sys::SecretBuffer(der_size, 0xd0),
                        expires_at};
 }
 std::vector<std::uint8_t> idOf(std::uint8_t id) { return std::vector<std::uint8_t>(32, id); }
@@ -88,7 +88,7 @@ TEST_CASE("a snapshot holds the live sessions, oldest first") {
 
 TEST_CASE("session records round-trip through the wire format") {
   const auto original = record(7, 150, 1234567890123);
-  const auto encoded = encodeSessionRecord(original);
+  const auto encoded = encodeSessionRecords({original});
   CHECK(encoded.size() == 1 + 1 + 32 + 8 + 4 + 150);
   const auto decoded = decodeSessionRecord(encoded);
   REQUIRE(decoded);
@@ -103,7 +103,7 @@ TEST_CASE("session records round-trip through the wire format") {
 }
 
 TEST_CASE("every truncation and corruption of a record is rejected with a reason") {
-  const auto encoded = encodeSessionRecord(record(7, 40, 99));
+  const auto encoded = encodeSessionRecords({record(7, 40, 99)});
   for (std::size_t length = 0; length < encoded.size(); ++length) {
     CAPTURE(length);
     const auto decoded = decodeSessionRecord(std::span(encoded.data(), length));
