@@ -64,7 +64,6 @@ private:
   cluster::StateMessage describeSelf() const;
   std::string control(const std::string& line);
   nlohmann::json status() const;
-  std::string metrics() const;
   void notifySystemd();
 
   std::shared_ptr<const Config> config_;

@@ -28,6 +28,7 @@ constexpr std::size_t CLUSTER_KEY_SIZE = 64;
 
 using Args = std::span<char* const>;
 using nlohmann::json;
+using daemon::CONTROL_COMMANDS;
 
 std::string socket_path = "/run/failoverd/control.sock";
 
@@ -257,36 +258,29 @@ int keygen(Args args) {
   return EXIT_OK;
 }
 
+// What runs each command of CONTROL_COMMANDS (their usage and help are in that one table).
 struct Command {
   std::string_view name;
   int (*run)(Args);
-  std::string_view usage;
-  std::string_view help;
 };
 
 constexpr Command COMMANDS[] = {
-    {"status", status, "status [--json]", "this node's role, the members, quorum, the VIP owner, sync and lag"},
-    {"promote", promote, "promote", "make this node active (when no other node is)"},
-    {"demote", demote, "demote", "step down; an in-sync standby takes over"},
-    {"switchover", switchover, "switchover [[--to] NODE]",
-     "planned handover of the VIP to NODE (or the best standby)"},
-    {"maintenance", maintenance, "maintenance on [--force]|off", "on: hand over if active and never be elected; off: back"},
-    {"rotate-keys", rotateKeys, "rotate-keys", "rotate the TLS ticket keys cluster-wide (on the active)"},
-    {"reload", reload, "reload", "re-read the configuration and apply what may change live (as SIGHUP)"},
-    {"keygen", keygen, "keygen FILE", "create a new random cluster key file (mode 0600)"},
+    {"status", status},           {"promote", promote}, {"demote", demote}, {"switchover", switchover},
+    {"maintenance", maintenance}, {"rotate-keys", rotateKeys}, {"reload", reload}, {"keygen", keygen},
 };
+static_assert(std::size(COMMANDS) == std::size(CONTROL_COMMANDS), "every command in the table runs");
 
 void printHelp(std::ostream& out) {
   out << "Usage: failoverctl [--socket PATH] COMMAND [ARGS]  |  failoverctl --help | --version\n"
          "Drives the failoverd agent of this node.\n\nCommands:\n";
   std::size_t width = 0;
-  for (const auto& command : COMMANDS) {
+  for (const auto& command : CONTROL_COMMANDS) {
     width = std::max(width, command.usage.size() + 2);
   }
   const auto line = [&out, width](std::string_view usage, std::string_view help) {
     out << "  " << usage << std::string(width - usage.size(), ' ') << help << '\n';
   };
-  for (const auto& command : COMMANDS) {
+  for (const auto& command : CONTROL_COMMANDS) {
     line(command.usage, command.help);
   }
   out << "\nOptions:\n";

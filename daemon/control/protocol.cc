@@ -5,6 +5,16 @@
 
 namespace failover::daemon {
 
+std::string remoteCommandNames() {
+  std::string names;
+  for (const auto& command : CONTROL_COMMANDS) {
+    if (command.remote) {
+      names += (names.empty() ? "" : ", ") + std::string(command.name);
+    }
+  }
+  return names;
+}
+
 sys::Result<ControlRequest> parseControlRequest(std::string_view line) {
   if (line.size() > MAX_CONTROL_REQUEST) {
     return sys::fail(sys::Errc::InvalidArgument, "request longer than 1024 bytes");

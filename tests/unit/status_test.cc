@@ -1,0 +1,35 @@
+#include "daemon/status.h"
+
+#include <doctest/doctest.h>
+
+using namespace failover::daemon;
+
+namespace {
+nlohmann::json snapshot(const std::string& role) {
+  return {{"role", role},
+          {"transitions", 3},
+          {"members", nlohmann::json::array({{{"name", "n1"}, {"lag", nullptr}}})},
+          {"quorate", true},
+          {"in_sync", true},
+          {"eligible", true},
+          {"service_link", true},
+          {"guard", nullptr},
+          {"replication",
+           {{"sent", 1}, {"received", 2}, {"records_sent", 3}, {"records_applied", 4}, {"rejected", nlohmann::json::object()},
+            {"sync", {{"held", 0}, {"confirmed", 0}, {"unprotected", 0}, {"closed", 0}, {"wait_us", 0}}}}},
+          {"sessions_cached", 5},
+          {"handshakes", {{"full_tls12", 6}}}};
+}
+} // namespace
+
+TEST_CASE("the metrics render the status snapshot: every role has a gauge, handing-over included") {
+  const auto text = renderPrometheus(snapshot("handing-over"));
+  for (const auto* role : {"standby", "active", "maintenance", "fault"}) {
+    CHECK(text.find("failoverd_role{role=\"" + std::string(role) + "\"} 0\n") != std::string::npos);
+  }
+  CHECK(text.find("failoverd_role{role=\"handing-over\"} 1\n") != std::string::npos);
+  CHECK(text.find("failoverd_transitions_total 3\n") != std::string::npos);
+  CHECK(text.find("failoverd_quorate 1\n") != std::string::npos);
+  CHECK(text.find("failoverd_sessions_cached 5\n") != std::string::npos);
+  CHECK(text.find("failoverd_handshakes_total{kind=\"full_tls12\"} 6\n") != std::string::npos);
+}
