@@ -139,8 +139,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
          Log{LogLevel::Info, "cluster"} << members.size() << " failoverd processes in group '"
                                         << config_->cluster_group << "' (" << joined.size() << " joined, "
                                         << left.size() << " left)";
-         replicator_->onMembership(members, joined, left);
-         handle(event::FactsChanged{});
+         replicator_->onMembership(members, joined, left); // it reports the change (FactsChanged)
        },
        [this](bool quorate) {
          if (quorate != quorate_) {

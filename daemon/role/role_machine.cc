@@ -173,7 +173,7 @@ Decision RoleMachine::handle(const Event& event, const ClusterFacts& facts, Mill
   decision.from = role_;
   decision.to = role_;
   if (std::holds_alternative<event::FactsChanged>(event)) {
-    decide(decision, facts, now);
+    decide(decision, facts);
   } else if (std::holds_alternative<event::TimerFired>(event)) {
     if (switchover_) {
       advanceSwitchover(decision, facts, now);
@@ -191,7 +191,7 @@ Decision RoleMachine::handle(const Event& event, const ClusterFacts& facts, Mill
       yielding_ = true;
       enter(decision, Role::Standby, "lost the VIP: " + lost->reason);
     }
-    decide(decision, facts, now);
+    decide(decision, facts);
   } else if (const auto* failed = std::get_if<event::TakeoverFailed>(&event)) {
     if (holdsVip(role_)) {
       yielding_ = true;
@@ -291,7 +291,7 @@ void RoleMachine::advanceSwitchover(Decision& decision, const ClusterFacts& fact
     }
     abortSwitchover(decision, switchover_->target_name + " did not take the VIP, and the group did not "
                               "carry our call-off back",
-                    facts, now);
+                    facts);
     return;
   case Switchover::Phase::Draining:
     if ((now >= switchover_->grace_end && facts.open_connections == 0) || now >= switchover_->deadline) {
@@ -312,7 +312,7 @@ void RoleMachine::finishSwitchover(Decision& decision) {
 }
 
 void RoleMachine::abortSwitchover(Decision& decision, const std::string& why, const ClusterFacts& facts,
-                                   Millis now, bool target_refused) {
+                                   bool target_refused) {
   if (switchover_->after == AfterHandover::Exit) {
     enter(decision, Role::Standby, "stopping without a handover: " + why);
     decision.effects.emplace_back(effect::Exit{});
@@ -327,7 +327,7 @@ void RoleMachine::abortSwitchover(Decision& decision, const std::string& why, co
   // while it dies): never answer again on our own say-so. Let the VIP go; the election decides,
   // and a node it elects waits out the guard's bound like after any failure.
   enter(decision, Role::Standby, "switchover failed: " + why + "; the election decides");
-  decide(decision, facts, now);
+  decide(decision, facts);
 }
 
 void RoleMachine::onStep(Decision& decision, const HandoverStep& step, std::uint32_t sender, const ClusterFacts& facts,
@@ -394,7 +394,7 @@ void RoleMachine::onStep(Decision& decision, const HandoverStep& step, std::uint
                       refused ? switchover_->target_name + " could not take the VIP"
                               : switchover_->target_name + " did not take the VIP within " +
                                     std::to_string(settings_.handover_timeout.count()) + " ms",
-                      facts, now, refused);
+                      facts, refused);
     }
     return;
   }
@@ -418,14 +418,14 @@ void RoleMachine::operatorCommand(Decision& decision, const Event& event, const 
       }
     }
     enter(decision, Role::Maintenance, "maintenance mode on (operator)");
-    return decide(decision, facts, now);
+    return decide(decision, facts);
   }
   if (std::holds_alternative<event::MaintenanceOff>(event)) {
     if (role_ != Role::Maintenance) {
       return refuse("not in maintenance mode");
     }
     enter(decision, Role::Standby, "maintenance mode off (operator)");
-    return decide(decision, facts, now);
+    return decide(decision, facts);
   }
   if (const auto* switchover = std::get_if<event::Switchover>(&event)) {
     const auto target = switchover->target ? switchover->target : bestStandby(facts);
@@ -499,8 +499,7 @@ void RoleMachine::operatorCommand(Decision& decision, const Event& event, const 
   enter(decision, Role::Standby, "demoted by the operator");
 }
 
-void RoleMachine::decide(Decision& decision, const ClusterFacts& facts, Millis now) {
-  (void)now;
+void RoleMachine::decide(Decision& decision, const ClusterFacts& facts) {
   if (!facts.connected) {
     return enter(decision, Role::Fault,
                  role_ == Role::HandingOver ? "lost the connection to corosync during a switchover"
@@ -533,7 +532,7 @@ void RoleMachine::decide(Decision& decision, const ClusterFacts& facts, Millis n
       return;
     }
     if (findMember(facts, switchover_->target) == nullptr) {
-      abortSwitchover(decision, switchover_->target_name + " left the cluster", facts, now);
+      abortSwitchover(decision, switchover_->target_name + " left the cluster", facts);
     }
     return; // otherwise the switchover's own steps decide what comes next
   }

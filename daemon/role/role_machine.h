@@ -233,7 +233,7 @@ private:
   };
 
   void enter(Decision& decision, Role to, std::string reason);
-  void decide(Decision& decision, const ClusterFacts& facts, Millis now);
+  void decide(Decision& decision, const ClusterFacts& facts);
   void operatorCommand(Decision& decision, const Event& event, const ClusterFacts& facts, Millis now);
   void startSwitchover(Decision& decision, std::uint32_t target, AfterHandover after, const ClusterFacts& facts,
                        Millis now);
@@ -243,7 +243,7 @@ private:
   void releaseForTarget(Decision& decision, Millis now);
   // Ends a switchover that did not hand over. `target_refused`: the target said it will not
   // take the VIP, so answering again at once is safe.
-  void abortSwitchover(Decision& decision, const std::string& why, const ClusterFacts& facts, Millis now,
+  void abortSwitchover(Decision& decision, const std::string& why, const ClusterFacts& facts,
                        bool target_refused = false);
   void finishSwitchover(Decision& decision);
   void scheduleWake(Millis now);
