@@ -170,14 +170,18 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   if (!link_) {
     throw std::runtime_error("cannot create the cluster link");
   }
+  session_store_ = std::make_unique<cluster::TlsSessionStore>(*tls_);
+  replication_wakeup_ = orThrow(sys::Wakeup::create(), "replication");
   replicator_ = std::make_unique<cluster::Replicator>(
-      std::move(sealer), *link_, *tls_, loop_, c.replication, [this] { return describeSelf(); },
-      [this] { handle(event::FactsChanged{}); });
-  orThrow(replicator_->start(), "replication");
-  replicator_->onHandover([this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
-    handle(event::HandoverReceived{
-        {static_cast<HandoverStep::Phase>(message.phase), message.from, message.to, message.mac}, from.nodeid});
-  });
+      std::move(sealer), *link_, *session_store_, clock_,
+      cluster::Replicator::Settings{c.replication, cluster::Replicator::freshIncarnation()},
+      cluster::Replicator::Callbacks{
+          [this] { return describeSelf(); }, [this] { handle(event::FactsChanged{}); },
+          [this] { replication_wakeup_->notify(); },
+          [this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
+            handle(event::HandoverReceived{
+                {static_cast<HandoverStep::Phase>(message.phase), message.from, message.to, message.mac}, from.nodeid});
+          }});
   hooks_.target = replicator_.get();
 
   vip_ = orThrow(netctl::VipOwner::create(
@@ -240,6 +244,11 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   if (!c.notify_program.empty()) {
     hooks_runner_ = std::make_unique<HookRunner>(c.notify_program, c.notify_timeout, loop_);
   }
+  orThrow(loop_.add(replication_wakeup_->fd(), EPOLLIN, [this](std::uint32_t) {
+            replication_wakeup_->acknowledge();
+            replicator_->flushPending();
+          }),
+          "replication");
   orThrow(loop_.add(signals_.fd(), EPOLLIN, [this](std::uint32_t) { onSignal(); }), "signals");
   orThrow(loop_.add(tick_.fd(), EPOLLIN, [this](std::uint32_t) { onTick(); }), "timer");
   orThrow(loop_.add(decision_timer_.fd(), EPOLLIN, [this](std::uint32_t) {
@@ -255,6 +264,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
 }
 
 Agent::~Agent() {
+  loop_.remove(replication_wakeup_->fd());
   loop_.remove(signals_.fd());
   loop_.remove(tick_.fd());
   loop_.remove(decision_timer_.fd());

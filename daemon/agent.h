@@ -2,11 +2,14 @@
 
 #include "daemon/cluster/cluster_link.h"
 #include "daemon/cluster/replicator.h"
+#include "daemon/cluster/tls_session_store.h"
 #include "daemon/config.h"
 #include "daemon/control/request_server.h"
 #include "daemon/hooks.h"
 #include "daemon/role/role_machine.h"
+#include "sys/clock.h"
 #include "sys/event_loop.h"
+#include "sys/wakeup.h"
 #include "netctl/vip_owner.h"
 #include "tls/server.h"
 
@@ -72,7 +75,10 @@ private:
   sys::SignalFd signals_;
   sys::TimerFd tick_;
   HookForwarder hooks_;
+  sys::SystemClock clock_;
   std::unique_ptr<cluster::ClusterLink> link_;
+  std::unique_ptr<cluster::TlsSessionStore> session_store_;
+  std::optional<sys::Wakeup> replication_wakeup_;
   std::unique_ptr<cluster::Replicator> replicator_;
   // Declared after what its worker threads call into (the replicator, through hooks_), so
   // that it is destroyed first, its workers joined, also when start-up fails half-way.

@@ -4,6 +4,7 @@
 #include "tls/counters.h"
 #include "tls/openssl_ptr.h"
 #include "tls/session_cache.h"
+#include "tls/session_hooks.h"
 #include "tls/ticket_keys.h"
 
 #include <chrono>
@@ -15,18 +16,6 @@
 #include <vector>
 
 namespace failover::tls {
-
-// What the daemon learns about sessions, so that it can replicate them. Called on TLS worker
-// threads, from inside OpenSSL callbacks: implementations must be thread-safe, fast, and
-// must not throw.
-class SessionHooks {
-public:
-  virtual ~SessionHooks() = default;
-  // Returns the session's number for SessionConfirmations (sync mode), or 0 if it will
-  // never be confirmed (the cluster is out of reach).
-  virtual std::uint64_t sessionCreated(const SessionRecord& record) noexcept = 0;
-  virtual void sessionRemoved(std::span<const std::uint8_t> id) noexcept = 0;
-};
 
 struct CertificateFiles {
   std::filesystem::path chain; // PEM: the certificate, then its intermediates

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "daemon/cluster/corosync_handle.h"
+#include "daemon/cluster/group_bus.h"
 #include "sys/error.h"
 #include "sys/event_loop.h"
 
@@ -14,17 +15,11 @@
 
 namespace failover::daemon::cluster {
 
-struct GroupMember {
-  std::uint32_t nodeid = 0;
-  std::uint32_t pid = 0;
-  friend bool operator==(const GroupMember&, const GroupMember&) = default;
-};
-
 // The connection to the local Corosync: one CPG group (CPG_MODEL_V1, in the agreed total
 // order) and quorum tracking, both on the agent's event loop. Sends go through a bounded
 // queue, retried from a timer on CS_ERR_TRY_AGAIN (never a sleep). On a dispatch error, an
 // eviction or a Corosync restart it reports the loss, finalizes, and reconnects from a timer.
-class ClusterLink {
+class ClusterLink final : public GroupBus {
 public:
   struct Callbacks {
     std::function<void(const GroupMember& from, std::span<const std::uint8_t> message)> deliver;
@@ -38,16 +33,17 @@ public:
   static constexpr std::size_t MAX_QUEUED = 20'000;
 
   static std::unique_ptr<ClusterLink> create(std::string group, sys::EventLoop& loop, Callbacks callbacks);
-  ~ClusterLink();
+  ~ClusterLink() override;
   ClusterLink(const ClusterLink&) = delete;
   ClusterLink& operator=(const ClusterLink&) = delete;
 
   // Starts connecting (now, and again from a timer after every loss).
   void start();
   // Queues a message for the group; false when the queue is full (the caller counts it).
-  bool send(std::vector<std::uint8_t> message);
+  bool send(std::vector<std::uint8_t> message) override;
 
-  bool connected() const noexcept { return static_cast<bool>(cpg_); }
+  bool connected() const noexcept override { return static_cast<bool>(cpg_); }
+  GroupMember self() const noexcept override { return {local_node_, local_pid_}; }
   std::uint32_t localNode() const noexcept { return local_node_; }
   std::uint32_t localPid() const noexcept { return local_pid_; }
   std::size_t queued() const noexcept { return queue_.size(); }

@@ -1,17 +1,10 @@
 #include "daemon/cluster/replicator.h"
 
 #include "daemon/log.h"
-#include "tls/server.h"
 
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include <chrono>
-#include <ctime>
+#include <algorithm>
 
 namespace failover::daemon::cluster {
 
@@ -31,14 +24,6 @@ constexpr std::uint64_t LOGGED_REJECTIONS = 10;
 // Processes remembered for replay protection (each daemon start is one).
 constexpr std::size_t MAX_INCARNATIONS = 4096;
 
-std::int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::int64_t nowSeconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
 std::pair<std::uint32_t, std::uint32_t> keyOf(const GroupMember& member) { return {member.nodeid, member.pid}; }
 
 std::string describeMember(const GroupMember& member) {
@@ -47,29 +32,17 @@ std::string describeMember(const GroupMember& member) {
 
 } // namespace
 
-Replicator::Replicator(Sealer sealer, ClusterLink& link, tls::TlsServer& tls, sys::EventLoop& loop, bool replicate,
-                       DescribeSelf describe_self, std::function<void()> changed)
-    : sealer_(std::move(sealer)), link_(link), tls_(tls), loop_(loop), replicate_(replicate),
-      describe_self_(std::move(describe_self)), changed_(std::move(changed)), in_sync_(!replicate) {
-  RAND_bytes(reinterpret_cast<unsigned char*>(&incarnation_), sizeof incarnation_);
-}
+Replicator::Replicator(Sealer sealer, GroupBus& bus, SessionStore& store, const sys::Clock& clock,
+                       Settings settings, Callbacks callbacks)
+    : sealer_(std::move(sealer)), bus_(bus), store_(store), clock_(clock), replicate_(settings.replicate),
+      callbacks_(std::move(callbacks)), incarnation_(settings.incarnation), in_sync_(!settings.replicate) {}
 
-Replicator::~Replicator() {
-  if (wake_) {
-    loop_.remove(wake_.get());
+std::uint64_t Replicator::freshIncarnation() {
+  std::uint64_t incarnation = 0;
+  while (incarnation == 0) { // 0 means "not known yet" in Peer
+    RAND_bytes(reinterpret_cast<unsigned char*>(&incarnation), sizeof incarnation);
   }
-}
-
-sys::Status Replicator::start() {
-  wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_) {
-    return std::unexpected(sys::systemError("eventfd"));
-  }
-  return loop_.add(wake_.get(), EPOLLIN, [this](std::uint32_t) {
-    std::uint64_t count = 0;
-    (void)!::read(wake_.get(), &count, sizeof count);
-    drainPending();
-  });
+  return incarnation;
 }
 
 std::uint64_t Replicator::sessionCreated(const tls::SessionRecord& record) noexcept {
@@ -84,8 +57,7 @@ std::uint64_t Replicator::sessionCreated(const tls::SessionRecord& record) noexc
   } catch (...) {
     return 0; // out of memory: this session stays local
   }
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
+  callbacks_.request_flush();
   return confirming_.load() ? number : 0;
 }
 
@@ -99,11 +71,10 @@ void Replicator::sessionRemoved(std::span<const std::uint8_t> id) noexcept {
   } catch (...) {
     return;
   }
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
+  callbacks_.request_flush();
 }
 
-void Replicator::drainPending() {
+void Replicator::flushPending() {
   std::vector<tls::SessionRecord> created;
   std::vector<std::vector<std::uint8_t>> removed;
   std::uint64_t last_number = 0;
@@ -137,12 +108,12 @@ void Replicator::drainPending() {
 
 bool Replicator::send(Payload payload) {
   Header header;
-  header.sender = link_.localNode();
+  header.sender = bus_.self().nodeid;
   header.incarnation = incarnation_;
   header.sequence = ++sequence_;
-  header.sent_ms = nowMs();
+  header.sent_ms = clock_.wallMs();
   auto wire = encodeMessage(Message{header, std::move(payload)}, sealer_);
-  if (link_.send(std::move(wire))) {
+  if (bus_.send(std::move(wire))) {
     ++stats_.sent;
     return true;
   }
@@ -155,7 +126,7 @@ void Replicator::sendSessions(SessionsMessage batch, std::uint64_t last_number) 
   if (send(std::move(batch))) {
     in_flight_.emplace_back(sequence_, last_number);
   } else {
-    tls_.sessionsAbandoned(last_number);
+    store_.sessionsAbandoned(last_number);
   }
 }
 
@@ -174,39 +145,39 @@ void Replicator::confirmOwn(std::span<const std::uint8_t> wire) {
     in_flight_.pop_front();
   }
   if (confirmed != 0) {
-    tls_.sessionsConfirmed(confirmed);
+    store_.sessionsConfirmed(confirmed);
   }
 }
 
 void Replicator::abandonInFlight() {
   if (!in_flight_.empty()) {
-    tls_.sessionsAbandoned(in_flight_.back().second);
+    store_.sessionsAbandoned(in_flight_.back().second);
     in_flight_.clear();
   }
 }
 
 void Replicator::announce() {
-  if (!link_.connected()) {
+  if (!bus_.connected()) {
     return;
   }
-  StateMessage state = describe_self_();
+  StateMessage state = callbacks_.describe_self();
   state.in_sync = in_sync_;
   state.applied_sequence = applied_sequence_;
   state.applied_incarnation = applied_incarnation_;
-  state.cache_entries = static_cast<std::uint32_t>(tls_.cache().stats().entries);
+  state.cache_entries = static_cast<std::uint32_t>(store_.entries());
   send(std::move(state));
   checkColdStart();
 }
 
 void Replicator::sendHandover(const HandoverMessage& message) {
-  if (link_.connected()) {
+  if (bus_.connected()) {
     send(message);
   }
 }
 
 void Replicator::publishKeyring() {
-  if (replicate_ && link_.connected()) {
-    send(KeyringMessage{tls_.keyring().exportKeys()});
+  if (replicate_ && bus_.connected()) {
+    send(KeyringMessage{store_.exportKeyring()});
   }
 }
 
@@ -217,10 +188,10 @@ void Replicator::resync() {
 }
 
 void Replicator::sendSnapshot(std::uint32_t member) {
-  const auto records = tls_.cache().snapshot(nowSeconds());
+  const auto records = store_.snapshot(clock_.wallSeconds());
   Log{LogLevel::Notice, "replication"} << "sending a snapshot to node " << member << ": "
                                        << records.size() << " sessions and the ticket keyring";
-  send(KeyringMessage{tls_.keyring().exportKeys()});
+  send(KeyringMessage{store_.exportKeyring()});
   SessionsMessage batch;
   std::size_t bytes = 0;
   for (const auto& record : records) {
@@ -263,7 +234,7 @@ void Replicator::onQuorum(bool quorate) {
 
 void Replicator::onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
                               const std::vector<GroupMember>& left) {
-  const GroupMember self{link_.localNode(), link_.localPid()};
+  const GroupMember self = bus_.self();
   for (const auto& member : left) {
     peers_.erase(keyOf(member));
     // A snapshot sent as it left may never have reached it (the cluster simulator found one
@@ -274,23 +245,23 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
     if (!(member == self) && !peers_.contains(keyOf(member))) {
       auto& peer = peers_[keyOf(member)];
       peer.member = member;
-      peer.joined_ms = nowMs();
+      peer.joined_ms = clock_.monotonicMs();
     }
   }
   if (std::find(joined.begin(), joined.end(), self) != joined.end()) {
     joined_ = true;
     confirming_.store(replicate_);
-    joined_at_ms_ = nowMs();
+    joined_at_ms_ = clock_.monotonicMs();
     if (members.size() == 1 && quorate_) {
       setInSync(true); // alone and quorate: nobody holds anything newer
     }
   }
   announce();
-  changed_();
+  callbacks_.changed();
 }
 
 void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire) {
-  if (from.nodeid == link_.localNode() && from.pid == link_.localPid()) {
+  if (from == bus_.self()) {
     confirmOwn(wire); // our own message, delivered back in the total order
     return;
   }
@@ -312,8 +283,8 @@ void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t
     rejected(RejectReason::WrongSender, "claims node " + std::to_string(header.sender));
     return;
   }
-  if (nowMs() - header.sent_ms > STALE_AFTER_MS) {
-    rejected(RejectReason::Stale, "sent " + std::to_string((nowMs() - header.sent_ms) / 1000) + " s ago");
+  if (const auto age = clock_.wallMs() - header.sent_ms; age > STALE_AFTER_MS) {
+    rejected(RejectReason::Stale, "sent " + std::to_string(age / 1000) + " s ago");
     return;
   }
   if (header.incarnation == incarnation_) {
@@ -342,12 +313,12 @@ void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t
   incarnation_owners_.emplace(header.incarnation, from);
   peer.incarnation = header.incarnation;
   peer.last_sequence = header.sequence;
-  peer.last_heard_ms = nowMs();
+  peer.last_heard_ms = clock_.monotonicMs();
   apply(from, std::move(*message));
 }
 
 bool Replicator::settling() const {
-  const auto now = nowMs();
+  const auto now = clock_.monotonicMs();
   return std::any_of(peers_.begin(), peers_.end(), [now](const auto& entry) {
     return !entry.second.state && now - entry.second.joined_ms < UNKNOWN_PEER_GRACE_MS;
   });
@@ -374,9 +345,9 @@ void Replicator::apply(const GroupMember& from, Message message) {
         if constexpr (std::is_same_v<T, StateMessage>) {
           applyState(peer, std::move(payload));
         } else if constexpr (std::is_same_v<T, SessionsMessage>) {
-          const auto now = nowSeconds();
+          const auto now = clock_.wallSeconds();
           for (auto& record : payload.records) {
-            if (tls_.context()->importSession(record, now)) {
+            if (store_.importSession(record, now)) {
               ++stats_.records_applied;
             } else {
               ++stats_.records_rejected;
@@ -384,20 +355,20 @@ void Replicator::apply(const GroupMember& from, Message message) {
           }
         } else if constexpr (std::is_same_v<T, RemovalsMessage>) {
           for (const auto& id : payload.ids) {
-            tls_.cache().remove(id);
+            store_.removeSession(id);
           }
         } else if constexpr (std::is_same_v<T, KeyringMessage>) {
-          if (auto imported = tls_.keyring().importKeys(payload.keys.view()); !imported) {
+          if (auto imported = store_.importKeyring(payload.keys.view()); !imported) {
             ++stats_.rejected[static_cast<std::size_t>(RejectReason::Malformed)];
             Log{LogLevel::Warning, "replication"} << "ignored a keyring from " << describeMember(from) << ": "
                                                   << imported.error().message;
           }
         } else if constexpr (std::is_same_v<T, HandoverMessage>) {
-          if (handover_) {
-            handover_(from, payload);
+          if (callbacks_.handover) {
+            callbacks_.handover(from, payload);
           }
         } else {
-          if (payload.member == link_.localNode() && !in_sync_) {
+          if (payload.member == bus_.self().nodeid && !in_sync_) {
             Log{LogLevel::Notice, "replication"} << "in sync: snapshot of " << payload.sessions
                                                  << " sessions received from " << describeMember(from);
             setInSync(true);
@@ -418,15 +389,15 @@ void Replicator::applyState(Peer& peer, StateMessage state) {
     }
   }
   checkColdStart();
-  changed_();
+  callbacks_.changed();
 }
 
 bool Replicator::isSyncSource() const {
-  const auto self_role = describe_self_().role;
+  const auto self_role = callbacks_.describe_self().role;
   if (self_role == WireRole::Active) {
     return in_sync_;
   }
-  std::optional<std::uint32_t> lowest_in_sync = in_sync_ ? std::optional(link_.localNode()) : std::nullopt;
+  std::optional<std::uint32_t> lowest_in_sync = in_sync_ ? std::optional(bus_.self().nodeid) : std::nullopt;
   for (const auto& [key, peer] : peers_) {
     if (!peer.state) {
       continue;
@@ -438,14 +409,14 @@ bool Replicator::isSyncSource() const {
       lowest_in_sync = peer.member.nodeid;
     }
   }
-  return lowest_in_sync && *lowest_in_sync == link_.localNode() && in_sync_;
+  return lowest_in_sync && *lowest_in_sync == bus_.self().nodeid && in_sync_;
 }
 
 void Replicator::checkColdStart() {
   if (in_sync_ || !joined_ || !quorate_) {
     return;
   }
-  const bool grace_over = nowMs() - joined_at_ms_ > UNKNOWN_PEER_GRACE_MS;
+  const bool grace_over = clock_.monotonicMs() - joined_at_ms_ > UNKNOWN_PEER_GRACE_MS;
   for (const auto& [key, peer] : peers_) {
     if (!peer.state && !grace_over) {
       return; // wait for its State
@@ -464,7 +435,7 @@ void Replicator::setInSync(bool in_sync) {
   }
   in_sync_ = in_sync;
   announce();
-  changed_();
+  callbacks_.changed();
 }
 
 } // namespace failover::daemon::cluster

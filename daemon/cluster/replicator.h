@@ -1,10 +1,10 @@
 #pragma once
 
-#include "daemon/cluster/cluster_link.h"
+#include "daemon/cluster/group_bus.h"
 #include "daemon/cluster/message.h"
-#include "sys/event_loop.h"
-#include "sys/unique_fd.h"
-#include "tls/context.h"
+#include "daemon/cluster/session_store.h"
+#include "sys/clock.h"
+#include "tls/session_hooks.h"
 
 #include <array>
 #include <deque>
@@ -13,10 +13,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-
-namespace failover::tls {
-class TlsServer;
-}
 
 namespace failover::daemon::cluster {
 
@@ -53,15 +49,31 @@ struct ReplicationStats {
 // is alone in a group of one, and must not mistake that for a cluster start.
 // The snapshot comes from the sync source: the active member, else the in-sync member with
 // the lowest node id. Everyone sees the same totally ordered stream, so exactly one sends.
+//
+// Its side effects go through seams (GroupBus, SessionStore, sys::Clock), so the unit tests
+// and the cluster simulator run this class itself on simulated time.
 class Replicator : public tls::SessionHooks {
 public:
-  // Fills the fields only the agent knows (name, priority, role, eligibility).
-  using DescribeSelf = std::function<StateMessage()>;
+  struct Settings {
+    bool replicate = true;
+    // This process's identity in the replay protection: random, fresh at every start.
+    std::uint64_t incarnation = 0;
+  };
+  struct Callbacks {
+    // Fills the fields only the agent knows (name, priority, role, eligibility).
+    std::function<StateMessage()> describe_self;
+    // Something the role decision depends on changed (sync, a member's state).
+    std::function<void()> changed;
+    // Called on a TLS worker thread when sessions are queued: have flushPending() called
+    // soon on the owner's loop. It must not block or throw.
+    std::function<void()> request_flush;
+    std::function<void(const GroupMember&, const HandoverMessage&)> handover;
+  };
 
-  Replicator(Sealer sealer, ClusterLink& link, tls::TlsServer& tls, sys::EventLoop& loop,
-             bool replicate, DescribeSelf describe_self, std::function<void()> changed);
-  ~Replicator() override;
-  sys::Status start();
+  Replicator(Sealer sealer, GroupBus& bus, SessionStore& store, const sys::Clock& clock, Settings settings,
+             Callbacks callbacks);
+  // A random incarnation for a new process.
+  static std::uint64_t freshIncarnation();
 
   // Queues the record; its number is confirmed to the TLS server (sync mode) when the
   // message carrying it comes back to this node in the group's agreed order.
@@ -73,14 +85,13 @@ public:
   void onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
                     const std::vector<GroupMember>& left);
   void onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire);
+  // Batches and multicasts the sessions the TLS workers queued (on the owner's loop).
+  void flushPending();
 
   // Multicasts this node's State (after every role or sync change, and every second).
   void announce();
   // Planned switchover steps travel with the replication stream (sealed and ordered).
   void sendHandover(const HandoverMessage& message);
-  void onHandover(std::function<void(const GroupMember&, const HandoverMessage&)> handler) {
-    handover_ = std::move(handler);
-  }
   // Multicasts the keyring (the active does, after taking over and after every rotation).
   void publishKeyring();
   // This node lost a split-brain election: its state is no longer the cluster's.
@@ -95,7 +106,6 @@ public:
   const ReplicationStats& stats() const noexcept { return stats_; }
 
 private:
-  void drainPending();
   bool send(Payload payload);
   void sendSessions(SessionsMessage batch, std::uint64_t last_number);
   void confirmOwn(std::span<const std::uint8_t> wire);
@@ -109,14 +119,11 @@ private:
   std::uint64_t activeIncarnation() const;
 
   Sealer sealer_;
-  ClusterLink& link_;
-  tls::TlsServer& tls_;
-  sys::EventLoop& loop_;
+  GroupBus& bus_;
+  SessionStore& store_;
+  const sys::Clock& clock_;
   const bool replicate_;
-  DescribeSelf describe_self_;
-  std::function<void()> changed_;
-  std::function<void(const GroupMember&, const HandoverMessage&)> handover_;
-  sys::UniqueFd wake_;
+  Callbacks callbacks_;
   std::mutex pending_mutex_;
   std::vector<tls::SessionRecord> pending_created_;
   std::vector<std::vector<std::uint8_t>> pending_removed_;
@@ -126,7 +133,7 @@ private:
   std::atomic<bool> confirming_{false};
   // Sessions messages sent and not yet delivered back: (sequence, last session number).
   std::deque<std::pair<std::uint64_t, std::uint64_t>> in_flight_;
-  std::uint64_t incarnation_ = 0;
+  const std::uint64_t incarnation_;
   std::uint64_t sequence_ = 0;
   bool in_sync_ = false;
   bool joined_ = false;

@@ -1,0 +1,391 @@
+// The Replicator on simulated time: a group in one process (FakeGroup), sessions in maps
+// (MapSessionStore), a ManualClock. What is checked is what the daemon relies on: when a
+// member is in sync, who sends a snapshot, what a client's confirmation means, and which
+// messages are refused.
+#include "daemon/cluster/replicator.h"
+#include "daemon/log.h"
+#include "tests/fakes/fake_group.h"
+#include "tests/fakes/manual_clock.h"
+#include "tests/fakes/map_session_store.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <vector>
+
+using namespace failover;
+using daemon::cluster::GroupMember;
+using daemon::cluster::HandoverMessage;
+using daemon::cluster::RejectReason;
+using daemon::cluster::Replicator;
+using daemon::cluster::Sealer;
+using daemon::cluster::StateMessage;
+using daemon::cluster::WireRole;
+using fakes::MapSessionStore;
+
+namespace {
+
+Sealer testSealer() {
+  const std::vector<std::uint8_t> key(32, 0x5a);
+  return *Sealer::create(key);
+}
+
+struct Node {
+  Node(fakes::FakeGroup& group, const fakes::ManualClock& clock, std::uint32_t id, std::uint32_t pid,
+       bool replicate = true)
+      : member(group.add(id, pid)) {
+    replicator = std::make_unique<Replicator>(
+        testSealer(), member, store, clock, Replicator::Settings{replicate, Replicator::freshIncarnation()},
+        Replicator::Callbacks{[this] {
+                                StateMessage state;
+                                state.name = "n" + std::to_string(member.self().nodeid);
+                                state.role = role;
+                                return state;
+                              },
+                              [this] { ++changes; }, [this] { ++flush_requests; },
+                              [this](const GroupMember&, const HandoverMessage& message) {
+                                handovers.push_back(message);
+                              }});
+    member.replicator = replicator.get();
+  }
+  std::uint64_t rejected(RejectReason reason) const {
+    return replicator->stats().rejected[static_cast<std::size_t>(reason)].load();
+  }
+  // A session as a TLS worker reports it, flushed as the owner's loop would.
+  std::uint64_t createSession(std::uint32_t serial, std::int64_t expires_at) {
+    const auto number = replicator->sessionCreated(MapSessionStore::record(serial, expires_at));
+    store.importSession(MapSessionStore::record(serial, expires_at), 0);
+    replicator->flushPending();
+    return number;
+  }
+
+  fakes::FakeGroup::Member& member;
+  MapSessionStore store;
+  WireRole role = WireRole::Standby;
+  std::unique_ptr<Replicator> replicator;
+  int changes = 0;
+  int flush_requests = 0;
+  std::vector<HandoverMessage> handovers;
+};
+
+struct Cluster {
+  Cluster() { daemon::setLogLevel(daemon::LogLevel::Error); }
+  Node& add(std::uint32_t id, std::uint32_t pid = 100, bool replicate = true) {
+    return *nodes.emplace_back(std::make_unique<Node>(group, clock, id, pid, replicate));
+  }
+  // Joins quorate, as a node of a healthy cluster does.
+  void joinQuorate(Node& node) {
+    group.join(node.member);
+    node.replicator->onQuorum(true);
+    group.deliver();
+  }
+  // Every member announces (the agent's one-second tick) and the group goes quiet.
+  void tick(std::int64_t ms = 1000) {
+    clock.advance(ms);
+    for (auto& node : nodes) {
+      if (node->member.joined) {
+        node->replicator->announce();
+      }
+    }
+    group.deliver();
+  }
+  // A cluster that started cold and has an active: node 1.
+  void startThree() {
+    for (std::uint32_t id = 1; id <= 3; ++id) {
+      add(id);
+    }
+    for (auto& node : nodes) {
+      group.join(node->member);
+    }
+    group.setQuorate(true);
+    group.deliver();
+    nodes[0]->role = WireRole::Active;
+    tick();
+  }
+  std::int64_t nowSeconds() const { return clock.wallSeconds(); }
+
+  fakes::ManualClock clock;
+  fakes::FakeGroup group;
+  std::vector<std::unique_ptr<Node>> nodes;
+};
+
+} // namespace
+
+TEST_CASE("a quorate node alone in the group is in sync at once; one without quorum is not") {
+  Cluster cluster;
+  auto& alone = cluster.add(1);
+  cluster.group.join(alone.member);
+  cluster.group.deliver();
+  CHECK_FALSE(alone.replicator->inSync()); // a restarted node whose Corosync has not merged yet
+  cluster.clock.advance(5000);
+  alone.replicator->announce();
+  cluster.group.deliver();
+  CHECK_FALSE(alone.replicator->inSync());
+  alone.replicator->onQuorum(true);
+  CHECK(alone.replicator->inSync());
+}
+
+TEST_CASE("a cold start: nobody holds state, so everyone is in sync once every member's state is known") {
+  Cluster cluster;
+  cluster.startThree();
+  for (auto& node : cluster.nodes) {
+    CHECK(node->replicator->inSync());
+  }
+}
+
+TEST_CASE("a cold start waits for a member that has not announced itself, until the grace period ends") {
+  Cluster cluster;
+  auto& first = cluster.add(1);
+  auto& silent = cluster.group.add(2, 100); // a group process that never sends a State
+  cluster.group.join(silent);
+  cluster.group.join(first.member);
+  first.replicator->onQuorum(true);
+  cluster.group.deliver();
+  CHECK_FALSE(first.replicator->inSync());
+  CHECK(first.replicator->settling());
+  cluster.clock.advance(1900);
+  first.replicator->announce();
+  cluster.group.deliver();
+  CHECK_FALSE(first.replicator->inSync());
+  cluster.clock.advance(200); // past the 2 s grace
+  first.replicator->announce();
+  CHECK(first.replicator->inSync());
+  CHECK_FALSE(first.replicator->settling());
+}
+
+TEST_CASE("a member that joins a cluster with state gets a snapshot from the active, and only from it") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  for (std::uint32_t serial = 1; serial <= 5; ++serial) {
+    active.createSession(serial, cluster.nowSeconds() + 300);
+  }
+  cluster.group.deliver();
+  active.store.keyring = {9, 9, 9};
+  const auto sent_before = [&](int i) { return cluster.nodes[i]->replicator->stats().snapshots_sent.load(); };
+  const std::uint64_t before[] = {sent_before(0), sent_before(1), sent_before(2)};
+  auto& late = cluster.add(4);
+  cluster.joinQuorate(late);
+  cluster.tick();
+  CHECK(late.replicator->inSync());
+  CHECK(late.store.entries() == 5);
+  CHECK(late.store.keyring == std::vector<std::uint8_t>{9, 9, 9});
+  CHECK(sent_before(0) == before[0] + 1);
+  CHECK(sent_before(1) == before[1]); // node 2 is in sync, but not the source
+  CHECK(sent_before(2) == before[2]);
+  // More announcements do not send it again.
+  cluster.tick();
+  CHECK(sent_before(0) == before[0] + 1);
+}
+
+TEST_CASE("without an active, the in-sync member with the lowest node id is the one sync source") {
+  Cluster cluster;
+  cluster.startThree();
+  cluster.nodes[0]->createSession(7, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  cluster.group.leave(cluster.nodes[0]->member); // the active dies
+  cluster.group.deliver();
+  const auto sent_by = [&](int i) { return cluster.nodes[i]->replicator->stats().snapshots_sent.load(); };
+  const auto node2_before = sent_by(1);
+  const auto node3_before = sent_by(2);
+  auto& late = cluster.add(5);
+  cluster.joinQuorate(late);
+  cluster.tick();
+  CHECK(late.replicator->inSync());
+  CHECK(late.store.has(MapSessionStore::record(7, 0).id));
+  CHECK(sent_by(1) == node2_before + 1); // node 2: the lowest in sync
+  CHECK(sent_by(2) == node3_before);
+}
+
+TEST_CASE("a joining node is not in sync, and not cold-started, while a member that holds state is known") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& late = cluster.add(4);
+  cluster.group.join(late.member);
+  late.replicator->onQuorum(true);
+  for (int i = 0; i < 3; ++i) {
+    cluster.nodes[i]->replicator->announce();
+  }
+  cluster.group.deliverQueued(); // every member's State reaches it...
+  cluster.group.queue.clear();   // ...the snapshot they answer with is lost
+  for (int second = 0; second < 10; ++second) {
+    cluster.clock.advance(1000);
+    late.replicator->announce();
+    cluster.group.deliverQueued();
+    cluster.group.queue.clear();
+  }
+  CHECK_FALSE(late.replicator->inSync());
+  CHECK(late.store.entries() == 0);
+}
+
+TEST_CASE("sync mode: a session is confirmed when its message comes back in the agreed order, not before") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  const auto number = active.createSession(42, cluster.nowSeconds() + 300);
+  CHECK(number > 0);
+  CHECK(active.flush_requests == 1);
+  CHECK(active.store.confirmed_through < number); // sent, not delivered back yet
+  CHECK_FALSE(cluster.nodes[1]->store.has(MapSessionStore::record(42, 0).id));
+  cluster.group.deliver();
+  CHECK(active.store.confirmed_through == number);
+  for (auto& node : cluster.nodes) {
+    CHECK(node->store.has(MapSessionStore::record(42, 0).id));
+  }
+}
+
+TEST_CASE("sync mode: sessions in flight when Corosync goes are abandoned, and numbers given out alone are 0") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  const auto number = active.createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.leave(active.member); // lost with what it had sent
+  CHECK(active.store.abandoned_through == number);
+  CHECK(active.store.confirmed_through < number);
+  CHECK(active.replicator->sessionCreated(MapSessionStore::record(2, cluster.nowSeconds() + 300)) == 0);
+  CHECK_FALSE(cluster.nodes[1]->store.has(MapSessionStore::record(1, 0).id));
+}
+
+TEST_CASE("removals and expired sessions") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  active.createSession(1, cluster.nowSeconds() + 300);
+  active.createSession(2, cluster.nowSeconds() - 1); // expired before it arrived
+  cluster.group.deliver();
+  CHECK(cluster.nodes[1]->store.has(MapSessionStore::record(1, 0).id));
+  CHECK_FALSE(cluster.nodes[1]->store.has(MapSessionStore::record(2, 0).id));
+  CHECK(cluster.nodes[1]->replicator->stats().records_rejected == 1);
+  const auto id = MapSessionStore::record(1, 0).id;
+  active.replicator->sessionRemoved(id);
+  active.replicator->flushPending();
+  cluster.group.deliver();
+  CHECK_FALSE(cluster.nodes[1]->store.has(id));
+  CHECK_FALSE(cluster.nodes[2]->store.has(id));
+}
+
+TEST_CASE("the replay window: a message delivered twice, re-sent by another process, or too old is refused") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  auto& standby = *cluster.nodes[1];
+  active.replicator->sessionCreated(MapSessionStore::record(1, cluster.nowSeconds() + 300));
+  active.replicator->flushPending();
+  REQUIRE(cluster.group.queue.size() == 1);
+  const auto captured = cluster.group.queue.front();
+  cluster.group.deliver();
+  standby.store.sessions.clear();
+
+  standby.replicator->onDeliver(captured.from, captured.wire);
+  CHECK(standby.rejected(RejectReason::Replayed) == 1);
+  CHECK(standby.store.entries() == 0);
+
+  standby.replicator->onDeliver(GroupMember{captured.from.nodeid, captured.from.pid + 1}, captured.wire);
+  CHECK(standby.rejected(RejectReason::Replayed) == 2);
+
+  standby.replicator->onDeliver(GroupMember{3, 100}, captured.wire);
+  CHECK(standby.rejected(RejectReason::WrongSender) == 1);
+
+  // A new message, held back for longer than two minutes.
+  active.replicator->sessionCreated(MapSessionStore::record(2, cluster.nowSeconds() + 3600));
+  active.replicator->flushPending();
+  const auto late = cluster.group.queue.back();
+  cluster.group.queue.clear();
+  cluster.clock.advance(121'000);
+  standby.replicator->onDeliver(late.from, late.wire);
+  CHECK(standby.rejected(RejectReason::Stale) == 1);
+  CHECK(standby.store.entries() == 0);
+
+  auto tampered = late.wire;
+  tampered.back() ^= 1;
+  standby.replicator->onDeliver(late.from, tampered);
+  CHECK(standby.rejected(RejectReason::Unauthenticated) == 1);
+}
+
+TEST_CASE("a restarted process is a new incarnation: its messages are accepted from sequence 1 again") {
+  Cluster cluster;
+  cluster.startThree();
+  cluster.group.leave(cluster.nodes[2]->member);
+  auto& restarted = cluster.add(3, 200);
+  cluster.joinQuorate(restarted);
+  cluster.tick();
+  CHECK(restarted.replicator->inSync());
+  CHECK(cluster.nodes[1]->rejected(RejectReason::Replayed) == 0);
+  CHECK(cluster.nodes[1]->replicator->peers().contains({3, 200}));
+  CHECK_FALSE(cluster.nodes[1]->replicator->peers().contains({3, 100}));
+}
+
+TEST_CASE("a member that left before its snapshot arrived gets another when it is back") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  active.createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  auto& late = cluster.add(4);
+  cluster.group.join(late.member);
+  late.replicator->onQuorum(true);
+  late.replicator->announce();
+  // Its State reaches the active, which sends the snapshot; the member leaves before it arrives.
+  const auto state = cluster.group.queue;
+  cluster.group.queue.clear();
+  for (const auto& sent : state) {
+    active.replicator->onDeliver(sent.from, sent.wire);
+  }
+  const auto sent = active.replicator->stats().snapshots_sent.load();
+  cluster.group.queue.clear();
+  cluster.group.leave(late.member);
+  cluster.group.join(late.member);
+  late.replicator->onQuorum(true);
+  cluster.group.deliver();
+  cluster.tick();
+  CHECK(active.replicator->stats().snapshots_sent == sent + 1);
+  CHECK(late.replicator->inSync());
+  CHECK(late.store.entries() == 1);
+}
+
+TEST_CASE("resync: a node whose state is stale asks again, and the source sends a new snapshot") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  active.createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  auto& stale = *cluster.nodes[2];
+  stale.store.sessions.clear();
+  const auto sent = active.replicator->stats().snapshots_sent.load();
+  stale.replicator->resync();
+  CHECK_FALSE(stale.replicator->inSync());
+  cluster.group.deliver();
+  CHECK(stale.replicator->inSync());
+  CHECK(stale.store.entries() == 1);
+  CHECK(active.replicator->stats().snapshots_sent == sent + 1);
+}
+
+TEST_CASE("losing Corosync forgets the members and the sync state") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& standby = *cluster.nodes[1];
+  CHECK(standby.replicator->peers().size() == 2);
+  cluster.group.leave(standby.member);
+  CHECK(standby.replicator->peers().empty());
+  CHECK_FALSE(standby.replicator->inSync());
+}
+
+TEST_CASE("switchover steps travel in the replication stream to every member") {
+  Cluster cluster;
+  cluster.startThree();
+  cluster.nodes[1]->replicator->sendHandover({HandoverMessage::Phase::Request, 1, 2, {}});
+  cluster.group.deliver();
+  REQUIRE(cluster.nodes[0]->handovers.size() == 1);
+  CHECK((cluster.nodes[0]->handovers[0].phase == HandoverMessage::Phase::Request));
+  CHECK(cluster.nodes[0]->handovers[0].to == 2);
+  CHECK(cluster.nodes[2]->handovers.size() == 1);
+  CHECK(cluster.nodes[1]->handovers.empty()); // its own comes back as a confirmation only
+}
+
+TEST_CASE("with replication off, nothing is queued and the node counts as in sync") {
+  Cluster cluster;
+  auto& node = cluster.add(1, 100, false);
+  CHECK(node.replicator->inSync());
+  CHECK(node.replicator->sessionCreated(MapSessionStore::record(1, cluster.nowSeconds() + 300)) == 0);
+  CHECK(node.flush_requests == 0);
+}
