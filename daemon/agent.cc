@@ -2,6 +2,7 @@
 
 #include "daemon/control/protocol.h"
 #include "daemon/log.h"
+#include "daemon/replication_facts.h"
 #include "daemon/status.h"
 #include "tls/secret.h"
 
@@ -39,37 +40,6 @@ template <class T> T orThrow(sys::Result<T> result, const std::string& what) {
 void orThrow(sys::Status status, const std::string& what) {
   if (!status) {
     throw std::runtime_error(what + ": " + status.error().message);
-  }
-}
-
-WireRole toWire(Role role) {
-  switch (role) {
-  case Role::Active:
-    return WireRole::Active;
-  case Role::Maintenance:
-    return WireRole::Maintenance;
-  case Role::Fault:
-    return WireRole::Fault;
-  case Role::HandingOver:
-    return WireRole::HandingOver;
-  case Role::Standby:
-    break;
-  }
-  return WireRole::Standby;
-}
-
-Role fromWire(WireRole role) {
-  switch (role) {
-  case WireRole::Active:
-    return Role::Active;
-  case WireRole::Maintenance:
-    return Role::Maintenance;
-  case WireRole::Fault:
-    return Role::Fault;
-  case WireRole::HandingOver:
-    return Role::HandingOver;
-  default:
-    return Role::Standby;
   }
 }
 
@@ -145,11 +115,6 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
          if (quorate != quorate_) {
            Log{LogLevel::Notice, "cluster"} << (quorate ? "quorate" : "NOT quorate");
          }
-         if (quorate_ && !quorate) {
-           // The quorate part of the cluster goes on without us: what we hold will be stale
-           // when the partition heals, so take a snapshot then.
-           replicator_->resync();
-         }
          quorate_ = quorate;
          replicator_->onQuorum(quorate);
          handle(event::FactsChanged{});
@@ -176,11 +141,10 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
       std::move(sealer), *link_, *session_store_, clock_,
       cluster::Replicator::Settings{c.replication, cluster::Replicator::freshIncarnation()},
       cluster::Replicator::Callbacks{
-          [this] { return describeSelf(); }, [this] { handle(event::FactsChanged{}); },
+          [this] { return describeSelf(config_->node_name, roles_.priority(), roles_, facts()); }, [this] { handle(event::FactsChanged{}); },
           [this] { replication_wakeup_->notify(); },
           [this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
-            handle(event::HandoverReceived{
-                {static_cast<HandoverStep::Phase>(message.phase), message.from, message.to, message.mac}, from.nodeid});
+            handle(toEvent(from, message));
           }});
   hooks_.target = replicator_.get();
 
@@ -344,8 +308,7 @@ void Agent::carryOut(const Decision& decision) {
     } else if (std::holds_alternative<effect::PublishKeyring>(effect)) {
       replicator_->publishKeyring();
     } else if (const auto* send = std::get_if<effect::SendHandover>(&effect)) {
-      replicator_->sendHandover({static_cast<cluster::HandoverMessage::Phase>(send->step.phase), send->step.from,
-                                 send->step.to, send->step.mac});
+      replicator_->sendHandover(toMessage(send->step));
     } else if (std::holds_alternative<effect::Exit>(effect)) {
       exit = true;
     }
@@ -395,28 +358,12 @@ ClusterFacts Agent::facts() const {
   ClusterFacts facts;
   facts.connected = connected_;
   facts.quorate = quorate_ && connected_;
-  facts.in_sync = replicator_ && replicator_->inSync();
-  facts.settling = replicator_ && replicator_->settling();
   facts.serviceable = vip_ != nullptr && vip_->serviceable();
   facts.open_connections = tls_ ? tls_->openConnections() : 0;
   if (replicator_) {
-    for (const auto& [key, peer] : replicator_->peers()) {
-      if (peer.state) {
-        facts.others.push_back(MemberInfo{peer.member.nodeid, peer.state->name, peer.state->priority,
-                                          fromWire(peer.state->role), peer.state->in_sync, peer.state->eligible});
-      }
-    }
+    addReplicationFacts(facts, *replicator_);
   }
   return facts;
-}
-
-cluster::StateMessage Agent::describeSelf() const {
-  cluster::StateMessage state;
-  state.name = config_->node_name;
-  state.priority = static_cast<std::uint8_t>(config_->node_priority);
-  state.role = toWire(roles_.role());
-  state.eligible = roles_.eligible(facts());
-  return state;
 }
 
 void Agent::onTick() {
@@ -674,7 +621,8 @@ nlohmann::json Agent::status() const {
            {{"enabled", config_->replication}, {"sent", stats.sent.load()}, {"received", stats.received.load()},
             {"records_sent", stats.records_sent.load()}, {"records_applied", stats.records_applied.load()},
             {"records_rejected", stats.records_rejected.load()}, {"dropped", stats.dropped.load()},
-            {"snapshots_sent", stats.snapshots_sent.load()}, {"rejected", rejected},
+            {"snapshots_sent", stats.snapshots_sent.load()}, {"cold_starts", stats.cold_starts.load()},
+            {"rejected", rejected},
             {"mode", config_->listener.sync.enabled ? "sync" : "async"},
             {"sync",
              {{"held", tls.sync_held.load()}, {"confirmed", tls.sync_confirmed.load()},

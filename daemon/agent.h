@@ -64,7 +64,6 @@ private:
   void carryOut(const Decision& decision);
   void report(const Decision& decision);
   ClusterFacts facts() const;
-  cluster::StateMessage describeSelf() const;
   std::string control(const std::string& line);
   nlohmann::json status() const;
   void notifySystemd();

@@ -51,6 +51,9 @@ std::string renderPrometheus(const nlohmann::json& s) {
   out << "failoverd_replication_records_sent_total " << r["records_sent"] << "\n";
   gauge("failoverd_replication_records_applied_total", "session records imported", "counter");
   out << "failoverd_replication_records_applied_total " << r["records_applied"] << "\n";
+  gauge("failoverd_replication_cold_starts_total",
+        "times this node was in sync without a snapshot because no member held any state", "counter");
+  out << "failoverd_replication_cold_starts_total " << r["cold_starts"] << "\n";
   gauge("failoverd_replication_rejected_total", "messages dropped, by reason", "counter");
   for (const auto& [reason, count] : r["rejected"].items()) {
     out << "failoverd_replication_rejected_total{reason=\"" << reason << "\"} " << count << "\n";

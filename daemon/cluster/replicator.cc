@@ -139,13 +139,21 @@ void Replicator::confirmOwn(std::span<const std::uint8_t> wire) {
   if (!header || header->incarnation != incarnation_) {
     return;
   }
-  std::uint64_t confirmed = 0;
+  std::uint64_t through = 0;
   while (!in_flight_.empty() && in_flight_.front().first <= header->sequence) {
-    confirmed = in_flight_.front().second;
+    through = in_flight_.front().second;
     in_flight_.pop_front();
   }
-  if (confirmed != 0) {
-    store_.sessionsConfirmed(confirmed);
+  if (through == 0) {
+    return;
+  }
+  // Back in the agreed order means every member of a quorate group has it; back in a group
+  // without quorum means only that minority does, and the quorate side may elect an active
+  // that never saw it.
+  if (quorate_) {
+    store_.sessionsConfirmed(through);
+  } else {
+    store_.sessionsAbandoned(through);
   }
 }
 
@@ -216,6 +224,10 @@ void Replicator::onConnection(bool connected) {
     confirming_.store(false);
     abandonInFlight();
     peers_.clear();
+    // Whom it sent snapshots to, too: the group it comes back to is new to it, and a member
+    // whose snapshot went out just before the loss may never have had it (the cluster
+    // simulator found a member left out of sync for good).
+    snapshot_sent_.clear();
     joined_ = false;
     quorate_ = false;
     if (replicate_) {
@@ -225,8 +237,21 @@ void Replicator::onConnection(bool connected) {
 }
 
 void Replicator::onQuorum(bool quorate) {
+  const bool lost = quorate_ && !quorate;
   quorate_ = quorate;
-  if (quorate_ && joined_ && peers_.empty()) {
+  confirming_.store(replicate_ && joined_ && quorate_);
+  if (lost && replicate_) {
+    // What is in flight may come back only within this minority.
+    abandonInFlight();
+    // The quorate part of the cluster goes on without us: what we hold will be stale when
+    // the partition heals, so take a snapshot then. Decided here, with quorate_ already
+    // false: a resync while it still read true cold-started a node left alone (the cluster
+    // simulator found it).
+    setInSync(false);
+    return;
+  }
+  if (quorate_ && joined_ && peers_.empty() && !in_sync_) {
+    ++stats_.cold_starts;
     setInSync(true);
   }
   checkColdStart();
@@ -235,6 +260,12 @@ void Replicator::onQuorum(bool quorate) {
 void Replicator::onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
                               const std::vector<GroupMember>& left) {
   const GroupMember self = bus_.self();
+  if (!left.empty()) {
+    // A member that left may not have received what is in flight, even if it comes back to
+    // us later (Corosync delivers the old configuration's messages to those that stay
+    // together): the promise could be false on the side that did not stay with us.
+    abandonInFlight();
+  }
   for (const auto& member : left) {
     peers_.erase(keyOf(member));
     // A snapshot sent as it left may never have reached it (the cluster simulator found one
@@ -250,9 +281,10 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
   }
   if (std::find(joined.begin(), joined.end(), self) != joined.end()) {
     joined_ = true;
-    confirming_.store(replicate_);
+    confirming_.store(replicate_ && quorate_);
     joined_at_ms_ = clock_.monotonicMs();
-    if (members.size() == 1 && quorate_) {
+    if (members.size() == 1 && quorate_ && !in_sync_) {
+      ++stats_.cold_starts;
       setInSync(true); // alone and quorate: nobody holds anything newer
     }
   }
@@ -426,6 +458,7 @@ void Replicator::checkColdStart() {
     }
   }
   Log{LogLevel::Notice, "replication"} << "in sync: no member holds any state (cluster start)";
+  ++stats_.cold_starts;
   setInSync(true);
 }
 

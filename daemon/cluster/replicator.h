@@ -35,6 +35,9 @@ struct ReplicationStats {
   std::atomic<std::uint64_t> dropped{0};          // not sent: the send queue was full
   std::array<std::atomic<std::uint64_t>, 6> rejected{}; // by RejectReason
   std::atomic<std::uint64_t> snapshots_sent{0};
+  // Times this node declared itself in sync without a snapshot, because no member held any
+  // state (alone and quorate, or a cluster start): sessions nobody held are gone then.
+  std::atomic<std::uint64_t> cold_starts{0};
 };
 
 // Moves TLS state between members. Sessions created or removed on this node (reported by
@@ -76,7 +79,9 @@ public:
   static std::uint64_t freshIncarnation();
 
   // Queues the record; its number is confirmed to the TLS server (sync mode) when the
-  // message carrying it comes back to this node in the group's agreed order.
+  // message carrying it comes back to this node in the group's agreed order, in a quorate
+  // group that no member left meanwhile. Otherwise it is abandoned: the configured
+  // unconfirmed policy applies (a confirmation may under-state protection, never over-state).
   std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override;
   void sessionRemoved(std::span<const std::uint8_t> id) noexcept override;
 
@@ -129,7 +134,7 @@ private:
   std::vector<std::vector<std::uint8_t>> pending_removed_;
   // Session numbers (SessionConfirmations): the last one given out, under pending_mutex_.
   std::uint64_t numbered_ = 0;
-  // Whether a number given out now can be confirmed: joined to the group.
+  // Whether a number given out now can be confirmed: joined to a quorate group.
   std::atomic<bool> confirming_{false};
   // Sessions messages sent and not yet delivered back: (sequence, last session number).
   std::deque<std::pair<std::uint64_t, std::uint64_t>> in_flight_;

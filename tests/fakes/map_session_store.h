@@ -1,6 +1,7 @@
 #pragma once
 
 #include "daemon/cluster/session_store.h"
+#include "tls/session_confirmations.h"
 
 #include <map>
 #include <string>
@@ -12,8 +13,14 @@ class MapSessionStore final : public daemon::cluster::SessionStore {
 public:
   using Id = std::vector<std::uint8_t>;
 
-  void sessionsConfirmed(std::uint64_t through) override { confirmed_through = std::max(confirmed_through, through); }
-  void sessionsAbandoned(std::uint64_t through) override { abandoned_through = std::max(abandoned_through, through); }
+  void sessionsConfirmed(std::uint64_t through) override {
+    confirmed_through = std::max(confirmed_through, through);
+    confirmations.confirm(through);
+  }
+  void sessionsAbandoned(std::uint64_t through) override {
+    abandoned_through = std::max(abandoned_through, through);
+    confirmations.abandon(through);
+  }
   std::size_t entries() const override { return sessions.size(); }
   std::vector<tls::SessionRecord> snapshot(std::int64_t now_seconds) const override {
     std::vector<tls::SessionRecord> live;
@@ -57,6 +64,8 @@ public:
   std::vector<std::uint8_t> keyring{1, 2, 3, 4};
   std::uint64_t confirmed_through = 0;
   std::uint64_t abandoned_through = 0;
+  // What a TLS worker holding a client's final flight would be told (the daemon's own rules).
+  tls::SessionConfirmations confirmations;
 };
 
 } // namespace failover::fakes

@@ -24,6 +24,11 @@ struct Outcome {
   std::uint64_t takeovers = 0;    // VIP takeovers completed
   std::uint64_t switchovers = 0;  // planned switchovers that completed
   std::uint64_t aborted = 0;      // planned switchovers that ended without handing over
+  std::uint64_t sessions_confirmed = 0;           // sync mode: final flights released to clients
+  std::uint64_t sessions_lost_to_cold_starts = 0; // confirmed, then gone with every holder
+  // Confirmed by a message that the far side of a partition never received, then missing
+  // where a client came back (docs/simulation.md): counted, not a violation.
+  std::uint64_t sessions_in_partition_window = 0;
 };
 
 Outcome run(std::uint64_t seed, const Options& options);

@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   std::uint64_t takeovers = 0;
   std::uint64_t switchovers = 0;
   std::uint64_t aborted = 0;
+  std::uint64_t sessions_confirmed = 0;
+  std::uint64_t sessions_lost = 0;
+  std::uint64_t sessions_window = 0;
   std::int64_t simulated_ms = 0;
   for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
     const auto outcome = failover::sim::run(seed, options);
@@ -72,6 +75,9 @@ int main(int argc, char** argv) {
     takeovers += outcome.takeovers;
     switchovers += outcome.switchovers;
     aborted += outcome.aborted;
+    sessions_confirmed += outcome.sessions_confirmed;
+    sessions_lost += outcome.sessions_lost_to_cold_starts;
+    sessions_window += outcome.sessions_in_partition_window;
     simulated_ms += outcome.simulated_ms;
     if (single) {
       for (const auto& line : outcome.trace) {
@@ -93,6 +99,8 @@ int main(int argc, char** argv) {
   std::cout << "cluster-sim: " << seeds << " seeds (" << first << ".." << first + seeds - 1 << "), " << options.steps
             << " steps each, " << events << " events, " << static_cast<double>(simulated_ms) / 3.6e6
             << " simulated hours, " << takeovers << " takeovers, " << switchovers << " switchovers done, " << aborted
-            << " ended otherwise; no invariant broken\n";
+            << " ended otherwise, " << sessions_confirmed << " sessions confirmed in sync mode (" << sessions_lost
+            << " of them gone in cold starts, " << sessions_window
+            << " confirmed as a partition formed); no invariant broken\n";
   return EXIT_SUCCESS;
 }

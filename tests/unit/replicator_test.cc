@@ -130,6 +130,7 @@ TEST_CASE("a cold start: nobody holds state, so everyone is in sync once every m
   cluster.startThree();
   for (auto& node : cluster.nodes) {
     CHECK(node->replicator->inSync());
+    CHECK(node->replicator->stats().cold_starts == 1);
   }
 }
 
@@ -168,6 +169,7 @@ TEST_CASE("a member that joins a cluster with state gets a snapshot from the act
   cluster.joinQuorate(late);
   cluster.tick();
   CHECK(late.replicator->inSync());
+  CHECK(late.replicator->stats().cold_starts == 0);
   CHECK(late.store.entries() == 5);
   CHECK(late.store.keyring == std::vector<std::uint8_t>{9, 9, 9});
   CHECK(sent_before(0) == before[0] + 1);
@@ -388,4 +390,93 @@ TEST_CASE("with replication off, nothing is queued and the node counts as in syn
   CHECK(node.replicator->inSync());
   CHECK(node.replicator->sessionCreated(MapSessionStore::record(1, cluster.nowSeconds() + 300)) == 0);
   CHECK(node.flush_requests == 0);
+}
+
+TEST_CASE("losing quorum makes a node's state stale, whatever order Corosync reports the partition in") {
+  for (const bool membership_first : {true, false}) {
+    CAPTURE(membership_first);
+    Cluster cluster;
+    cluster.startThree();
+    auto& cut_off = *cluster.nodes[2];
+    const auto cold_starts = cut_off.replicator->stats().cold_starts.load();
+    // It finds itself alone in the group and without quorum.
+    const auto alone = [&] {
+      cut_off.replicator->onMembership({cut_off.member.self()}, {},
+                                       {cluster.nodes[0]->member.self(), cluster.nodes[1]->member.self()});
+    };
+    if (membership_first) {
+      alone();
+      cut_off.replicator->onQuorum(false);
+    } else {
+      cut_off.replicator->onQuorum(false);
+      alone();
+    }
+    CHECK_FALSE(cut_off.replicator->inSync());
+    CHECK(cut_off.replicator->stats().cold_starts == cold_starts);
+  }
+}
+
+TEST_CASE("sync mode: what is in flight when a member leaves is abandoned, even when it comes back later") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  const auto number = active.createSession(1, cluster.nowSeconds() + 300);
+  // Node 3 leaves before the message is delivered; Corosync still delivers it to those that
+  // stayed together, but node 3 may never have received it.
+  auto queued = cluster.group.queue;
+  cluster.group.leave(cluster.nodes[2]->member);
+  cluster.group.queue = queued;
+  cluster.group.deliver();
+  CHECK(active.store.abandoned_through == number);
+  CHECK(active.store.confirmations.outcome(number) == failover::tls::SessionConfirmations::Outcome::Unconfirmed);
+  // The next one, sent in the new configuration, is confirmed.
+  const auto next = active.createSession(2, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  CHECK(active.store.confirmations.outcome(next) == failover::tls::SessionConfirmations::Outcome::Confirmed);
+}
+
+TEST_CASE("sync mode: a session that comes back in a group without quorum is not confirmed") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  active.replicator->onQuorum(false);
+  CHECK(active.replicator->sessionCreated(MapSessionStore::record(1, cluster.nowSeconds() + 300)) == 0);
+  active.replicator->onQuorum(true);
+  const auto number = active.createSession(2, cluster.nowSeconds() + 300);
+  CHECK(number > 0);
+  active.replicator->onQuorum(false); // lost before it came back
+  cluster.group.deliver();
+  CHECK(active.store.confirmations.outcome(number) == failover::tls::SessionConfirmations::Outcome::Unconfirmed);
+  CHECK(active.store.confirmed_through < number);
+}
+
+TEST_CASE("a sync source that lost Corosync and came back sends a snapshot again to a member that needs one") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  active.createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  auto& late = cluster.add(4);
+  cluster.group.join(late.member);
+  late.replicator->onQuorum(true);
+  late.replicator->announce();
+  cluster.group.deliverQueued(); // the active answers with a snapshot...
+  cluster.group.queue.clear();   // ...lost as the active loses Corosync
+  cluster.group.leave(active.member);
+  cluster.group.leave(late.member); // the member goes too, and the other two stop
+  cluster.group.leave(cluster.nodes[1]->member);
+  cluster.group.leave(cluster.nodes[2]->member);
+  // The active's Corosync is back first: alone and quorate, it starts the cluster again.
+  active.role = WireRole::Standby;
+  active.replicator->onQuorum(true);
+  cluster.group.join(active.member);
+  cluster.group.deliver();
+  REQUIRE(active.replicator->inSync());
+  active.role = WireRole::Active;
+  cluster.group.join(late.member);
+  late.replicator->onQuorum(true);
+  cluster.group.deliver();
+  cluster.tick();
+  CHECK(late.replicator->inSync());
+  CHECK(late.store.entries() == 1);
 }

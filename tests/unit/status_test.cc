@@ -15,7 +15,7 @@ nlohmann::json snapshot(const std::string& role) {
           {"service_link", true},
           {"guard", nullptr},
           {"replication",
-           {{"sent", 1}, {"received", 2}, {"records_sent", 3}, {"records_applied", 4}, {"rejected", nlohmann::json::object()},
+           {{"sent", 1}, {"received", 2}, {"records_sent", 3}, {"records_applied", 4}, {"cold_starts", 7}, {"rejected", nlohmann::json::object()},
             {"sync", {{"held", 0}, {"confirmed", 0}, {"unprotected", 0}, {"closed", 0}, {"wait_us", 0}}}}},
           {"sessions_cached", 5},
           {"handshakes", {{"full_tls12", 6}}}};
@@ -31,5 +31,6 @@ TEST_CASE("the metrics render the status snapshot: every role has a gauge, handi
   CHECK(text.find("failoverd_transitions_total 3\n") != std::string::npos);
   CHECK(text.find("failoverd_quorate 1\n") != std::string::npos);
   CHECK(text.find("failoverd_sessions_cached 5\n") != std::string::npos);
+  CHECK(text.find("failoverd_replication_cold_starts_total 7\n") != std::string::npos);
   CHECK(text.find("failoverd_handshakes_total{kind=\"full_tls12\"} 6\n") != std::string::npos);
 }
