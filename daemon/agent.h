@@ -4,6 +4,8 @@
 #include "daemon/cluster/replicator.h"
 #include "daemon/cluster/tls_session_store.h"
 #include "daemon/config.h"
+#include "daemon/control/dispatch.h"
+#include "daemon/effects.h"
 #include "daemon/control/request_server.h"
 #include "daemon/hooks.h"
 #include "daemon/role/role_machine.h"
@@ -25,11 +27,11 @@ namespace failover::daemon {
 // quorum and replication (cluster/), the role machine (role/), the VIP (netctl), the TLS
 // service (tls), the control socket and the metrics endpoint. Every decision goes through
 // RoleMachine::handle; this class only gathers facts and carries out transitions.
-class Agent {
+class Agent final : private ControlTarget, private ClusterEffects {
 public:
   // Throws std::runtime_error when the node cannot start (start-up is the only place that may).
   Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop);
-  ~Agent();
+  ~Agent() override;
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
@@ -50,13 +52,23 @@ private:
     }
   };
 
-  std::string nameOf(std::uint32_t node) const;
-  std::optional<std::uint32_t> nodeNamed(const std::string& name) const;
+  // ControlTarget: what the control commands act on.
+  Decision decide(const Event& event) override;
+  Role role() const override { return roles_.role(); }
+  std::string nameOf(std::uint32_t node) const override;
+  std::optional<std::uint32_t> nodeNamed(const std::string& name) const override;
+  nlohmann::json status() const override;
+  sys::Result<std::size_t> rotateKeys() override;
+  // ClusterEffects: where the decision's non-VIP effects go.
+  void resync() override;
+  void publishKeyring() override;
+  void sendHandover(const HandoverStep& step) override;
+  void closeConnections() override;
   void onSignal();
   void onTick();
   // Applies the live keys that changed and returns them, or why it kept the running
   // configuration (a bad file, a TLS file that does not load, a restart-only key changed).
-  std::expected<std::vector<std::string>, std::string> reload();
+  std::expected<std::vector<std::string>, std::string> reload() override;
   void stop();
   static Millis now();
   // Feeds one event to the role machine and carries out its decision.
@@ -64,8 +76,6 @@ private:
   void carryOut(const Decision& decision);
   void report(const Decision& decision);
   ClusterFacts facts() const;
-  std::string control(const std::string& line);
-  nlohmann::json status() const;
   void notifySystemd();
 
   std::shared_ptr<const Config> config_;

@@ -654,6 +654,33 @@ ReloadPlan reloadPlan(const Config& running, const Config& candidate) {
   return plan;
 }
 
+std::string joinKeys(const std::vector<std::string>& keys) {
+  std::string text;
+  for (const auto& key : keys) {
+    text += (text.empty() ? "" : ", ") + key;
+  }
+  return text;
+}
+
+std::expected<ReloadCandidate, std::vector<std::string>> prepareReload(const Config& running,
+                                                                        const po::variables_map& command_line) {
+  std::optional<Config> loaded;
+  try {
+    loaded = loadConfig(running.source, command_line);
+  } catch (const ConfigError& error) {
+    auto problems = error.problems();
+    problems.emplace_back(error.what());
+    return std::unexpected(std::move(problems));
+  }
+  const auto plan = reloadPlan(running, *loaded);
+  if (!plan.refused.empty()) {
+    return std::unexpected(std::vector<std::string>{
+        joinKeys(plan.refused) + " cannot change while running: restart failoverd to apply " +
+        (plan.refused.size() == 1 ? "it" : "them")});
+  }
+  return ReloadCandidate{std::move(*loaded), plan.changed};
+}
+
 Config loadConfig(const std::filesystem::path& file, const po::variables_map& command_line) {
   const auto table = configOptions();
   std::vector<std::string> problems;

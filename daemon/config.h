@@ -8,6 +8,7 @@
 #include <boost/program_options/options_description.hpp>
 #include <boost/program_options/variables_map.hpp>
 
+#include <expected>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -101,6 +102,18 @@ struct ReloadPlan {
 };
 ReloadPlan reloadPlan(const Config& running, const Config& candidate);
 bool reloadsLive(std::string_view key);
+
+// A reload's first half: the file re-read (with the same command line) and compared. Either
+// the new configuration with what changed, or every problem that refuses it (the last one
+// says what to do).
+struct ReloadCandidate {
+  Config config;
+  std::vector<std::string> changed;
+};
+std::expected<ReloadCandidate, std::vector<std::string>> prepareReload(
+    const Config& running, const boost::program_options::variables_map& command_line);
+// "a, b, c"
+std::string joinKeys(const std::vector<std::string>& keys);
 
 std::string_view toString(TakeoverMode mode);
 

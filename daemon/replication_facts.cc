@@ -54,6 +54,29 @@ void addReplicationFacts(ClusterFacts& facts, const cluster::Replicator& replica
   }
 }
 
+std::string memberName(const cluster::Replicator& replicator, std::uint32_t node, std::uint32_t self_id,
+                       const std::string& self_name) {
+  for (const auto& [key, peer] : replicator.peers()) {
+    if (peer.member.nodeid == node && peer.state) {
+      return peer.state->name;
+    }
+  }
+  return node == self_id ? self_name : "node " + std::to_string(node);
+}
+
+std::optional<std::uint32_t> memberNamed(const cluster::Replicator& replicator, const std::string& name,
+                                         std::uint32_t self_id, const std::string& self_name) {
+  if (name == self_name) {
+    return self_id;
+  }
+  for (const auto& [key, peer] : replicator.peers()) {
+    if (peer.state && peer.state->name == name) {
+      return peer.member.nodeid;
+    }
+  }
+  return std::nullopt;
+}
+
 cluster::StateMessage describeSelf(std::string name, unsigned priority, const RoleMachine& roles,
                                    const ClusterFacts& facts) {
   cluster::StateMessage state;

@@ -1,10 +1,117 @@
 #include "daemon/status.h"
 
-#include "daemon/role/role_machine.h"
+#include "daemon/log.h"
+#include "daemon/replication_facts.h"
 
+#include <chrono>
 #include <sstream>
 
 namespace failover::daemon {
+
+nlohmann::json buildStatus(const StatusSources& from) {
+  using nlohmann::json;
+  const auto& config = from.config;
+  const auto& roles = from.roles;
+  const auto& replicator = from.replicator;
+  auto& tls_server = from.tls;
+  const auto& vip_owner = from.vip;
+  const auto elected = roles.electedActive(from.facts);
+  const bool eligible = roles.eligible(from.facts);
+  json members = json::array();
+  json self = {{"name", config.node_name}, {"id", from.node_id}, {"role", toString(roles.role())},
+               {"priority", roles.priority()}, {"in_sync", replicator.inSync()},
+               {"eligible", eligible}, {"self", true}, {"lag", nullptr},
+               {"sessions_cached", tls_server.cache().stats().entries}};
+  members.push_back(self);
+  std::optional<std::string> owner;
+  if (roles.role() == Role::Active) {
+    owner = config.node_name;
+  }
+  for (const auto& [key, peer] : replicator.peers()) {
+    if (!peer.state) {
+      continue;
+    }
+    json lag = nullptr;
+    if (roles.role() == Role::Active && peer.state->applied_incarnation == replicator.incarnation()) {
+      lag = replicator.sequence() - std::min(replicator.sequence(), peer.state->applied_sequence);
+    }
+    if (peer.state->role == cluster::WireRole::Active) {
+      owner = peer.state->name;
+    }
+    members.push_back({{"name", peer.state->name}, {"id", peer.member.nodeid},
+                       {"role", toString(fromWire(peer.state->role))}, {"priority", peer.state->priority},
+                       {"in_sync", peer.state->in_sync}, {"eligible", peer.state->eligible}, {"self", false},
+                       {"lag", lag}, {"sessions_cached", peer.state->cache_entries},
+                       {"heard_ms_ago", from.clock.monotonicMs() - peer.last_heard_ms}});
+  }
+  json vips = json::array();
+  for (const auto& vip : config.vips) {
+    vips.push_back(netctl::toString(vip));
+  }
+  const auto& stats = replicator.stats();
+  json rejected = json::object();
+  for (std::size_t i = 0; i < stats.rejected.size(); ++i) {
+    rejected[std::string(cluster::toString(static_cast<cluster::RejectReason>(i)))] = stats.rejected[i].load();
+  }
+  const auto& tls = tls_server.counters();
+  json guard = nullptr;
+  if (const auto* vip_guard = vip_owner.guard()) {
+    guard = {{"bound_ms", config.guard.bound.count()}, {"open", vip_owner.gateOpen()}, {"fired", vip_owner.guardFired()}};
+    if (const auto drops = vip_guard->drops()) {
+      guard["drops"] = {{"arp_requests", drops->arp_requests}, {"solicitations", drops->solicitations},
+                        {"packets_in", drops->packets_in}, {"announcements", drops->announcements},
+                        {"packets_out", drops->packets_out}, {"unserved_syns", drops->unserved_syns}};
+    }
+  }
+  return {{"node", config.node_name},
+          {"id", from.node_id},
+          {"role", toString(roles.role())},
+          {"connected", from.facts.connected},
+          {"quorate", from.facts.quorate},
+          {"in_sync", replicator.inSync()},
+          {"eligible", eligible},
+          {"service_link", vip_owner.serviceable()},
+          {"guard", guard},
+          {"vips", vips},
+          {"vip_owner", owner ? json(*owner) : json(nullptr)},
+          {"elected", elected ? json(*elected) : json(nullptr)},
+          {"switchover", roles.handoverTarget()
+                             ? json{{"target", memberName(replicator, *roles.handoverTarget(), from.node_id, config.node_name)}, {"phase", roles.handoverPhase()}}
+                             : json(nullptr)},
+          {"members", members},
+          {"sessions_cached", tls_server.cache().stats().entries},
+          {"ticket_keys", tls_server.keyring().size()},
+          {"last_transition",
+           {{"from", toString(from.last_transition.from)}, {"to", toString(from.last_transition.to)},
+            {"reason", from.last_transition.reason}, {"at", from.last_transition_at}}},
+          {"transitions", from.transitions},
+          {"replication",
+           {{"enabled", config.replication}, {"sent", stats.sent.load()}, {"received", stats.received.load()},
+            {"records_sent", stats.records_sent.load()}, {"records_applied", stats.records_applied.load()},
+            {"records_rejected", stats.records_rejected.load()}, {"dropped", stats.dropped.load()},
+            {"snapshots_sent", stats.snapshots_sent.load()}, {"cold_starts", stats.cold_starts.load()},
+            {"rejected", rejected},
+            {"mode", config.listener.sync.enabled ? "sync" : "async"},
+            {"sync",
+             {{"held", tls.sync_held.load()}, {"confirmed", tls.sync_confirmed.load()},
+              {"unprotected", tls.sync_unprotected.load()}, {"closed", tls.sync_closed.load()},
+              {"wait_us", tls.sync_wait_us.load()}}}}},
+          {"handshakes",
+           {{"full_tls12", tls.full_tls12.load()}, {"full_tls13", tls.full_tls13.load()},
+            {"resumed_tls12_session_id", tls.resumed_tls12_session_id.load()},
+            {"resumed_tls12_ticket", tls.resumed_tls12_ticket.load()},
+            {"resumed_tls13_stateful", tls.resumed_tls13_stateful.load()},
+            {"resumed_tls13_ticket", tls.resumed_tls13_ticket.load()}}},
+          {"control_refused", from.control_refused},
+          // The live settings as the components hold them (what a reload changed).
+          {"settings",
+           {{"log_level", toString(logLevel())},
+            {"priority", roles.priority()},
+            {"preempt", roles.preempt()},
+            {"notify_program", from.hooks != nullptr ? json(from.hooks->program().string()) : json(nullptr)},
+            {"notify_timeout_ms", from.hooks != nullptr ? json(from.hooks->timeout().count()) : json(nullptr)}}}};
+}
+
 
 std::string renderPrometheus(const nlohmann::json& s) {
   std::ostringstream out;
@@ -83,6 +190,12 @@ std::string renderPrometheus(const nlohmann::json& s) {
     out << "failoverd_handshakes_total{kind=\"" << kind << "\"} " << count << "\n";
   }
   return out.str();
+}
+
+std::string metricsResponse(const nlohmann::json& status) {
+  const auto body = renderPrometheus(status);
+  return "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 } // namespace failover::daemon

@@ -341,7 +341,7 @@ void VipOwner::onProbeAnswer(std::size_t index) {
 void VipOwner::onProbeTimeout() {
   if (state_ == State::WaitingOut) {
     state_ = State::Standby;
-    if (auto taken = promote(); !taken && callbacks_.lost) {
+    if (auto taken = promote({}); !taken && callbacks_.lost) {
       callbacks_.lost(taken.error().message);
     }
     return;

@@ -7,6 +7,7 @@
 #include "netctl/rtnl.h"
 #include "sys/event_loop.h"
 #include "netctl/sysctl.h"
+#include "netctl/vip_control.h"
 #include "netctl/vip_guard.h"
 
 #include <chrono>
@@ -74,7 +75,7 @@ struct VipPlan {
 //   wait for the kernel's RTM_NEWADDR -> announce (GARP request+reply, unsolicited NA) ->
 //   `taken` -> the service listens -> serviceReady() releases the held SYNs.
 // Release runs the same steps backwards. Everything runs on the caller's event loop.
-class VipOwner {
+class VipOwner final : public VipControl {
 public:
   enum class State { Standby, WaitingOut, Probing, Confirming, Active };
 
@@ -92,28 +93,28 @@ public:
   // in reconciled().
   static sys::Result<std::unique_ptr<VipOwner>> create(VipPlan plan, sys::EventLoop& loop,
                                                        Callbacks callbacks);
-  ~VipOwner();
+  ~VipOwner() override;
   VipOwner(const VipOwner&) = delete;
   VipOwner& operator=(const VipOwner&) = delete;
 
   // Takes the VIP over. With `wait_out`, not before that long: the previous owner's guard
   // may hold its gate open that long after it was last seen (a failover, not a handover).
-  sys::Status promote(std::chrono::milliseconds wait_out = {});
+  sys::Status promote(std::chrono::milliseconds wait_out) override;
   // The service now accepts on the VIP: let the held connection attempts through.
   sys::Status serviceReady();
-  sys::Status demote();
+  sys::Status demote() override;
   // Planned switchover, on the active: stop answering ARP for the VIP (and give up IPv6
   // VIPs, which cannot be ignored) while keeping the IPv4 VIP, so clients that still have
   // this node's MAC cached are served until the new active's announcement reaches them.
-  sys::Status quiesce();
+  sys::Status quiesce() override;
   // The switchover failed: answer for the VIP again and announce it.
-  sys::Status resume();
+  sys::Status resume() override;
   // Planned switchover, on the active, before quiesce(): hold new connection attempts so
   // that none is in flight when the VIP moves (open ones finish here meanwhile).
-  sys::Status holdNewConnections();
+  sys::Status holdNewConnections() override;
   // After the new active has the VIP: forward the held SYNs to it (its MAC), drop ours, and
   // do the same with those that still reach this node until it lets the VIP go.
-  void forwardHeld(const MacAddress& to);
+  void forwardHeld(const MacAddress& to) override;
   // Demotes if needed and restores every address, sysctl, rule and link state it changed.
   sys::Status shutdown();
 

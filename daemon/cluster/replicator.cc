@@ -19,6 +19,12 @@ constexpr std::size_t BATCH_BYTES = 256 * 1024;
 // How long a joining node waits for the State of a group process that never sends one (not
 // a failoverd) before deciding on a cold start without it.
 constexpr std::int64_t UNKNOWN_PEER_GRACE_MS = 2000;
+// How long the group and quorum views must have been still before a cold start. Corosync
+// reports one ring change twice, to CPG and to votequorum, in either order; a cold start
+// decided between the two rests on half a view (the cluster simulator found a node cut off
+// in a minority, healed back, hear "quorate" before it saw the others, declare itself in
+// sync from its old view of one, win the election and discard the majority's sessions).
+constexpr std::int64_t VIEW_SETTLE_MS = 1000;
 // Rejections logged per reason before the log goes quiet (they are all counted).
 constexpr std::uint64_t LOGGED_REJECTIONS = 10;
 // Processes remembered for replay protection (each daemon start is one).
@@ -238,6 +244,9 @@ void Replicator::onConnection(bool connected) {
 
 void Replicator::onQuorum(bool quorate) {
   const bool lost = quorate_ && !quorate;
+  if (quorate != quorate_) {
+    view_changed_ms_ = clock_.monotonicMs();
+  }
   quorate_ = quorate;
   confirming_.store(replicate_ && joined_ && quorate_);
   if (lost && replicate_) {
@@ -250,16 +259,13 @@ void Replicator::onQuorum(bool quorate) {
     setInSync(false);
     return;
   }
-  if (quorate_ && joined_ && peers_.empty() && !in_sync_) {
-    ++stats_.cold_starts;
-    setInSync(true);
-  }
   checkColdStart();
 }
 
 void Replicator::onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
                               const std::vector<GroupMember>& left) {
   const GroupMember self = bus_.self();
+  view_changed_ms_ = clock_.monotonicMs();
   if (!left.empty()) {
     // A member that left may not have received what is in flight, even if it comes back to
     // us later (Corosync delivers the old configuration's messages to those that stay
@@ -282,11 +288,6 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
   if (std::find(joined.begin(), joined.end(), self) != joined.end()) {
     joined_ = true;
     confirming_.store(replicate_ && quorate_);
-    joined_at_ms_ = clock_.monotonicMs();
-    if (members.size() == 1 && quorate_ && !in_sync_) {
-      ++stats_.cold_starts;
-      setInSync(true); // alone and quorate: nobody holds anything newer
-    }
   }
   announce();
   callbacks_.changed();
@@ -444,20 +445,25 @@ bool Replicator::isSyncSource() const {
   return lowest_in_sync && *lowest_in_sync == bus_.self().nodeid && in_sync_;
 }
 
+// Alone and quorate, or with members that all announced they hold nothing: nobody holds
+// anything newer, so this node's (empty or stale) state becomes the cluster's.
 void Replicator::checkColdStart() {
-  if (in_sync_ || !joined_ || !quorate_) {
+  if (in_sync_ || !joined_ || !quorate_ || clock_.monotonicMs() - view_changed_ms_ < VIEW_SETTLE_MS) {
     return;
   }
-  const bool grace_over = clock_.monotonicMs() - joined_at_ms_ > UNKNOWN_PEER_GRACE_MS;
+  const auto now = clock_.monotonicMs();
   for (const auto& [key, peer] : peers_) {
-    if (!peer.state && !grace_over) {
+    // Its grace runs from when it appeared in our view, not from our own join: after a
+    // partition heals, the members that come back are as unknown as new ones.
+    if (!peer.state && now - peer.joined_ms <= UNKNOWN_PEER_GRACE_MS) {
       return; // wait for its State
     }
     if (peer.state && (peer.state->in_sync || peer.state->role == WireRole::Active)) {
       return; // someone holds the cluster's state: wait for the snapshot
     }
   }
-  Log{LogLevel::Notice, "replication"} << "in sync: no member holds any state (cluster start)";
+  Log{LogLevel::Notice, "replication"} << "in sync: no member holds any state ("
+                                       << (peers_.empty() ? "alone and quorate" : "cluster start") << ")";
   ++stats_.cold_starts;
   setInSync(true);
 }

@@ -47,9 +47,10 @@ struct ReplicationStats {
 // and sends a snapshot (the keyring and every live session) to a member that is not.
 //
 // In sync: a quorate node that is alone in the group, or that joined a group where nobody is
-// in sync (a cold start), is in sync at once; otherwise once a snapshot addressed to it has
-// arrived. Quorum first: a restarted node whose Corosync has not merged with the others yet
-// is alone in a group of one, and must not mistake that for a cluster start.
+// in sync (a cold start), is in sync once the group and quorum views have been still for a
+// second; otherwise once a snapshot addressed to it has arrived. Quorum first: a restarted
+// node whose Corosync has not merged with the others yet is alone in a group of one, and
+// must not mistake that for a cluster start.
 // The snapshot comes from the sync source: the active member, else the in-sync member with
 // the lowest node id. Everyone sees the same totally ordered stream, so exactly one sends.
 //
@@ -143,7 +144,7 @@ private:
   bool in_sync_ = false;
   bool joined_ = false;
   bool quorate_ = false;
-  std::int64_t joined_at_ms_ = 0;
+  std::int64_t view_changed_ms_ = 0; // the last group or quorum change (monotonic)
   std::uint64_t applied_sequence_ = 0;
   std::uint64_t applied_incarnation_ = 0;
   std::map<std::pair<std::uint32_t, std::uint32_t>, Peer> peers_;

@@ -264,7 +264,7 @@ void RoleMachine::startSwitchover(Decision& decision, std::uint32_t target, Afte
 void RoleMachine::releaseForTarget(Decision& decision, Millis now) {
   switchover_->phase = Switchover::Phase::Released;
   switchover_->deadline = now + settings_.handover_timeout;
-  decision.effects.emplace_back(effect::StopAnswering{});
+  decision.effects.emplace_back(effect::StopAnswering{switchover_->target});
   decision.effects.emplace_back(
       effect::SendHandover{{HandoverStep::Phase::Released, settings_.self, switchover_->target, {}}});
 }

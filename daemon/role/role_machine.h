@@ -118,7 +118,9 @@ struct ReleaseVip {};
 struct HoldNewConnections {};
 struct CloseConnections {};
 // Switchover: stop answering ARP/NA for the VIP (keep serving), or answer again (aborted).
-struct StopAnswering {};
+struct StopAnswering {
+  std::uint32_t target = 0; // the node the switchover hands to
+};
 struct AnswerAgain {};
 // Switchover: forward the held connection attempts to the new active's MAC.
 struct ForwardHeld {

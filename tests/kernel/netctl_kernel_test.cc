@@ -148,7 +148,7 @@ TEST_CASE("an active owner re-reads the kernel after lost events and sees its VI
   auto owner = VipOwner::create(plan, *loop, {[&] { taken = true; },
                                               [&](const std::string& why) { lost = why; }, {}, {}});
   REQUIRE(owner);
-  REQUIRE((*owner)->promote());
+  REQUIRE((*owner)->promote({}));
   for (int i = 0; i < 10 && !taken; ++i) {
     REQUIRE(loop->runOnce(100ms));
   }

@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   const auto command = [&](const std::string& line) {
     sys::Status status;
     if (line == "promote") {
-      status = (*owner)->promote();
+      status = (*owner)->promote({});
     } else if (line == "ready") {
       status = (*owner)->serviceReady();
       event("released " + stamp() + " held=" + std::to_string((*owner)->connectionsHeld()));

@@ -111,7 +111,7 @@ struct Cluster {
 
 } // namespace
 
-TEST_CASE("a quorate node alone in the group is in sync at once; one without quorum is not") {
+TEST_CASE("a quorate node alone in the group is in sync once its view has settled; one without quorum never is") {
   Cluster cluster;
   auto& alone = cluster.add(1);
   cluster.group.join(alone.member);
@@ -122,7 +122,44 @@ TEST_CASE("a quorate node alone in the group is in sync at once; one without quo
   cluster.group.deliver();
   CHECK_FALSE(alone.replicator->inSync());
   alone.replicator->onQuorum(true);
+  CHECK_FALSE(alone.replicator->inSync()); // the group's view may not have caught up yet
+  cluster.clock.advance(999);
+  alone.replicator->announce();
+  CHECK_FALSE(alone.replicator->inSync());
+  cluster.clock.advance(1);
+  alone.replicator->announce();
   CHECK(alone.replicator->inSync());
+  CHECK(alone.replicator->stats().cold_starts == 1);
+}
+
+TEST_CASE("a partition heals: a node that hears 'quorate' before it sees the others does not cold-start") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  active.createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  auto& cut_off = *cluster.nodes[2];
+  // Cut off alone: it sees the others leave and loses quorum.
+  cut_off.replicator->onMembership({cut_off.member.self()}, {},
+                                   {active.member.self(), cluster.nodes[1]->member.self()});
+  cut_off.replicator->onQuorum(false);
+  cut_off.store.sessions.clear(); // what it holds no longer counts
+  cluster.clock.advance(5000);
+  cut_off.replicator->announce();
+  cluster.group.queue.clear();
+  // The heal: votequorum says quorate before CPG shows the others.
+  cut_off.replicator->onQuorum(true);
+  cluster.clock.advance(200);
+  cut_off.replicator->announce();
+  cluster.group.queue.clear();
+  CHECK_FALSE(cut_off.replicator->inSync());
+  cut_off.replicator->onMembership(cluster.group.joinedMembers(), {},
+                                   {}); // the others, back in its view
+  cluster.tick();
+  cluster.tick();
+  CHECK(cut_off.replicator->inSync());
+  CHECK(cut_off.replicator->stats().cold_starts == 1); // the cluster start only
+  CHECK(cut_off.store.entries() == 1); // from the active's snapshot
 }
 
 TEST_CASE("a cold start: nobody holds state, so everyone is in sync once every member's state is known") {
@@ -163,7 +200,7 @@ TEST_CASE("a member that joins a cluster with state gets a snapshot from the act
   }
   cluster.group.deliver();
   active.store.keyring = {9, 9, 9};
-  const auto sent_before = [&](int i) { return cluster.nodes[i]->replicator->stats().snapshots_sent.load(); };
+  const auto sent_before = [&](std::size_t i) { return cluster.nodes[i]->replicator->stats().snapshots_sent.load(); };
   const std::uint64_t before[] = {sent_before(0), sent_before(1), sent_before(2)};
   auto& late = cluster.add(4);
   cluster.joinQuorate(late);
@@ -187,7 +224,7 @@ TEST_CASE("without an active, the in-sync member with the lowest node id is the 
   cluster.group.deliver();
   cluster.group.leave(cluster.nodes[0]->member); // the active dies
   cluster.group.deliver();
-  const auto sent_by = [&](int i) { return cluster.nodes[i]->replicator->stats().snapshots_sent.load(); };
+  const auto sent_by = [&](std::size_t i) { return cluster.nodes[i]->replicator->stats().snapshots_sent.load(); };
   const auto node2_before = sent_by(1);
   const auto node3_before = sent_by(2);
   auto& late = cluster.add(5);
@@ -205,7 +242,7 @@ TEST_CASE("a joining node is not in sync, and not cold-started, while a member t
   auto& late = cluster.add(4);
   cluster.group.join(late.member);
   late.replicator->onQuorum(true);
-  for (int i = 0; i < 3; ++i) {
+  for (std::size_t i = 0; i < 3; ++i) {
     cluster.nodes[i]->replicator->announce();
   }
   cluster.group.deliverQueued(); // every member's State reaches it...
@@ -470,6 +507,9 @@ TEST_CASE("a sync source that lost Corosync and came back sends a snapshot again
   active.role = WireRole::Standby;
   active.replicator->onQuorum(true);
   cluster.group.join(active.member);
+  cluster.group.deliver();
+  cluster.clock.advance(1000);
+  active.replicator->announce();
   cluster.group.deliver();
   REQUIRE(active.replicator->inSync());
   active.role = WireRole::Active;

@@ -283,6 +283,11 @@ TEST_CASE("a switchover on simulated time: emptying, released, taken, draining, 
   // The last connection is done: stop answering ARP/NA, tell the target.
   const auto released = on(active, event::TimerFired{}, withOpen(two, 0), Millis{1502});
   CHECK(released.has<effect::StopAnswering>());
+  for (const auto& effect : released.effects) {
+    if (const auto* stop = std::get_if<effect::StopAnswering>(&effect)) {
+      CHECK(stop->target == sent(released)->to); // named in the log while it waits
+    }
+  }
   REQUIRE(sent(released));
   CHECK((sent(released)->phase == Released));
   CHECK(active.handoverPhase() == "released");
