@@ -20,52 +20,47 @@ struct RecordingCluster final : ClusterEffects {
   std::vector<std::string> calls;
 };
 
-Decision withEffects(std::vector<Effect> effects) {
-  Decision decision;
-  decision.effects = std::move(effects);
-  return decision;
-}
-
-std::string nameOf(std::uint32_t node) { return "n" + std::to_string(node); }
+// A fake VIP (that may be told to fail) and a recording cluster, as the agent's are.
+struct Targets {
+  explicit Targets(std::string failing = {}) {
+    setLogLevel(LogLevel::Error);
+    vip.failing = std::move(failing);
+  }
+  EffectsOutcome run(std::vector<Effect> effects) {
+    Decision decision;
+    decision.effects = std::move(effects);
+    return carryOutEffects(decision, vip, cluster, [](std::uint32_t node) { return "n" + std::to_string(node); });
+  }
+  fakes::FakeVip vip;
+  RecordingCluster cluster;
+};
 
 } // namespace
 
 TEST_CASE("effects reach the VIP and the cluster in the decision's order") {
-  setLogLevel(LogLevel::Error);
-  fakes::FakeVip vip;
-  RecordingCluster cluster;
-  const auto outcome = carryOutEffects(
-      withEffects({effect::HoldNewConnections{}, effect::CloseConnections{}, effect::StopAnswering{2},
-                   effect::SendHandover{{HandoverStep::Phase::Released, 1, 2, {}}},
-                   effect::ForwardHeld{{2, 0, 0, 0, 0, 7}}, effect::ReleaseVip{}}),
-      vip, cluster, nameOf);
-  CHECK(vip.calls == std::vector<std::string>{"hold", "quiesce", "forward 7", "demote"});
-  CHECK(cluster.calls == std::vector<std::string>{"close", "handover 2 to 2"});
+  Targets targets;
+  const auto outcome = targets.run({effect::HoldNewConnections{}, effect::CloseConnections{}, effect::StopAnswering{2},
+                                    effect::SendHandover{{HandoverStep::Phase::Released, 1, 2, {}}},
+                                    effect::ForwardHeld{{2, 0, 0, 0, 0, 7}}, effect::ReleaseVip{}});
+  CHECK(targets.vip.calls == std::vector<std::string>{"hold", "quiesce", "forward 7", "demote"});
+  CHECK(targets.cluster.calls == std::vector<std::string>{"close", "handover 2 to 2"});
   CHECK_FALSE(outcome.exit);
   CHECK_FALSE(outcome.takeover_failed);
 }
 
 TEST_CASE("a takeover that cannot start stops the sequence and says why") {
-  setLogLevel(LogLevel::Error);
-  fakes::FakeVip vip;
-  vip.failing = "promote";
-  RecordingCluster cluster;
-  const auto outcome =
-      carryOutEffects(withEffects({effect::TakeVip{Millis{50}}, effect::PublishKeyring{}}), vip, cluster, nameOf);
-  CHECK(vip.calls == std::vector<std::string>{"promote 50"});
-  CHECK(cluster.calls.empty()); // no keyring published for a takeover that did not happen
+  Targets targets("promote");
+  const auto outcome = targets.run({effect::TakeVip{Millis{50}}, effect::PublishKeyring{}});
+  CHECK(targets.vip.calls == std::vector<std::string>{"promote 50"});
+  CHECK(targets.cluster.calls.empty()); // no keyring published for a takeover that did not happen
   REQUIRE(outcome.takeover_failed);
   CHECK(outcome.takeover_failed->find("promote failed") != std::string::npos);
 }
 
 TEST_CASE("a release that fails is logged and the rest still runs; exit comes back to the caller") {
-  setLogLevel(LogLevel::Error);
-  fakes::FakeVip vip;
-  vip.failing = "demote";
-  RecordingCluster cluster;
-  const auto outcome =
-      carryOutEffects(withEffects({effect::ReleaseVip{}, effect::Resync{}, effect::Exit{}}), vip, cluster, nameOf);
-  CHECK(vip.calls == std::vector<std::string>{"demote"});
-  CHECK(cluster.calls == std::vector<std::string>{"resync"});
+  Targets targets("demote");
+  const auto outcome = targets.run({effect::ReleaseVip{}, effect::Resync{}, effect::Exit{}});
+  CHECK(targets.vip.calls == std::vector<std::string>{"demote"});
+  CHECK(targets.cluster.calls == std::vector<std::string>{"resync"});
   CHECK(outcome.exit);
 }

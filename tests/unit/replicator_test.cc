@@ -75,9 +75,24 @@ struct Cluster {
   }
   // Joins quorate, as a node of a healthy cluster does.
   void joinQuorate(Node& node) {
+    rejoin(node);
+    group.deliver();
+  }
+  // Joins (again) and learns it is quorate; nothing delivered yet.
+  void rejoin(Node& node) {
     group.join(node.member);
     node.replicator->onQuorum(true);
+  }
+  // A started cluster whose active holds one session, and node 4 joining late: its State is
+  // queued, its snapshot not asked for yet.
+  Node& startWithLateJoiner() {
+    startThree();
+    nodes[0]->createSession(1, nowSeconds() + 300);
     group.deliver();
+    auto& late = add(4);
+    rejoin(late);
+    late.replicator->announce();
+    return late;
   }
   // Every member announces (the agent's one-second tick) and the group goes quiet.
   void tick(std::int64_t ms = 1000) {
@@ -240,8 +255,7 @@ TEST_CASE("a joining node is not in sync, and not cold-started, while a member t
   Cluster cluster;
   cluster.startThree();
   auto& late = cluster.add(4);
-  cluster.group.join(late.member);
-  late.replicator->onQuorum(true);
+  cluster.rejoin(late);
   for (std::size_t i = 0; i < 3; ++i) {
     cluster.nodes[i]->replicator->announce();
   }
@@ -356,14 +370,8 @@ TEST_CASE("a restarted process is a new incarnation: its messages are accepted f
 
 TEST_CASE("a member that left before its snapshot arrived gets another when it is back") {
   Cluster cluster;
-  cluster.startThree();
+  auto& late = cluster.startWithLateJoiner();
   auto& active = *cluster.nodes[0];
-  active.createSession(1, cluster.nowSeconds() + 300);
-  cluster.group.deliver();
-  auto& late = cluster.add(4);
-  cluster.group.join(late.member);
-  late.replicator->onQuorum(true);
-  late.replicator->announce();
   // Its State reaches the active, which sends the snapshot; the member leaves before it arrives.
   const auto state = cluster.group.queue;
   cluster.group.queue.clear();
@@ -373,8 +381,7 @@ TEST_CASE("a member that left before its snapshot arrived gets another when it i
   const auto sent = active.replicator->stats().snapshots_sent.load();
   cluster.group.queue.clear();
   cluster.group.leave(late.member);
-  cluster.group.join(late.member);
-  late.replicator->onQuorum(true);
+  cluster.rejoin(late);
   cluster.group.deliver();
   cluster.tick();
   CHECK(active.replicator->stats().snapshots_sent == sent + 1);
@@ -489,14 +496,8 @@ TEST_CASE("sync mode: a session that comes back in a group without quorum is not
 
 TEST_CASE("a sync source that lost Corosync and came back sends a snapshot again to a member that needs one") {
   Cluster cluster;
-  cluster.startThree();
+  auto& late = cluster.startWithLateJoiner();
   auto& active = *cluster.nodes[0];
-  active.createSession(1, cluster.nowSeconds() + 300);
-  cluster.group.deliver();
-  auto& late = cluster.add(4);
-  cluster.group.join(late.member);
-  late.replicator->onQuorum(true);
-  late.replicator->announce();
   cluster.group.deliverQueued(); // the active answers with a snapshot...
   cluster.group.queue.clear();   // ...lost as the active loses Corosync
   cluster.group.leave(active.member);
@@ -513,8 +514,7 @@ TEST_CASE("a sync source that lost Corosync and came back sends a snapshot again
   cluster.group.deliver();
   REQUIRE(active.replicator->inSync());
   active.role = WireRole::Active;
-  cluster.group.join(late.member);
-  late.replicator->onQuorum(true);
+  cluster.rejoin(late);
   cluster.group.deliver();
   cluster.tick();
   CHECK(late.replicator->inSync());
