@@ -194,7 +194,7 @@ std::optional<std::uint32_t> Agent::nodeNamed(const std::string& name) const {
   return memberNamed(*replicator_, name, link_->localNode(), config_->node_name);
 }
 
-Millis Agent::now() { return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now().time_since_epoch()); }
+Millis Agent::now() const { return Millis{clock_.monotonicMs()}; }
 
 Decision Agent::handle(const Event& event) {
   if (stopping_) {

@@ -70,7 +70,7 @@ private:
   // configuration (a bad file, a TLS file that does not load, a restart-only key changed).
   std::expected<std::vector<std::string>, std::string> reload() override;
   void stop();
-  static Millis now();
+  Millis now() const;
   // Feeds one event to the role machine and carries out its decision.
   Decision handle(const Event& event);
   void carryOut(const Decision& decision);

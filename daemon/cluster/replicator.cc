@@ -401,7 +401,10 @@ void Replicator::apply(const GroupMember& from, Message message) {
             callbacks_.handover(from, payload);
           }
         } else {
-          if (payload.member == bus_.self().nodeid && !in_sync_) {
+          // Only with quorum: a snapshot from within a minority carries a minority's state
+          // (the cluster simulator found two cut-off nodes syncing each other from one that
+          // had cold-started on a stale "quorate" as it woke from a freeze).
+          if (payload.member == bus_.self().nodeid && !in_sync_ && quorate_) {
             Log{LogLevel::Notice, "replication"} << "in sync: snapshot of " << payload.sessions
                                                  << " sessions received from " << describeMember(from);
             setInSync(true);
@@ -412,14 +415,16 @@ void Replicator::apply(const GroupMember& from, Message message) {
 }
 
 void Replicator::applyState(Peer& peer, StateMessage state) {
-  const bool was_in_sync = peer.state && peer.state->in_sync;
   peer.state = std::move(state);
-  if (replicate_ && !peer.state->in_sync && isSyncSource()) {
-    const auto key = std::pair{peer.member.nodeid, peer.incarnation};
-    if (!snapshot_sent_[key] || was_in_sync) {
-      snapshot_sent_[key] = true;
-      sendSnapshot(peer.member.nodeid);
-    }
+  const auto key = std::pair{peer.member.nodeid, peer.incarnation};
+  if (peer.state->in_sync) {
+    // Whatever it needs next is a new snapshot, whoever is the source by then (the cluster
+    // simulator found a member that fell out of sync while this node was not the source,
+    // and was never sent another once it was).
+    snapshot_sent_.erase(key);
+  } else if (replicate_ && isSyncSource() && !snapshot_sent_[key]) {
+    snapshot_sent_[key] = true;
+    sendSnapshot(peer.member.nodeid);
   }
   checkColdStart();
   callbacks_.changed();

@@ -202,6 +202,7 @@ private:
   Options options_;
   fakes::ManualClock clock_;
   std::uint64_t session_serial_ = 0;
+  std::uint64_t keyring_rotations_ = 0;
   bool clients_stopped_ = false;
   // Sessions whose client received the final flight in sync mode, by serial. Each must be
   // on whichever node answers when the client comes back, unless a cold start declared the
@@ -748,7 +749,7 @@ void Simulation::clientLoad() {
 
 void Simulation::randomStep() {
   auto& n = *nodes_[rng_.below(nodes_.size())];
-  const auto kind = rng_.below(16);
+  const auto kind = rng_.below(17);
   const auto live = n.live(now_);
   switch (kind) {
   case 0:
@@ -868,6 +869,15 @@ void Simulation::randomStep() {
       feed(n, event::StopRequested{});
     }
     return;
+  case 12:
+    if (live && n.core->role() == Role::Active) {
+      // As Agent::rotateKeys: a new keyring, published to the group.
+      const auto rotation = ++keyring_rotations_;
+      n.store->keyring = {static_cast<std::uint8_t>(rotation >> 8), static_cast<std::uint8_t>(rotation), 0x6b};
+      note("operator: rotate-keys on " + n.name());
+      n.replicator->publishKeyring();
+    }
+    return;
   default:
     return; // quiet: let the cluster settle
   }
@@ -967,12 +977,18 @@ Outcome Simulation::run() {
     // every member when they are compared.
     clients_stopped_ = true;
     advanceTo(now_ + 1000);
-    // Everything healed and quiet: exactly one active, answering, and everyone in sync.
-    std::vector<std::string> active;
+    // Everything healed and quiet: exactly one active, answering, and everyone in sync with
+    // its sessions and its ticket keys (or the tickets it issues would not decrypt on the next).
+    std::vector<const Node*> active;
     for (auto& n : nodes_) {
       if (n->core->role() == Role::Active && n->answering(now_)) {
-        active.push_back(n->name());
+        active.push_back(n.get());
       }
+    }
+    if (active.size() != 1) {
+      violation(std::to_string(active.size()) + " active nodes answering 20 s after everything healed");
+    }
+    for (auto& n : nodes_) {
       if (!n->daemon_up) {
         continue; // it exited after the heal (a SIGTERM or an exit after handing over)
       }
@@ -980,9 +996,9 @@ Outcome Simulation::run() {
         violation(n->name() + " is not in sync 20 s after everything healed");
       }
       checkSessions(*n, "is in sync 20 s after everything healed");
-    }
-    if (active.size() != 1) {
-      violation(std::to_string(active.size()) + " active nodes answering 20 s after everything healed");
+      if (active.size() == 1 && n->store->keyring != active[0]->store->keyring) {
+        violation(n->name() + " holds another ticket keyring than the active 20 s after everything healed");
+      }
     }
   }
   outcome_.simulated_ms = now_;

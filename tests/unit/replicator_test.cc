@@ -520,3 +520,37 @@ TEST_CASE("a sync source that lost Corosync and came back sends a snapshot again
   CHECK(late.replicator->inSync());
   CHECK(late.store.entries() == 1);
 }
+
+TEST_CASE("a member that fell out of sync while this node was not the source gets a snapshot once it is") {
+  Cluster cluster;
+  auto& late = cluster.startWithLateJoiner();
+  cluster.group.deliver();
+  cluster.tick();
+  REQUIRE(late.replicator->inSync()); // the active sent it a snapshot
+  auto& active = *cluster.nodes[0];
+  cluster.group.leave(cluster.nodes[1]->member);
+  cluster.group.leave(cluster.nodes[2]->member);
+  // Both lose quorum (out of sync: nobody is the source) and get it back, the active first.
+  active.replicator->onQuorum(false);
+  late.replicator->onQuorum(false);
+  cluster.group.deliver();
+  active.replicator->onQuorum(true);
+  cluster.clock.advance(500);
+  late.replicator->onQuorum(true);
+  cluster.clock.advance(500);
+  cluster.tick(0); // the active's view has settled: it starts the cluster again, and is the source
+  REQUIRE(active.replicator->inSync());
+  cluster.tick();
+  CHECK(late.replicator->inSync());
+  CHECK(late.replicator->stats().cold_starts == 0);
+  CHECK(late.store.entries() == 1);
+}
+
+TEST_CASE("without quorum a node takes no snapshot: it would carry a minority's state") {
+  Cluster cluster;
+  auto& late = cluster.startWithLateJoiner();
+  late.replicator->onQuorum(false); // its State is on its way; it loses quorum meanwhile
+  cluster.group.deliver();          // the active answers with a snapshot
+  CHECK(cluster.nodes[0]->replicator->stats().snapshots_sent > 0);
+  CHECK_FALSE(late.replicator->inSync());
+}
