@@ -40,9 +40,16 @@ json request(const std::string& command, const std::vector<std::string>& argumen
   sys::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0) {
     const int error = errno;
+    if (error == EACCES || error == EPERM) {
+      // Running, or at least not ours to tell: saying "not running" here misled operators.
+      std::cerr << "failoverctl: permission denied on " << socket_path
+                << ": the control socket is for root and the members of failoverd's control-group "
+                   "(see failoverd.conf(5)); run failoverctl as one of them\n";
+      std::exit(EXIT_RUNTIME_FAILURE);
+    }
     std::cerr << "failoverctl: failoverd is not running on this node (cannot connect to " << socket_path
               << ": " << std::strerror(error) << "); start it with: systemctl start failoverd\n";
-    std::exit(error == EACCES ? EXIT_RUNTIME_FAILURE : EXIT_NOT_RUNNING);
+    std::exit(EXIT_NOT_RUNNING);
   }
   const auto line = daemon::formatControlRequest({daemon::CONTROL_VERSION, command, arguments});
   (void)!::write(fd.get(), line.data(), line.size());

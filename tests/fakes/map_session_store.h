@@ -49,12 +49,16 @@ public:
   }
 
   bool has(const Id& id) const { return sessions.contains(id); }
+  bool has(std::uint32_t serial) const { return sessions.contains(idOf(serial)); }
+  // The session ID of a test session (its serial, big-endian).
+  static Id idOf(std::uint32_t serial) {
+    return {static_cast<std::uint8_t>(serial >> 24), static_cast<std::uint8_t>(serial >> 16),
+            static_cast<std::uint8_t>(serial >> 8), static_cast<std::uint8_t>(serial)};
+  }
   // A record as the TLS workers would report it (the DER stands in for a real session).
   static tls::SessionRecord record(std::uint32_t serial, std::int64_t expires_at) {
     tls::SessionRecord record;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      record.id.push_back(static_cast<std::uint8_t>(serial >> shift));
-    }
+    record.id = idOf(serial);
     record.der.assign(48, static_cast<std::uint8_t>(serial));
     record.expires_at = expires_at;
     return record;

@@ -214,6 +214,18 @@ class Daemon(CliCase):
         self.assertIn('"role": "fault"', status.stdout)
         self.assertIn('"connected": false', status.stdout)
 
+        # A user who may not use the control socket is told so, not that failoverd is down.
+        public = Path(tempfile.mkdtemp(prefix="failoverctl-test-"))
+        self.addCleanup(shutil.rmtree, public)
+        public.chmod(0o755)  # the copy must be reachable for nobody, wherever the build is
+        shutil.copy2(FAILOVERCTL, public / "failoverctl")
+        denied = run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(public / "failoverctl"),
+                     "--socket", str(self.dir / "control.sock"), "status")
+        self.assertEqual(denied.returncode, 1, denied.stderr)
+        self.assertIn("permission denied on", denied.stderr)
+        self.assertIn("control-group", denied.stderr)
+        self.assertNotIn("not running", denied.stderr)
+
         for request, answer in ((b"1 status " + b"x" * 2048 + b"\n", b"request longer than 1024 bytes"),
                                 (b"1 frobnicate\n", b"unknown command 'frobnicate'"),
                                 (b"2 status\n", b"protocol version 2 is not supported"),

@@ -98,7 +98,9 @@ struct Node {
   std::uint64_t noted_cold_starts = 0;
   // Sync mode: sessions whose client waits for the final flight (number, serial).
   std::deque<std::pair<std::uint64_t, std::uint64_t>> awaiting;
-  // Which own message confirmed which session numbers: (after, through] -> its sequence.
+  // Confirmed sessions already found in this process's store (it only grows).
+  std::set<std::uint64_t> held_sessions;
+    // Which own message confirmed which session numbers: (after, through] -> its sequence.
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> confirmed_by;
   std::deque<std::function<void()>> backlog; // inputs that wait while the daemon is frozen
   std::uint64_t timer_generation = 0;
@@ -158,7 +160,7 @@ private:
   // the final flights released once the replicator confirms them.
   void createSession(Node& node);
   void observeClients(Node& node);
-  void checkSessions(const Node& node, const std::string& when);
+  void checkSessions(Node& node, const std::string& when);
 
   // Corosync.
   void reconfigure(Time delay);
@@ -483,7 +485,7 @@ void Simulation::forgetColdStarted(Node& node) {
   node.noted_cold_starts = cold;
   const auto before = confirmed_sessions_.size();
   std::erase_if(confirmed_sessions_, [&node](const auto& session) {
-    return !node.store->has(fakes::MapSessionStore::record(static_cast<std::uint32_t>(session.first), 0).id);
+    return !node.store->has(static_cast<std::uint32_t>(session.first));
   });
   outcome_.sessions_lost_to_cold_starts += before - confirmed_sessions_.size();
   note(node.name() + " cold start: " + std::to_string(before - confirmed_sessions_.size()) +
@@ -531,12 +533,16 @@ void Simulation::observeClients(Node& node) {
   }
 }
 
-void Simulation::checkSessions(const Node& node, const std::string& when) {
+void Simulation::checkSessions(Node& node, const std::string& when) {
   for (auto it = confirmed_sessions_.begin(); it != confirmed_sessions_.end();) {
     const auto& [serial, confirmed] = *it;
-    if (now_ - confirmed.at < CLIENT_RETURN ||
-        node.store->has(fakes::MapSessionStore::record(static_cast<std::uint32_t>(serial), 0).id)) {
-      ++it; // held, or its client cannot be back yet
+    if (now_ - confirmed.at < CLIENT_RETURN || node.held_sessions.contains(serial)) {
+      ++it; // its client cannot be back yet, or found here before (a store only grows)
+      continue;
+    }
+    if (node.store->has(static_cast<std::uint32_t>(serial))) {
+      node.held_sessions.insert(serial);
+      ++it;
       continue;
     }
     if (lost_in_partition_.contains(confirmed.message)) {
@@ -617,6 +623,7 @@ void Simulation::startDaemon(Node& node) {
   node.members.clear();
   node.awaiting.clear();
   node.confirmed_by.clear();
+  node.held_sessions.clear();
   node.noted_in_sync = false;
   node.noted_cold_starts = 0;
   // A new process: an empty cache, a new incarnation, its own replicator.
