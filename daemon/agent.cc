@@ -98,7 +98,8 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
       std::move(sealer), *link_, *session_store_, clock_,
       cluster::Replicator::Settings{c.replication, cluster::Replicator::freshIncarnation()},
       cluster::Replicator::Callbacks{
-          [this] { return describeSelf(config_->node_name, roles_.priority(), roles_, facts()); }, [this] { handle(event::FactsChanged{}); },
+          [this] { return describeSelf(config_->node_name, roles_.priority(), roles_, facts()); },
+          [this] { handle(event::FactsChanged{}); },
           [this] { replication_wakeup_->notify(); },
           [this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
             handle(toEvent(from, message));
@@ -340,9 +341,9 @@ std::expected<std::vector<std::string>, std::string> Agent::reload() {
     return refuse(prepared.error().back());
   }
   auto& candidate = prepared->config;
-  const auto& plan = *prepared;
-  const auto changed = [&plan](std::string_view key) {
-    return std::find(plan.changed.begin(), plan.changed.end(), key) != plan.changed.end();
+  const auto& changed_keys = prepared->changed;
+  const auto changed = [&changed_keys](std::string_view key) {
+    return std::find(changed_keys.begin(), changed_keys.end(), key) != changed_keys.end();
   };
   // Each live key, applied where it lives (the option table tags which keys these are).
   if (changed("tls-certificate") || changed("tls-key")) {
@@ -362,14 +363,12 @@ std::expected<std::vector<std::string>, std::string> Agent::reload() {
   }
   config_ = std::make_shared<const Config>(std::move(candidate));
   Log{LogLevel::Notice, "reload"} << "configuration reloaded from " << config_->source << " ("
-                                  << (plan.changed.empty() ? "no change" : "changed: " + joinKeys(plan.changed)) << ")";
+                                  << (changed_keys.empty() ? "no change" : "changed: " + joinKeys(changed_keys)) << ")";
   replicator_->announce();
   handle(event::FactsChanged{}); // a new priority or preempt may change the election
   sd_notify(0, "READY=1");
-  return plan.changed;
+  return changed_keys;
 }
-
-Decision Agent::decide(const Event& event) { return handle(event); }
 
 sys::Result<std::size_t> Agent::rotateKeys() {
   if (auto rotated = tls_->keyring().rotate(std::time(nullptr)); !rotated) {

@@ -53,7 +53,6 @@ private:
   };
 
   // ControlTarget: what the control commands act on.
-  Decision decide(const Event& event) override;
   Role role() const override { return roles_.role(); }
   std::string nameOf(std::uint32_t node) const override;
   std::optional<std::uint32_t> nodeNamed(const std::string& name) const override;
@@ -72,7 +71,7 @@ private:
   void stop();
   Millis now() const;
   // Feeds one event to the role machine and carries out its decision.
-  Decision handle(const Event& event);
+  Decision handle(const Event& event) override;
   void carryOut(const Decision& decision);
   void report(const Decision& decision);
   ClusterFacts facts() const;

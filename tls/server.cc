@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -212,9 +211,9 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::Uniq
   if (!loop) {
     return std::unexpected(loop.error());
   }
-  sys::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  auto wake = sys::Wakeup::create();
   if (!wake) {
-    return std::unexpected(sys::systemError("eventfd"));
+    return std::unexpected(wake.error());
   }
   auto sweep = sys::TimerFd::create();
   if (!sweep) {
@@ -224,11 +223,11 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::Uniq
   if (!hold_timer) {
     return std::unexpected(hold_timer.error());
   }
-  std::unique_ptr<Worker> worker(new Worker(server, std::move(listener), std::move(*loop), std::move(wake),
+  std::unique_ptr<Worker> worker(new Worker(server, std::move(listener), std::move(*loop), std::move(*wake),
                                             std::move(*sweep), std::move(*hold_timer)));
   auto& w = *worker;
   for (auto added : {w.loop_.add(w.listener_.get(), EPOLLIN, [&w](std::uint32_t) { w.onAccept(); }),
-                     w.loop_.add(w.wake_.get(), EPOLLIN, [&w](std::uint32_t) { w.onWake(); }),
+                     w.loop_.add(w.wake_.fd(), EPOLLIN, [&w](std::uint32_t) { w.onWake(); }),
                      w.loop_.add(w.sweep_.fd(), EPOLLIN, [&w](std::uint32_t) { w.onSweep(); }),
                      w.loop_.add(w.hold_timer_.fd(), EPOLLIN, [&w](std::uint32_t) {
                        w.hold_timer_.acknowledge();
@@ -244,7 +243,7 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::Uniq
   return worker;
 }
 
-Worker::Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::UniqueFd wake,
+Worker::Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::Wakeup wake,
                sys::TimerFd sweep, sys::TimerFd hold_timer)
     : server_(server), listener_(std::move(listener)), loop_(std::move(loop)),
       wake_(std::move(wake)), sweep_(std::move(sweep)), hold_timer_(std::move(hold_timer)) {}
@@ -272,14 +271,12 @@ void Worker::run() {
 void Worker::drain(std::chrono::steady_clock::time_point deadline) {
   drain_deadline_ns_.store(nanosecondsOf(deadline));
   drain_requested_.store(true);
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
+  wake_.notify();
 }
 
 void Worker::closeConnections() {
   close_requested_.store(true);
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
+  wake_.notify();
 }
 
 void Worker::sessionsSettled() {
@@ -287,8 +284,7 @@ void Worker::sessionsSettled() {
     return;
   }
   settled_.store(true);
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
+  wake_.notify();
 }
 
 void Worker::hold(int client_fd, std::chrono::steady_clock::time_point deadline) {
@@ -417,8 +413,7 @@ void Worker::drainConnections() {
 }
 
 void Worker::onWake() {
-  std::uint64_t count = 0;
-  (void)!::read(wake_.get(), &count, sizeof count);
+  wake_.acknowledge();
   if (settled_.exchange(false)) {
     progressHeld();
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "sys/event_loop.h"
+#include "sys/wakeup.h"
 #include "sys/unique_fd.h"
 
 #include <atomic>
@@ -16,7 +17,7 @@ class Connection;
 class TlsServer;
 
 // One TLS worker thread: its own epoll loop, its own SO_REUSEPORT listening socket, and the
-// connections it accepted. Other threads talk to it only through drain() (an eventfd).
+// connections it accepted. Other threads talk to it only through drain() (its sys::Wakeup).
 class Worker {
 public:
   static sys::Result<std::unique_ptr<Worker>> create(TlsServer& server, sys::UniqueFd listener);
@@ -43,7 +44,7 @@ public:
   void sessionsSettled();
 
 private:
-  Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::UniqueFd wake,
+  Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::Wakeup wake,
          sys::TimerFd sweep, sys::TimerFd hold_timer);
   void run();
   void onAccept();
@@ -67,7 +68,7 @@ private:
   TlsServer& server_;
   sys::UniqueFd listener_;
   sys::EventLoop loop_;
-  sys::UniqueFd wake_;
+  sys::Wakeup wake_;
   sys::TimerFd sweep_;
   sys::TimerFd hold_timer_; // armed for the first held connection's deadline
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;

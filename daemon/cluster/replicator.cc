@@ -276,7 +276,7 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
     peers_.erase(keyOf(member));
     // A snapshot sent as it left may never have reached it (the cluster simulator found one
     // sent as a partition formed): when it is back, still out of sync, it needs another.
-    std::erase_if(snapshot_sent_, [&member](const auto& sent) { return sent.first.first == member.nodeid; });
+    std::erase_if(snapshot_sent_, [&member](const auto& sent) { return sent.first == member.nodeid; });
   }
   for (const auto& member : members) {
     if (!(member == self) && !peers_.contains(keyOf(member))) {
@@ -422,8 +422,7 @@ void Replicator::applyState(Peer& peer, StateMessage state) {
     // simulator found a member that fell out of sync while this node was not the source,
     // and was never sent another once it was).
     snapshot_sent_.erase(key);
-  } else if (replicate_ && isSyncSource() && !snapshot_sent_[key]) {
-    snapshot_sent_[key] = true;
+  } else if (replicate_ && isSyncSource() && snapshot_sent_.insert(key).second) {
     sendSnapshot(peer.member.nodeid);
   }
   checkColdStart();

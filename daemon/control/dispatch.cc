@@ -25,7 +25,7 @@ std::string answerControl(const std::string& line, ControlTarget& target) {
     return errorLine(request.error().message);
   }
   const auto command = [&](const Event& event) {
-    const auto decision = target.decide(event);
+    const auto decision = target.handle(event);
     if (decision.refused) {
       return errorLine(*decision.refused);
     }

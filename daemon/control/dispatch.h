@@ -19,8 +19,8 @@ namespace failover::daemon {
 class ControlTarget {
 public:
   virtual ~ControlTarget() = default;
-  // Feeds the role machine (promote, demote, switchover, maintenance).
-  virtual Decision decide(const Event& event) = 0;
+  // Feeds the role machine (promote, demote, switchover, maintenance) and carries out its decision.
+  virtual Decision handle(const Event& event) = 0;
   virtual Role role() const = 0;
   virtual std::string nameOf(std::uint32_t node) const = 0;
   virtual std::optional<std::uint32_t> nodeNamed(const std::string& name) const = 0;

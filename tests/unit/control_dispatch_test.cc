@@ -10,7 +10,7 @@ using namespace failover::daemon;
 namespace {
 
 struct FakeTarget final : ControlTarget {
-  Decision decide(const Event& event) override {
+  Decision handle(const Event& event) override {
     events.push_back(event);
     Decision decision = next;
     decision.from = decision.to = current;

@@ -246,7 +246,7 @@ TEST_CASE("without an active, the in-sync member with the lowest node id is the 
   cluster.joinQuorate(late);
   cluster.tick();
   CHECK(late.replicator->inSync());
-  CHECK(late.store.has(MapSessionStore::record(7, 0).id));
+  CHECK(late.store.has(7));
   CHECK(sent_by(1) == node2_before + 1); // node 2: the lowest in sync
   CHECK(sent_by(2) == node3_before);
 }
@@ -279,11 +279,11 @@ TEST_CASE("sync mode: a session is confirmed when its message comes back in the 
   CHECK(number > 0);
   CHECK(active.flush_requests == 1);
   CHECK(active.store.confirmed_through < number); // sent, not delivered back yet
-  CHECK_FALSE(cluster.nodes[1]->store.has(MapSessionStore::record(42, 0).id));
+  CHECK_FALSE(cluster.nodes[1]->store.has(42));
   cluster.group.deliver();
   CHECK(active.store.confirmed_through == number);
   for (auto& node : cluster.nodes) {
-    CHECK(node->store.has(MapSessionStore::record(42, 0).id));
+    CHECK(node->store.has(42));
   }
 }
 
@@ -296,7 +296,7 @@ TEST_CASE("sync mode: sessions in flight when Corosync goes are abandoned, and n
   CHECK(active.store.abandoned_through == number);
   CHECK(active.store.confirmed_through < number);
   CHECK(active.replicator->sessionCreated(MapSessionStore::record(2, cluster.nowSeconds() + 300)) == 0);
-  CHECK_FALSE(cluster.nodes[1]->store.has(MapSessionStore::record(1, 0).id));
+  CHECK_FALSE(cluster.nodes[1]->store.has(1));
 }
 
 TEST_CASE("removals and expired sessions") {
@@ -306,10 +306,10 @@ TEST_CASE("removals and expired sessions") {
   active.createSession(1, cluster.nowSeconds() + 300);
   active.createSession(2, cluster.nowSeconds() - 1); // expired before it arrived
   cluster.group.deliver();
-  CHECK(cluster.nodes[1]->store.has(MapSessionStore::record(1, 0).id));
-  CHECK_FALSE(cluster.nodes[1]->store.has(MapSessionStore::record(2, 0).id));
+  CHECK(cluster.nodes[1]->store.has(1));
+  CHECK_FALSE(cluster.nodes[1]->store.has(2));
   CHECK(cluster.nodes[1]->replicator->stats().records_rejected == 1);
-  const auto id = MapSessionStore::record(1, 0).id;
+  const auto id = MapSessionStore::idOf(1);
   active.replicator->sessionRemoved(id);
   active.replicator->flushPending();
   cluster.group.deliver();
