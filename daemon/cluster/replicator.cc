@@ -19,6 +19,10 @@ constexpr std::size_t BATCH_BYTES = 256 * 1024;
 // How long a joining node waits for the State of a group process that never sends one (not
 // a failoverd) before deciding on a cold start without it.
 constexpr std::int64_t UNKNOWN_PEER_GRACE_MS = 2000;
+// A member still out of sync this long after its snapshot was sent gets another: it may have
+// refused it (it arrived before the member knew it was quorate) or lost it. A snapshot that
+// takes longer to arrive than this is sent twice, which costs bandwidth, never correctness.
+constexpr std::int64_t SNAPSHOT_RETRY_MS = 10'000;
 // How long the group and quorum views must have been still before a cold start. Corosync
 // reports one ring change twice, to CPG and to votequorum, in either order; a cold start
 // decided between the two rests on half a view (the cluster simulator found a node cut off
@@ -276,7 +280,7 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
     peers_.erase(keyOf(member));
     // A snapshot sent as it left may never have reached it (the cluster simulator found one
     // sent as a partition formed): when it is back, still out of sync, it needs another.
-    std::erase_if(snapshot_sent_, [&member](const auto& sent) { return sent.first == member.nodeid; });
+    std::erase_if(snapshot_sent_, [&member](const auto& sent) { return sent.first.first == member.nodeid; });
   }
   for (const auto& member : members) {
     if (!(member == self) && !peers_.contains(keyOf(member))) {
@@ -422,8 +426,13 @@ void Replicator::applyState(Peer& peer, StateMessage state) {
     // simulator found a member that fell out of sync while this node was not the source,
     // and was never sent another once it was).
     snapshot_sent_.erase(key);
-  } else if (replicate_ && isSyncSource() && snapshot_sent_.insert(key).second) {
-    sendSnapshot(peer.member.nodeid);
+  } else if (replicate_ && isSyncSource()) {
+    const auto now = clock_.monotonicMs();
+    const auto sent = snapshot_sent_.find(key);
+    if (sent == snapshot_sent_.end() || now - sent->second >= SNAPSHOT_RETRY_MS) {
+      snapshot_sent_[key] = now;
+      sendSnapshot(peer.member.nodeid);
+    }
   }
   checkColdStart();
   callbacks_.changed();

@@ -149,8 +149,9 @@ private:
   std::uint64_t applied_sequence_ = 0;
   std::uint64_t applied_incarnation_ = 0;
   std::map<std::pair<std::uint32_t, std::uint32_t>, Peer> peers_;
-  // The members (node, incarnation) sent a snapshot since they last announced being in sync.
-  std::set<std::pair<std::uint32_t, std::uint64_t>> snapshot_sent_;
+  // When each member (node, incarnation) was last sent a snapshot, since it last announced
+  // being in sync (monotonic ms).
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::int64_t> snapshot_sent_;
   // Which process first used each incarnation: an authentic message re-sent by another
   // process (a replay by a local process that may join the group) is refused.
   std::map<std::uint64_t, GroupMember> incarnation_owners_;

@@ -554,3 +554,21 @@ TEST_CASE("without quorum a node takes no snapshot: it would carry a minority's 
   CHECK(cluster.nodes[0]->replicator->stats().snapshots_sent > 0);
   CHECK_FALSE(late.replicator->inSync());
 }
+
+TEST_CASE("a snapshot refused because it came before the member knew it was quorate is sent again") {
+  Cluster cluster;
+  cluster.startThree();
+  cluster.nodes[0]->createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  auto& late = cluster.add(4);
+  cluster.group.join(late.member); // its State goes out at once; its quorum notice comes later
+  cluster.group.deliver();         // the snapshot arrives first, and is refused
+  late.replicator->onQuorum(true);
+  CHECK_FALSE(late.replicator->inSync());
+  cluster.tick(9000);
+  CHECK_FALSE(late.replicator->inSync()); // not resent at once: one may still be on its way
+  cluster.tick(1000);
+  cluster.tick(0);
+  CHECK(late.replicator->inSync());
+  CHECK(late.store.entries() == 1);
+}
