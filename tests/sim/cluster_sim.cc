@@ -915,6 +915,9 @@ void Simulation::healAll() {
 void Simulation::checkInvariants() {
   std::vector<std::string> answering;
   for (auto& n : nodes_) {
+    if (n->answering(now_)) {
+      answering.push_back(n->name());
+    }
     if (n->daemon_up) {
       observeClients(*n);
       forgetColdStarted(*n);
