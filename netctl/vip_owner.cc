@@ -284,6 +284,7 @@ sys::Status VipOwner::promote(std::chrono::milliseconds wait_out) {
   if (wait_out.count() > 0) {
     // The probe timer is free until the wait is over: it ends the wait.
     state_ = State::WaitingOut;
+    probe_timer_due_ = monotonicNow() + wait_out;
     return probe_timer_.arm(wait_out);
   }
   if (plan_.probe_timeout.count() > 0) {
@@ -304,6 +305,7 @@ sys::Status VipOwner::promote(std::chrono::milliseconds wait_out) {
     }
     if (!probes_.empty()) {
       state_ = State::Probing;
+      probe_timer_due_ = monotonicNow() + plan_.probe_timeout;
       (void)probe_timer_.arm(plan_.probe_timeout);
       return {};
     }
@@ -339,14 +341,29 @@ void VipOwner::onProbeAnswer(std::size_t index) {
 }
 
 void VipOwner::onProbeTimeout() {
+  if (state_ != State::WaitingOut && state_ != State::Probing) {
+    return;
+  }
+  if (const auto late = monotonicNow() - probe_timer_due_; plan_.guard && late > plan_.guard->bound) {
+    // This process stalled past the guard's bound while it waited: to the others it was
+    // gone, and one of them may hold the VIP by now. The decision to take it was made on
+    // what was true before the stall; let the election make it again on what is true now
+    // (the cluster simulator found a node that took the VIP on such a stale decision).
+    stopProbing();
+    state_ = State::Standby;
+    if (callbacks_.lost) {
+      callbacks_.lost("this process stalled for " +
+                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(late).count()) +
+                      " ms while waiting to take the VIP (guard bound " + std::to_string(plan_.guard->bound.count()) +
+                      " ms): deciding again");
+    }
+    return;
+  }
   if (state_ == State::WaitingOut) {
     state_ = State::Standby;
     if (auto taken = promote({}); !taken && callbacks_.lost) {
       callbacks_.lost(taken.error().message);
     }
-    return;
-  }
-  if (state_ != State::Probing) {
     return;
   }
   // Nobody else answered: the VIP is free to take.

@@ -175,6 +175,7 @@ private:
   sys::TimerFd confirm_timer_;
   sys::TimerFd hold_timer_;
   sys::TimerFd probe_timer_;
+  std::chrono::nanoseconds probe_timer_due_{0}; // when the wait-out or the probe is over
   sys::TimerFd guard_timer_;
   std::unique_ptr<VipGuard> guard_;
   std::chrono::nanoseconds gate_open_until_{0}; // CLOCK_MONOTONIC, as last written; 0: shut

@@ -159,8 +159,12 @@ void Replicator::confirmOwn(std::span<const std::uint8_t> wire) {
   }
   // Back in the agreed order means every member of a quorate group has it; back in a group
   // without quorum means only that minority does, and the quorate side may elect an active
-  // that never saw it.
-  if (quorate_) {
+  // that never saw it. Quorate alone is not enough either: with Corosync's two_node, or with
+  // the other nodes' daemons down, this process may be the only one that has it (the cluster
+  // simulator found a two-node cluster with a witness losing such sessions when the lone
+  // node died).
+  const bool shared = std::any_of(peers_.begin(), peers_.end(), [](const auto& peer) { return peer.second.state.has_value(); });
+  if (quorate_ && shared) {
     store_.sessionsConfirmed(through);
   } else {
     store_.sessionsAbandoned(through);
@@ -195,6 +199,9 @@ void Replicator::sendHandover(const HandoverMessage& message) {
 
 void Replicator::publishKeyring() {
   if (replicate_ && bus_.connected()) {
+    // Our state first, in the same order: members take a keyring from an in-sync member only
+    // if they know it as the active.
+    announce();
     send(KeyringMessage{store_.exportKeyring()});
   }
 }
@@ -395,6 +402,14 @@ void Replicator::apply(const GroupMember& from, Message message) {
             store_.removeSession(id);
           }
         } else if constexpr (std::is_same_v<T, KeyringMessage>) {
+          // The active's keyring is the cluster's. Another member's comes with a snapshot it
+          // sends to a member out of sync, and only that member needs it: an in-sync node
+          // that took it too could replace the active's keys with the sync source's older ones
+          // (the cluster simulator found a cold-started sync source, which did not know the
+          // new active yet, overwrite the active's keyring with its own).
+          if (in_sync_ && !(peer.state && peer.state->role == WireRole::Active)) {
+            return;
+          }
           if (auto imported = store_.importKeyring(payload.keys.view()); !imported) {
             ++stats_.rejected[static_cast<std::size_t>(RejectReason::Malformed)];
             Log{LogLevel::Warning, "replication"} << "ignored a keyring from " << describeMember(from) << ": "
@@ -419,7 +434,18 @@ void Replicator::apply(const GroupMember& from, Message message) {
 }
 
 void Replicator::applyState(Peer& peer, StateMessage state) {
+  const bool first = !peer.state.has_value();
   peer.state = std::move(state);
+  if (first && peer.state->role == WireRole::Active && in_sync_ && replicate_ && !activeInView(peer)) {
+    // It joined us already active: a partition healed, and it served on the other side while
+    // no active was with us. Corosync's two_node (and a node whose lease lapsed while the
+    // others went on) keeps such a side quorate, so quorum loss did not mark us out of sync;
+    // what it served meanwhile never reached us (the cluster simulator found a two-node
+    // cluster whose standby kept its own ticket keyring for good).
+    Log{LogLevel::Notice, "replication"} << describeMember(peer.member)
+                                         << " joined as the active: this node missed what it served; resyncing";
+    setInSync(false);
+  }
   const auto key = std::pair{peer.member.nodeid, peer.incarnation};
   if (peer.state->in_sync) {
     // Whatever it needs next is a new snapshot, whoever is the source by then (the cluster
@@ -436,6 +462,15 @@ void Replicator::applyState(Peer& peer, StateMessage state) {
   }
   checkColdStart();
   callbacks_.changed();
+}
+
+bool Replicator::activeInView(const Peer& except) const {
+  if (callbacks_.describe_self().role == WireRole::Active) {
+    return true;
+  }
+  return std::any_of(peers_.begin(), peers_.end(), [&except](const auto& entry) {
+    return &entry.second != &except && entry.second.state && entry.second.state->role == WireRole::Active;
+  });
 }
 
 bool Replicator::isSyncSource() const {

@@ -121,6 +121,8 @@ private:
   void apply(const GroupMember& from, Message message);
   void applyState(Peer& peer, StateMessage state);
   bool isSyncSource() const;
+  // This node, or a member other than `except`, announced itself active.
+  bool activeInView(const Peer& except) const;
   void checkColdStart();
   void setInSync(bool in_sync);
   std::uint64_t activeIncarnation() const;

@@ -67,7 +67,7 @@ bool RoleMachine::outranks(unsigned priority_a, std::uint32_t a, unsigned priori
 std::optional<std::uint32_t> RoleMachine::bestStandby(const ClusterFacts& facts) const {
   const MemberInfo* best = nullptr;
   for (const auto& member : facts.others) {
-    if (member.in_sync && member.eligible && member.role == Role::Standby &&
+    if (present(member) && member.in_sync && member.eligible && member.role == Role::Standby &&
         (best == nullptr || outranks(member.priority, member.nodeid, best->priority, best->nodeid))) {
       best = &member;
     }
@@ -97,8 +97,9 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
   // A node handing over stands for the VIP only until its target is active: it must never
   // compete with the node it is handing over to.
   const bool someone_active = role_ == Role::Active ||
-                              std::any_of(facts.others.begin(), facts.others.end(),
-                                          [](const MemberInfo& m) { return m.role == Role::Active; });
+                              std::any_of(facts.others.begin(), facts.others.end(), [this](const MemberInfo& m) {
+                                return present(m) && m.role == Role::Active;
+                              });
   const auto stands_for_vip = [someone_active](Role role) {
     return someone_active ? role == Role::Active : holdsVip(role);
   };
@@ -106,7 +107,7 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
     consider(best_active, settings_.priority, settings_.self);
   }
   for (const auto& member : facts.others) {
-    if (stands_for_vip(member.role)) {
+    if (present(member) && stands_for_vip(member.role)) {
       consider(best_active, member.priority, member.nodeid);
     }
   }
@@ -115,7 +116,8 @@ std::optional<std::uint32_t> RoleMachine::electedActive(const ClusterFacts& fact
     consider(best_candidate, settings_.priority, settings_.self);
   }
   for (const auto& member : facts.others) {
-    if (member.in_sync && member.eligible && (member.role == Role::Standby || member.role == Role::Active)) {
+    if (present(member) && member.in_sync && member.eligible &&
+        (member.role == Role::Standby || member.role == Role::Active)) {
       consider(best_candidate, member.priority, member.nodeid);
     }
   }
@@ -141,6 +143,12 @@ void RoleMachine::enter(Decision& decision, Role to, std::string reason) {
   if (holdsVip(from) && !holdsVip(to)) {
     vip_held_ = false;
     decision.effects.emplace_back(effect::ReleaseVip{});
+    if (settings_.lease) {
+      decision.effects.emplace_back(effect::ReleaseLease{}); // after the VIP: never answer without it
+    }
+  }
+  if (contending_ && !holdsVip(to) && to != Role::Standby) {
+    stopContending(decision);
   }
   if (from == Role::HandingOver && to == Role::Active) {
     decision.effects.emplace_back(effect::AnswerAgain{});
@@ -158,8 +166,11 @@ void RoleMachine::enter(Decision& decision, Role to, std::string reason) {
     // After a failure the old active's guard may keep its gate open for up to its bound after
     // it was last seen: wait that out. A planned handover needs no wait (the old active
     // stopped answering ARP/NA before it released the VIP).
-    decision.effects.emplace_back(effect::TakeVip{taking_ ? Millis{0} : settings_.guard_bound});
+    // With the lease, the old holder's lease ended before any voter granted ours, and its
+    // kernel gate shut with it: nothing to wait out either.
+    decision.effects.emplace_back(effect::TakeVip{taking_ || settings_.lease ? Millis{0} : settings_.guard_bound});
     decision.effects.emplace_back(effect::PublishKeyring{});
+    contending_.reset();
   }
   role_ = to;
   decision.to = to;
@@ -168,7 +179,49 @@ void RoleMachine::enter(Decision& decision, Role to, std::string reason) {
   }
 }
 
+void RoleMachine::becomeActive(Decision& decision, Contention::Kind kind, std::string reason) {
+  if (!settings_.lease || lease_held_) {
+    return enter(decision, Role::Active, std::move(reason));
+  }
+  if (!contending_) {
+    decision.effects.emplace_back(effect::ContendLease{});
+  }
+  contending_ = Contention{kind, std::move(reason)};
+}
+
+bool RoleMachine::contentionStands(const ClusterFacts& facts) const {
+  switch (contending_->kind) {
+  case Contention::Kind::Election: {
+    const auto elected = electedActive(facts);
+    return elected && *elected == settings_.self && !facts.settling;
+  }
+  case Contention::Kind::Switchover: {
+    // What the Released step was accepted on must still hold when the lease comes.
+    const auto* from = taking_ ? findMember(facts, taking_->from) : nullptr;
+    return from != nullptr && present(*from) && from->role == Role::HandingOver && facts.quorate &&
+           facts.in_sync && facts.serviceable;
+  }
+  case Contention::Kind::Operator:
+    return facts.quorate && facts.in_sync && facts.serviceable &&
+           std::none_of(facts.others.begin(), facts.others.end(),
+                        [this](const MemberInfo& m) { return present(m) && holdsVip(m.role); });
+  }
+  return false;
+}
+
+void RoleMachine::stopContending(Decision& decision) {
+  contending_.reset();
+  decision.effects.emplace_back(effect::ReleaseLease{});
+  if (taking_) {
+    // The old active waits for our VIP: tell it that it will not come.
+    decision.effects.emplace_back(
+        effect::SendHandover{{HandoverStep::Phase::Aborted, taking_->from, settings_.self, {}}});
+    taking_.reset();
+  }
+}
+
 Decision RoleMachine::handle(const Event& event, const ClusterFacts& facts, Millis now) {
+  lease_held_ = facts.lease_held;
   Decision decision;
   decision.from = role_;
   decision.to = role_;
@@ -361,7 +414,7 @@ void RoleMachine::onStep(Decision& decision, const HandoverStep& step, std::uint
     }
     yielding_ = false;
     taking_ = Taking{step.from, false};
-    enter(decision, Role::Active, "switchover from " + nameOf(step.from, facts));
+    becomeActive(decision, Contention::Kind::Switchover, "switchover from " + nameOf(step.from, facts));
     return;
   }
   case HandoverStep::Phase::Taken:
@@ -384,6 +437,9 @@ void RoleMachine::onStep(Decision& decision, const HandoverStep& step, std::uint
     if (step.to == self && sender != self && taking_ && taking_->from == step.from) {
       // The old active called the switchover off before our Taken reached the group.
       taking_.reset();
+      if (contending_) {
+        stopContending(decision);
+      }
       enter(decision, Role::Standby, "the switchover from " + nameOf(step.from, facts) + " was called off");
       return;
     }
@@ -485,7 +541,7 @@ void RoleMachine::operatorCommand(Decision& decision, const Event& event, const 
       }
     }
     yielding_ = false;
-    return enter(decision, Role::Active, "promoted by the operator");
+    return becomeActive(decision, Contention::Kind::Operator, "promoted by the operator");
   }
   // event::Demote
   if (role_ != Role::Active) {
@@ -509,11 +565,17 @@ void RoleMachine::decide(Decision& decision, const ClusterFacts& facts) {
     enter(decision, Role::Standby, "reconnected to corosync");
   }
   if (std::any_of(facts.others.begin(), facts.others.end(),
-                  [](const MemberInfo& m) { return m.role == Role::Active; })) {
+                  [this](const MemberInfo& m) { return present(m) && m.role == Role::Active; })) {
     yielding_ = false; // someone else holds the VIP: nothing left to yield
   }
   if (role_ == Role::Maintenance) {
     return;
+  }
+  if (settings_.lease && holdsVip(role_) && !facts.lease_held) {
+    // Its kernel gate shut when the lease ended; another node may hold it now.
+    yielding_ = true;
+    enter(decision, Role::Standby,
+          "lost the majority lease: no majority of voters renewed it in time (cut off, or this node stalled)");
   }
   if (role_ == Role::HandingOver) {
     if (!facts.quorate) {
@@ -543,6 +605,9 @@ void RoleMachine::decide(Decision& decision, const ClusterFacts& facts) {
     } else if (elected && *elected != settings_.self) {
       const auto* winner = findMember(facts, *elected);
       const bool conflict = winner != nullptr && winner->role == Role::Active;
+      if (conflict && settings_.lease) {
+        return; // we hold the lease, so its "active" is stale: it lost its own, and steps down
+      }
       enter(decision, Role::Standby,
             conflict ? "node " + winner->name + " is also active and ranks higher (a partition healed): "
                                                 "stepping down to resync"
@@ -553,8 +618,19 @@ void RoleMachine::decide(Decision& decision, const ClusterFacts& facts) {
     }
     return;
   }
+  if (contending_) {
+    if (!contentionStands(facts)) {
+      return stopContending(decision);
+    }
+    if (facts.lease_held) {
+      auto reason = std::move(contending_->reason);
+      return enter(decision, Role::Active, std::move(reason) + " (granted the majority lease)");
+    }
+    return;
+  }
   if (elected && *elected == settings_.self && !facts.settling) {
-    enter(decision, Role::Active, "elected: no active member, and the highest priority among the in-sync ones");
+    becomeActive(decision, Contention::Kind::Election,
+                 "elected: no active member, and the highest priority among the in-sync ones");
   }
 }
 

@@ -36,6 +36,9 @@ struct MemberInfo {
   Role role = Role::Standby;
   bool in_sync = false;
   bool eligible = true; // false while it yields after an operator's demote or a lost VIP
+  // With the majority lease: it was asking for the lease and has not been heard for the
+  // tolerated number of renewals (frozen, dead, or cut off), before Corosync may notice.
+  bool silent = false;
 };
 
 // The inputs every decision is made on; the agent rebuilds them from Corosync's callbacks,
@@ -53,6 +56,9 @@ struct ClusterFacts {
   bool serviceable = true;
   // TLS connections still open on this node: a switchover empties them before the VIP moves.
   std::size_t open_connections = 0;
+  // With the majority lease: this node holds it now (a majority of voters granted it, and its
+  // time has not run out).
+  bool lease_held = false;
 };
 
 // A step of a planned switchover as it travels between nodes (in the group's agreed order).
@@ -135,12 +141,16 @@ struct SendHandover {
 };
 // Stop the daemon (after a handover asked by SIGTERM, or at once).
 struct Exit {};
+// With the majority lease: start asking the voters for it (this node wants the VIP), or give
+// it back (it no longer answers for the VIP, or no longer wants to).
+struct ContendLease {};
+struct ReleaseLease {};
 } // namespace effect
 
 using Effect = std::variant<effect::TakeVip, effect::ReleaseVip, effect::HoldNewConnections,
                             effect::CloseConnections, effect::StopAnswering, effect::AnswerAgain,
                             effect::ForwardHeld, effect::Resync, effect::PublishKeyring,
-                            effect::SendHandover, effect::Exit>;
+                            effect::SendHandover, effect::Exit, effect::ContendLease, effect::ReleaseLease>;
 
 // The outcome of one event. `refused` is set (and nothing changes) when an operator command
 // cannot be done.
@@ -179,6 +189,11 @@ struct RoleSettings {
   Millis handover_timeout{5000};
   Millis handover_grace{500};
   Millis drain_bound{2000};
+  // The majority lease (docs/lease.md): a node answers for the VIP only while it holds the
+  // lease, so it takes the VIP once granted (no wait-out: the old holder's lease, and with it
+  // its kernel gate, ended first), steps down when the lease runs out, and a member silent on
+  // the lease counts as gone for the election before Corosync sees it leave.
+  bool lease = false;
 };
 
 // The decision core of one VIP group on one node: roles, election and planned switchovers in
@@ -216,7 +231,16 @@ public:
   // the target of a switchover.
   std::optional<std::uint32_t> bestStandby(const ClusterFacts& facts) const;
 
+  // With the lease: this node asks for it before it becomes active.
+  bool contending() const noexcept { return contending_.has_value(); }
+
 private:
+  // Why this node asks for the lease: what must still hold when it is granted.
+  struct Contention {
+    enum class Kind { Election, Switchover, Operator };
+    Kind kind = Kind::Election;
+    std::string reason;
+  };
   struct Switchover {
     enum class Phase { Emptying, Released, Draining };
     Phase phase = Phase::Emptying;
@@ -235,6 +259,11 @@ private:
   };
 
   void enter(Decision& decision, Role to, std::string reason);
+  // Becomes active, or with the lease asks for it first (and becomes active once it holds it).
+  void becomeActive(Decision& decision, Contention::Kind kind, std::string reason);
+  bool contentionStands(const ClusterFacts& facts) const;
+  void stopContending(Decision& decision);
+  bool present(const MemberInfo& member) const noexcept { return !(settings_.lease && member.silent); }
   void decide(Decision& decision, const ClusterFacts& facts);
   void operatorCommand(Decision& decision, const Event& event, const ClusterFacts& facts, Millis now);
   void startSwitchover(Decision& decision, std::uint32_t target, AfterHandover after, const ClusterFacts& facts,
@@ -260,6 +289,8 @@ private:
   std::optional<Taking> taking_;
   bool vip_held_ = false; // netctl reported the VIP taken (not merely asked for)
   std::optional<Millis> wake_at_;
+  std::optional<Contention> contending_;
+  bool lease_held_ = false; // the facts' lease_held at the event being handled
 };
 
 } // namespace failover::daemon

@@ -3,6 +3,7 @@
 #include "daemon/cluster/replicator.h"
 #include "daemon/log.h"
 #include "daemon/replication_facts.h"
+#include "daemon/role/lease.h"
 #include "daemon/role/role_machine.h"
 #include "tests/fakes/manual_clock.h"
 #include "tests/fakes/map_session_store.h"
@@ -34,6 +35,8 @@ using daemon::cluster::Replicator;
 using Time = std::int64_t; // simulated milliseconds
 namespace event = daemon::event;
 namespace effect = daemon::effect;
+namespace lease = daemon::lease;
+using lease::Nanos;
 
 constexpr Time GUARD_BOUND = 50;
 constexpr Time TICK = 1000;
@@ -44,6 +47,10 @@ constexpr std::int64_t SESSION_LIFETIME_S = 86'400;
 constexpr Time CLIENT_RETURN = 25;
 constexpr Time FOREVER = INT64_MAX / 4;
 constexpr std::size_t TRACE_KEPT = 80;
+constexpr std::int64_t NS_PER_MS = 1'000'000;
+// The simulated clocks' rate error bound (2 %, far above a real oscillator's, so that the
+// lease's drift margin matters at the simulator's millisecond grain).
+constexpr std::uint32_t DRIFT_PPM = 20'000;
 
 // The PRNG: one engine, fixed arithmetic on its output, so that a seed replays exactly.
 class Rng {
@@ -114,23 +121,77 @@ struct Node {
   Time handing_over_since = 0;
   std::optional<std::uint32_t> switchover_target;
   Time took_at = -1; // when it last completed a takeover
+  // The majority lease: this process's part in it, and this node's clock (CLOCK_MONOTONIC
+  // runs 1 + rate_ppm / 10^6 times as fast as real time, from an offset).
+  std::unique_ptr<lease::Lease> lease;
+  std::int64_t clock_offset_ns = 0;
+  std::int64_t rate_ppm = 0;
+  // The lease end the daemon last wrote into the guard's map, on this node's clock: the kernel
+  // drops VIP traffic from then on. FOREVER without the lease.
+  std::int64_t kernel_lease_end = FOREVER;
+  bool lease_held_fed = false;
+  std::set<std::uint32_t> silent_fed;
+  Time lease_timer_at = FOREVER;
+  std::uint64_t lease_timer_generation = 0;
+  bool lease_in_blocked = false; // a one-way fault on its cluster links
+  bool lease_out_blocked = false;
+  bool lease_check_pending = false;
 
   GroupMember process() const { return {id, static_cast<std::uint32_t>(incarnation)}; }
   bool inSync() const { return replicator && replicator->inSync(); }
   bool live(Time now) const { return daemon_up && now >= frozen_until; }
-  bool answering(Time now) const { return vip == Vip::Held && !quiesced && now < gate_until; }
+  Nanos local(Time now) const { return Nanos{clock_offset_ns + now * (NS_PER_MS + rate_ppm)}; }
+  bool answering(Time now) const {
+    return vip == Vip::Held && !quiesced && now < gate_until && local(now).count() < kernel_lease_end;
+  }
   std::string name() const { return "n" + std::to_string(id); }
+};
+
+// The lease's witness for a two-node cluster: a voter on a third machine, nothing else.
+struct Witness {
+  std::uint32_t id = 0;
+  bool up = true;
+  int component = 0;
+  std::int64_t clock_offset_ns = 0;
+  std::int64_t rate_ppm = 0;
+  std::unique_ptr<lease::Lease> lease;
+  Nanos local(Time now) const { return Nanos{clock_offset_ns + now * (NS_PER_MS + rate_ppm)}; }
 };
 
 class Simulation {
 public:
   Simulation(std::uint64_t seed, const Options& options) : rng_(seed), options_(options) {
-    const unsigned count = 3 + static_cast<unsigned>(rng_.below(3));
+    lease_on_ = options.lease == LeaseMode::On || (options.lease == LeaseMode::Random && rng_.chance(50));
+    // Two nodes only with the lease and a witness: Corosync's two_node keeps both halves of
+    // a cut quorate, and only the lease's third vote tells them apart (docs/roles.md).
+    const unsigned count = lease_on_ && rng_.chance(30) ? 2 : 3 + static_cast<unsigned>(rng_.below(3));
+    two_node_ = count == 2;
     for (unsigned i = 0; i < count; ++i) {
       auto node = std::make_unique<Node>();
       node->id = i + 1;
       node->priority = 100 + static_cast<unsigned>(rng_.below(3)) * 50;
       nodes_.push_back(std::move(node));
+    }
+    if (lease_on_) {
+      outcome_.lease = true;
+      lease_settings_.renew_interval = std::chrono::milliseconds(rng_.chance(50) ? 10 : 20);
+      lease_settings_.length = lease_settings_.renew_interval * rng_.between(4, 6);
+      lease_settings_.missed_renewals = static_cast<unsigned>(rng_.between(2, 3));
+      lease_settings_.drift_ppm = DRIFT_PPM;
+      loss_percent_ = static_cast<unsigned>(std::array{0, 1, 5}[rng_.below(3)]);
+      for (auto& node : nodes_) {
+        lease_settings_.voters.push_back(node->id);
+        node->clock_offset_ns = static_cast<std::int64_t>(rng_.below(1'000'000'000'000));
+        node->rate_ppm = rng_.between(-static_cast<Time>(DRIFT_PPM), DRIFT_PPM);
+      }
+      if (two_node_) {
+        witness_ = std::make_unique<Witness>();
+        witness_->id = count + 1;
+        witness_->clock_offset_ns = static_cast<std::int64_t>(rng_.below(1'000'000'000'000));
+        witness_->rate_ppm = rng_.between(-static_cast<Time>(DRIFT_PPM), DRIFT_PPM);
+        lease_settings_.voters.push_back(witness_->id);
+        startWitness();
+      }
     }
   }
 
@@ -180,6 +241,17 @@ private:
   void checkInvariants();
   Node* node(std::uint32_t id) { return nodes_[id - 1].get(); }
 
+  // The majority lease: its messages over the simulated cluster links (loss, delay, one-way
+  // faults, partitions), each node's timer, and what the decision core learns from it.
+  void startWitness();
+  void leaseSend(std::uint32_t from, const lease::Outgoing& out);
+  bool leaseReachable(std::uint32_t from, std::uint32_t to) const;
+  void leaseArrive(std::uint32_t from, const lease::Outgoing& out);
+  void leaseChanged(Node& node);
+  void armLease(Node& node);
+  void leaseFactsCheck(Node& node);
+  void addLeaseStats(const lease::Lease& lease);
+
   // The daemon's GroupBus: what its Replicator sends goes into the simulated Corosync.
   class SimBus final : public daemon::cluster::GroupBus {
   public:
@@ -202,6 +274,11 @@ private:
 
   Rng rng_;
   Options options_;
+  bool lease_on_ = false;
+  bool two_node_ = false;
+  lease::Settings lease_settings_;
+  unsigned loss_percent_ = 0;
+  std::unique_ptr<Witness> witness_;
   fakes::ManualClock clock_;
   std::uint64_t session_serial_ = 0;
   std::uint64_t keyring_rotations_ = 0;
@@ -268,6 +345,9 @@ ClusterFacts Simulation::facts(const Node& node) const {
   if (node.replicator) {
     daemon::addReplicationFacts(facts, *node.replicator);
   }
+  if (node.lease) {
+    lease::addLeaseFacts(facts, *node.lease, node.local(now_));
+  }
   return facts;
 }
 
@@ -315,9 +395,17 @@ void Simulation::carryOut(Node& node, const Decision& decision) {
       node.quiesced = false;
       const auto generation = ++node.take_generation;
       const auto incarnation = node.incarnation;
-      at(now_ + take->wait_out.count() + rng_.between(1, 5), [this, &node, generation, incarnation] {
-        input(node, incarnation, [this, &node, generation] {
+      const Time wait_out = options_.unsafe == Unsafe::NoWaitOut ? 0 : take->wait_out.count();
+      const Time due = now_ + wait_out + rng_.between(1, 5);
+      at(due, [this, &node, generation, incarnation, due] {
+        input(node, incarnation, [this, &node, generation, due] {
           if (node.vip != Vip::Taking || node.take_generation != generation) {
+            return;
+          }
+          if (now_ - due > GUARD_BOUND) {
+            // VipOwner::onProbeTimeout: the process stalled while it waited; decide again.
+            node.vip = Vip::None;
+            feed(node, event::VipLost{"stalled while waiting to take the VIP"});
             return;
           }
           if (!node.link_up) {
@@ -329,6 +417,14 @@ void Simulation::carryOut(Node& node, const Decision& decision) {
           node.gate_until = FOREVER;
           node.took_at = now_;
           ++outcome_.takeovers;
+          for (auto& other : nodes_) {
+            if (lease_on_ && other->id != node.id && other->vip == Vip::Held && !other->quiesced &&
+                std::any_of(node.members.begin(), node.members.end(),
+                            [&other](const GroupMember& m) { return m.nodeid == other->id; })) {
+              ++outcome_.lease_fast_takeovers; // Corosync had not yet seen the old one go
+              break;
+            }
+          }
           note(node.name() + " holds the VIP and answers for it");
           // Clients resume on whichever node answers: it must hold what they were promised.
           checkSessions(node, "answers for the VIP");
@@ -339,10 +435,27 @@ void Simulation::carryOut(Node& node, const Decision& decision) {
       node.vip = Vip::None;
       node.quiesced = false;
       ++node.take_generation;
-    } else if (std::holds_alternative<effect::StopAnswering>(effect)) {
+    } else if (const auto* stop = std::get_if<effect::StopAnswering>(&effect)) {
       node.quiesced = true;
+      if (node.lease) {
+        node.lease->nameSuccessor(stop->target);
+      }
     } else if (std::holds_alternative<effect::AnswerAgain>(effect)) {
       node.quiesced = false;
+      if (node.lease) {
+        node.lease->nameSuccessor(0);
+      }
+    } else if (std::holds_alternative<effect::ContendLease>(effect)) {
+      for (const auto& out : node.lease->want(node.local(now_))) {
+        leaseSend(node.id, out);
+      }
+      leaseChanged(node);
+    } else if (std::holds_alternative<effect::ReleaseLease>(effect)) {
+      node.kernel_lease_end = 0; // the gate shuts before the voters hear that it may
+      for (const auto& out : node.lease->giveUp(node.local(now_))) {
+        leaseSend(node.id, out);
+      }
+      leaseChanged(node);
     } else if (std::holds_alternative<effect::Resync>(effect)) {
       node.replicator->resync();
     } else if (std::holds_alternative<effect::PublishKeyring>(effect)) {
@@ -588,7 +701,8 @@ void Simulation::cpgChange(Node& changed) {
 // Every daemon joined in the ring learns the ring's CPG members and quorum, `delay` from now
 // and after what it was sent before.
 void Simulation::announceMembership(const std::vector<Node*>& ring, Time delay) {
-  Membership membership{{}, ring.size() * 2 > nodes_.size()};
+  // Corosync's two_node: either node alone is quorate (once both were seen, at the start).
+  Membership membership{{}, two_node_ ? !ring.empty() : ring.size() * 2 > nodes_.size()};
   for (auto* n : ring) {
     if (n->cpg_joined) {
       membership.members.push_back(n->process());
@@ -617,6 +731,7 @@ void Simulation::startDaemon(Node& node) {
   settings.self = node.id;
   settings.priority = node.priority;
   settings.guard_bound = daemon::Millis{GUARD_BOUND};
+  settings.lease = lease_on_;
   node.core = std::make_unique<RoleMachine>(settings);
   node.connected = false;
   node.quorate = false;
@@ -626,6 +741,22 @@ void Simulation::startDaemon(Node& node) {
   node.held_sessions.clear();
   node.noted_in_sync = false;
   node.noted_cold_starts = 0;
+  if (lease_on_) {
+    if (node.lease) {
+      addLeaseStats(*node.lease);
+    }
+    auto voting = lease_settings_;
+    voting.self = node.id;
+    if (options_.unsafe == Unsafe::LeaseNoVoters) {
+      voting.voters = {node.id};
+    }
+    node.lease = std::make_unique<lease::Lease>(voting, node.local(now_));
+    node.kernel_lease_end = 0; // netctl's start-up shuts the gate until a lease is granted
+    node.lease_held_fed = false;
+    node.silent_fed.clear();
+    node.lease_timer_at = FOREVER;
+    node.lease_check_pending = false;
+  }
   // A new process: an empty cache, a new incarnation, its own replicator.
   node.store = std::make_unique<fakes::MapSessionStore>();
   node.bus = std::make_unique<SimBus>(*this, node);
@@ -668,6 +799,9 @@ void Simulation::stopDaemon(Node& node, bool clean) {
   if (clean) {
     node.vip = Vip::None; // VipOwner::shutdown
     node.quiesced = false;
+    if (lease_on_) {
+      node.kernel_lease_end = 0;
+    }
   } else if (node.vip != Vip::None) {
     // Killed: the address stays, but the guard shuts the gate within its bound of the last
     // refresh (every bound/5), and a takeover in progress stops where it was.
@@ -810,6 +944,12 @@ void Simulation::randomStep() {
         away << other->name() << " ";
       }
     }
+    if (witness_) {
+      witness_->component = rng_.chance(50) ? 1 : 0;
+      if (witness_->component == 1) {
+        away << "witness ";
+      }
+    }
     note("cluster network partitioned: { " + away.str() + "} apart");
     reconfigure(rng_.between(400, 500));
     return;
@@ -818,6 +958,11 @@ void Simulation::randomStep() {
     note("cluster network healed");
     for (auto& other : nodes_) {
       other->component = 0;
+      other->lease_in_blocked = false;
+      other->lease_out_blocked = false;
+    }
+    if (witness_) {
+      witness_->component = 0;
     }
     reconfigure(rng_.between(200, 1500));
     return;
@@ -885,6 +1030,28 @@ void Simulation::randomStep() {
       n.replicator->publishKeyring();
     }
     return;
+  case 13:
+    if (lease_on_) {
+      // One direction of its cluster links drops everything (iptables DROP on input or
+      // output): the lease hears it one way at once; Corosync's ring reforms without it.
+      const bool in = rng_.chance(50);
+      (in ? n.lease_in_blocked : n.lease_out_blocked) = true;
+      n.component = 10 + static_cast<int>(n.id);
+      note(n.name() + " cluster links drop " + (in ? "input" : "output"));
+      reconfigure(rng_.between(400, 500));
+    }
+    return;
+  case 14:
+    if (witness_) {
+      if (witness_->up) {
+        witness_->up = false;
+        addLeaseStats(*witness_->lease);
+        note("witness killed");
+      } else {
+        startWitness();
+      }
+    }
+    return;
   default:
     return; // quiet: let the cluster settle
   }
@@ -892,8 +1059,16 @@ void Simulation::randomStep() {
 
 void Simulation::healAll() {
   note("heal everything");
+  if (witness_) {
+    witness_->component = 0;
+    if (!witness_->up) {
+      startWitness();
+    }
+  }
   for (auto& n : nodes_) {
     n->component = 0;
+    n->lease_in_blocked = false;
+    n->lease_out_blocked = false;
     if (!n->corosync_up) {
       n->corosync_up = true;
     }
@@ -910,6 +1085,124 @@ void Simulation::healAll() {
       feed(*n, event::FactsChanged{});
     }
   }
+}
+
+void Simulation::startWitness() {
+  auto settings = lease_settings_;
+  settings.self = witness_->id;
+  settings.votes = true;
+  witness_->up = true;
+  witness_->lease = std::make_unique<lease::Lease>(settings, witness_->local(now_));
+  note("witness starts");
+}
+
+bool Simulation::leaseReachable(std::uint32_t from, std::uint32_t to) const {
+  const auto endpoint = [this](std::uint32_t id) -> std::tuple<int, bool, bool> {
+    if (witness_ && id == witness_->id) {
+      return {witness_->component, false, false};
+    }
+    const auto& n = *nodes_[id - 1];
+    return {n.component, n.lease_in_blocked, n.lease_out_blocked};
+  };
+  const auto [from_component, from_in, from_out] = endpoint(from);
+  const auto [to_component, to_in, to_out] = endpoint(to);
+  return from_component == to_component && !from_out && !to_in;
+}
+
+void Simulation::leaseSend(std::uint32_t from, const lease::Outgoing& out) {
+  if (!leaseReachable(from, out.to) || rng_.chance(loss_percent_)) {
+    return;
+  }
+  const Time delay = rng_.chance(2) ? rng_.between(5, 30) : rng_.between(0, 2);
+  at(now_ + delay, [this, from, out] { leaseArrive(from, out); });
+}
+
+void Simulation::leaseArrive(std::uint32_t from, const lease::Outgoing& out) {
+  if (witness_ && out.to == witness_->id) {
+    if (witness_->up) {
+      for (const auto& answer : witness_->lease->receive(from, out.message, witness_->local(now_))) {
+        leaseSend(witness_->id, answer);
+      }
+    }
+    return;
+  }
+  auto& receiver = *node(out.to);
+  input(receiver, receiver.incarnation, [this, &receiver, from, out] {
+    for (const auto& answer : receiver.lease->receive(from, out.message, receiver.local(now_))) {
+      leaseSend(receiver.id, answer);
+    }
+    leaseChanged(receiver);
+  });
+}
+
+// As the agent after any lease input: the lease end into the guard's map at once, the timer
+// re-armed, and the decision core told (from the event loop, after this input) if what it
+// knows of the lease changed.
+void Simulation::leaseChanged(Node& node) {
+  node.kernel_lease_end = node.lease->end().count();
+  armLease(node);
+  if (node.lease_check_pending) {
+    return;
+  }
+  node.lease_check_pending = true;
+  at(now_, [this, &node, incarnation = node.incarnation] {
+    input(node, incarnation, [this, &node] {
+      node.lease_check_pending = false;
+      leaseFactsCheck(node);
+    });
+  });
+}
+
+void Simulation::leaseFactsCheck(Node& node) {
+  const auto local = node.local(now_);
+  const bool held = node.lease->held(local);
+  std::set<std::uint32_t> silent;
+  for (auto& other : nodes_) {
+    if (other->id != node.id && node.lease->silent(other->id, local)) {
+      silent.insert(other->id);
+    }
+  }
+  if (held != node.lease_held_fed || silent != node.silent_fed) {
+    if (held != node.lease_held_fed) {
+      note(node.name() + (held ? " holds the lease" : " does not hold the lease"));
+    }
+    node.lease_held_fed = held;
+    node.silent_fed = silent;
+    feed(node, event::FactsChanged{});
+  }
+}
+
+void Simulation::armLease(Node& node) {
+  const auto due = node.lease->nextDue(node.local(now_));
+  if (!due) {
+    return;
+  }
+  // The real instant this node's clock reaches `due`, rounded up to the simulator's grain.
+  const auto span = due->count() - node.clock_offset_ns;
+  const auto rate = NS_PER_MS + node.rate_ppm;
+  const Time when = (span + rate - 1) / rate;
+  if (node.lease_timer_at > now_ && node.lease_timer_at <= when) {
+    return; // an earlier one is armed, and re-arms
+  }
+  node.lease_timer_at = when;
+  const auto generation = ++node.lease_timer_generation;
+  at(when, [this, &node, generation, incarnation = node.incarnation] {
+    if (node.lease_timer_generation != generation) {
+      return;
+    }
+    input(node, incarnation, [this, &node] {
+      node.lease_timer_at = FOREVER;
+      for (const auto& out : node.lease->tick(node.local(now_))) {
+        leaseSend(node.id, out);
+      }
+      leaseChanged(node);
+    });
+  });
+}
+
+void Simulation::addLeaseStats(const lease::Lease& lease) {
+  outcome_.lease_renewals += lease.stats().renewals;
+  outcome_.lease_losses += lease.stats().losses;
 }
 
 void Simulation::checkInvariants() {
@@ -1009,6 +1302,11 @@ Outcome Simulation::run() {
       if (active.size() == 1 && n->store->keyring != active[0]->store->keyring) {
         violation(n->name() + " holds another ticket keyring than the active 20 s after everything healed");
       }
+    }
+  }
+  for (auto& n : nodes_) {
+    if (n->lease) {
+      addLeaseStats(*n->lease);
     }
   }
   outcome_.simulated_ms = now_;

@@ -9,10 +9,21 @@ namespace failover::sim {
 // One seeded run of the cluster simulator (docs/simulation.md): N nodes, each running the
 // real RoleMachine, over a simulated Corosync, through a random schedule of faults and
 // operator commands, with the safety invariants checked after every event.
+// Whether the nodes run the majority lease (docs/lease.md): drawn per seed, or forced.
+enum class LeaseMode { Random, On, Off };
+// Deliberately unsafe variants, to show that the invariants catch what they guard against.
+enum class Unsafe {
+  None,
+  NoWaitOut,     // without the lease, a new active does not wait out the old one's guard
+  LeaseNoVoters, // with the lease, each node counts only its own vote: it need not wait out the old lease
+};
+
 struct Options {
   unsigned steps = 200;    // random faults and commands per run
   std::int64_t skew_ms = 20; // how far apart the two sides of a partition learn of it
   bool trace = false;      // keep every event, not only the last ones
+  LeaseMode lease = LeaseMode::Random;
+  Unsafe unsafe = Unsafe::None;
 };
 
 struct Outcome {
@@ -29,6 +40,10 @@ struct Outcome {
   // Confirmed by a message that the far side of a partition never received, then missing
   // where a client came back (docs/simulation.md): counted, not a violation.
   std::uint64_t sessions_in_partition_window = 0;
+  bool lease = false;                 // this seed ran the majority lease
+  std::uint64_t lease_renewals = 0;   // majority grants the holders received
+  std::uint64_t lease_losses = 0;     // leases that ran out while wanted
+  std::uint64_t lease_fast_takeovers = 0; // takeovers while Corosync still listed the old active
 };
 
 Outcome run(std::uint64_t seed, const Options& options);
