@@ -572,3 +572,67 @@ TEST_CASE("a snapshot refused because it came before the member knew it was quor
   CHECK(late.replicator->inSync());
   CHECK(late.store.entries() == 1);
 }
+
+TEST_CASE("sync mode: a node alone in a quorate group confirms nothing (Corosync's two_node keeps a lone node quorate)") {
+  Cluster cluster;
+  auto& alone = cluster.add(1);
+  cluster.joinQuorate(alone);
+  cluster.tick(1500);
+  REQUIRE(alone.replicator->inSync());
+  alone.role = WireRole::Active;
+  const auto number = alone.createSession(7, cluster.nowSeconds() + 300);
+  REQUIRE(number > 0);
+  cluster.group.deliver();
+  CHECK(alone.store.confirmed_through < number); // nobody else holds it: not a promise
+  CHECK(alone.store.abandoned_through == number);
+}
+
+TEST_CASE("an in-sync member takes a keyring only from the active: a sync source's snapshot keyring is not the cluster's") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  auto& standby = *cluster.nodes[1];
+  auto& other = *cluster.nodes[2];
+  active.store.keyring = {1, 1, 1};
+  active.replicator->publishKeyring();
+  cluster.group.deliver();
+  REQUIRE(standby.store.keyring == active.store.keyring);
+  other.store.keyring = {9, 9, 9};
+  other.replicator->publishKeyring(); // as inside a snapshot for some member out of sync
+  cluster.group.deliver();
+  CHECK(standby.store.keyring == std::vector<std::uint8_t>{1, 1, 1});
+  CHECK(active.store.keyring == std::vector<std::uint8_t>{1, 1, 1});
+}
+
+TEST_CASE("a member that joins already active, with no active in view, makes an in-sync standby resync") {
+  Cluster cluster;
+  auto& standby = cluster.add(2);
+  cluster.joinQuorate(standby);
+  cluster.tick(1500);
+  REQUIRE(standby.replicator->inSync());
+  // The other half of a healed two-node partition, which served meanwhile.
+  auto& active = cluster.add(1, 200);
+  active.role = WireRole::Active;
+  cluster.rejoin(active);
+  active.replicator->announce();
+  cluster.group.deliver();
+  CHECK_FALSE(standby.replicator->inSync());
+}
+
+TEST_CASE("a member that joins as a standby, or as active while an active is in view, leaves an in-sync node in sync") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& standby = *cluster.nodes[1];
+  REQUIRE(standby.replicator->inSync());
+  auto& late = cluster.add(4, 400);
+  cluster.rejoin(late);
+  late.replicator->announce();
+  cluster.group.deliver();
+  CHECK(standby.replicator->inSync());
+  auto& other_active = cluster.add(5, 500); // a healed partition's second active: the roles sort it out
+  other_active.role = WireRole::Active;
+  cluster.rejoin(other_active);
+  other_active.replicator->announce();
+  cluster.group.deliver();
+  CHECK(standby.replicator->inSync());
+}
