@@ -9,14 +9,20 @@ standby before the next.
     kill:  kill -9 of the active's failoverd (Corosync sees the process leave at once)
     links: the active's cluster link, then its service link, cut (seen after the totem token
            plus consensus: 1.2 x token)
+    freeze: the active's failoverd SIGSTOPped for 2 s, then SIGCONT (Corosync never sees a
+           frozen process leave: without the lease nobody takes over until it wakes)
+With --lease every node runs the majority lease at its defaults (h 10 ms, L 60 ms, k 3;
+docs/lease.md), so a failure is decided by the lease, not by Corosync's token.
 Not a test: prints medians.
-    FAILOVER_BUILD_DIR=build/release python3 bench/outage.py [--runs 11] [--token 200]
+    FAILOVER_BUILD_DIR=build/release python3 bench/outage.py [--runs 11] [--token 200] [--lease]
+        [--modes switchover,kill,links,freeze]
 """
 
 import argparse
 import signal
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
@@ -25,12 +31,21 @@ from lab import PYTHON, TLS_PORT, TOOLS, VIP4, Lab, Probe, busywait  # noqa: E40
 VIP = VIP4.split("/")[0]
 
 
-def run_mode(mode, runs, token):
+FREEZE_SECONDS = 2.0
+
+
+def lease_config(lab):
+    voters = "".join(f"lease-voter = {h.name} {h.nodeid} {h.cluster_ip4}\n" for h in lab.nodes)
+    return f"lease = yes\n{voters}"
+
+
+def run_mode(mode, runs, token, lease):
     outages, failures = [], []
     with Lab(nodes=3, clients=1, token_ms=token) as lab:
         c1 = lab.clients[0]
+        extra = lease_config(lab) if lease else ""
         for host, priority in zip(lab.nodes, (200, 150, 100)):
-            lab.start_failoverd(host, priority=priority)
+            lab.start_failoverd(host, priority=priority, extra=extra)
         busywait(lambda: lab.active_nodes() == ["n1"], 20, "n1 active")
         for _ in range(runs):
             active = lab.node(lab.active_nodes()[0])
@@ -58,6 +73,10 @@ def run_mode(mode, runs, token):
             if mode == "kill":
                 active.failoverd.process.send_signal(signal.SIGKILL)
                 active.failoverd.process.wait(10)
+            elif mode == "freeze":
+                active.failoverd.process.send_signal(signal.SIGSTOP)
+                time.sleep(FREEZE_SECONDS)  # the fault's own duration, not a wait for an outcome
+                active.failoverd.process.send_signal(signal.SIGCONT)
             else:
                 # The cluster link first: the survivor learns of the failure from Corosync alone
                 # (cutting the service link first lets the node announce its lost VIP over the
@@ -73,7 +92,9 @@ def run_mode(mode, runs, token):
                 lab.ip(active, "addr", "flush", "dev", "svc0", "scope", "global")
                 lab.ip(active, "addr", "add", f"{active.service_ip4}/24", "dev", "svc0")
                 lab.ip(active, "-6", "addr", "add", f"{active.service_ip6}/64", "dev", "svc0", "nodad")
-                lab.start_failoverd(active, priority=100)  # back as a standby (no preemption)
+                lab.start_failoverd(active, priority=100, extra=extra)  # back as a standby (no preemption)
+            elif mode == "freeze":
+                busywait(lambda: lab.status(active)["role"] in ("standby", "active"), 30, "the frozen node awake")
             else:
                 # The cut node has seen the partition (its Corosync formed a ring of its own)
                 # before its links come back: otherwise the cut is too short to be a failure.
@@ -95,10 +116,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--token", type=int, default=200)
+    parser.add_argument("--lease", action="store_true", help="every node runs the majority lease")
+    parser.add_argument("--modes", default="switchover,kill,links,freeze")
     args = parser.parse_args()
-    print(f"outage seen by a client probing every 10 ms ({args.runs} runs, totem token {args.token} ms)")
-    for mode in ("switchover", "kill", "links"):
-        outages, failures = run_mode(mode, args.runs, args.token)
+    print(f"outage seen by a client probing every 10 ms ({args.runs} runs, totem token {args.token} ms, "
+          f"lease {'on' if args.lease else 'off'})")
+    for mode in args.modes.split(","):
+        outages, failures = run_mode(mode, args.runs, args.token, args.lease)
         print(f"  {mode:10}: median {statistics.median(outages):7.1f} ms  min {min(outages):7.1f}  "
               f"max {max(outages):7.1f}  failed attempts median {statistics.median(failures)} total {sum(failures)}  "
               f"runs: {' '.join(f'{o:.0f}' for o in outages)}", flush=True)

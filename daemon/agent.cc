@@ -29,20 +29,9 @@ constexpr auto DRAIN_BOUND = 2000ms;
 constexpr std::size_t MIN_CLUSTER_KEY = 32;
 constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
-template <class T> T orThrow(sys::Result<T> result, const std::string& what) {
-  if (!result) {
-    throw std::runtime_error(what + ": " + result.error().message);
-  }
-  return std::move(*result);
-}
-
-void orThrow(sys::Status status, const std::string& what) {
-  if (!status) {
-    throw std::runtime_error(what + ": " + status.error().message);
-  }
-}
-
 } // namespace
+
+using sys::orThrow;
 
 Agent::Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop)
     : config_(std::make_shared<const Config>(std::move(config))), command_line_(std::move(command_line)),
@@ -80,6 +69,9 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
          if (connected) {
            Log{LogLevel::Notice, "cluster"} << "connected to corosync as node " << link_->localNode();
            roles_.setNode(link_->localNode());
+           if (lease_) {
+             lease_->checkNode(link_->localNode());
+           }
          } else {
            Log{LogLevel::Error, "cluster"} << "no connection to corosync: " << link_->lastError()
                                            << "; retrying";
@@ -127,6 +119,13 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                         handle(event::FactsChanged{});
                       }}),
                  "VIP");
+  if (c.lease.enabled) {
+    vip_->limitGate(std::chrono::nanoseconds{0}); // shut until a majority grants the lease
+    lease_ = std::make_unique<LeaseService>(c, orThrow(cluster::Sealer::create(key.view()), "cluster key"), loop_,
+                                            clock_,
+                                            LeaseService::Callbacks{[this] { handle(event::FactsChanged{}); },
+                                                                    [this](auto until) { vip_->limitGate(until); }});
+  }
   for (const auto& note : vip_->reconciled()) {
     Log{LogLevel::Notice, "vip"} << note;
   }
@@ -231,6 +230,14 @@ void Agent::resync() { replicator_->resync(); }
 void Agent::publishKeyring() { replicator_->publishKeyring(); }
 void Agent::sendHandover(const HandoverStep& step) { replicator_->sendHandover(toMessage(step)); }
 void Agent::closeConnections() { tls_->closeConnections(); }
+// Only a node with the lease on is ever asked to; a switchover names its target either way.
+void Agent::contendLease() { lease_->want(); }
+void Agent::releaseLease() { lease_->giveUp(); }
+void Agent::leaseSuccessor(std::uint32_t node) {
+  if (lease_) {
+    lease_->nameSuccessor(node);
+  }
+}
 
 void Agent::report(const Decision& decision) {
   if (decision.changed() && decision.from == Role::HandingOver) {
@@ -270,6 +277,9 @@ ClusterFacts Agent::facts() const {
   facts.open_connections = tls_ ? tls_->openConnections() : 0;
   if (replicator_) {
     addReplicationFacts(facts, *replicator_);
+  }
+  if (lease_) {
+    lease_->addFacts(facts);
   }
   return facts;
 }
@@ -382,7 +392,7 @@ sys::Result<std::size_t> Agent::rotateKeys() {
 nlohmann::json Agent::status() const {
   return buildStatus({*config_, roles_, facts(), *replicator_, *tls_, *vip_, link_->localNode(), clock_,
                       transitions_, last_transition_, last_transition_at_, control_ ? control_->refused() : 0,
-                      hooks_runner_.get()});
+                      hooks_runner_.get(), lease_.get()});
 }
 
 } // namespace failover::daemon

@@ -8,6 +8,7 @@
 #include "daemon/effects.h"
 #include "daemon/control/request_server.h"
 #include "daemon/hooks.h"
+#include "daemon/lease_service.h"
 #include "daemon/role/role_machine.h"
 #include "sys/clock.h"
 #include "sys/event_loop.h"
@@ -63,6 +64,9 @@ private:
   void publishKeyring() override;
   void sendHandover(const HandoverStep& step) override;
   void closeConnections() override;
+  void contendLease() override;
+  void releaseLease() override;
+  void leaseSuccessor(std::uint32_t node) override;
   void onSignal();
   void onTick();
   // Applies the live keys that changed and returns them, or why it kept the running
@@ -95,6 +99,7 @@ private:
   std::unique_ptr<RequestServer> control_;
   std::unique_ptr<RequestServer> metrics_;
   std::unique_ptr<HookRunner> hooks_runner_;
+  std::unique_ptr<LeaseService> lease_; // with lease = yes
   RoleMachine roles_;
   bool connected_ = false;
   bool quorate_ = false;

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace failover::daemon {
 
@@ -279,6 +280,27 @@ void validateNetwork(Validator& v, Config& config) {
   }
 }
 
+std::optional<std::filesystem::path> validateKeyFile(Validator& v) {
+  const auto key_file = v.single("cluster-key-file");
+  if (!key_file) {
+    return std::nullopt;
+  }
+  // Read once to prove it is usable; the bytes are wiped as soon as the check is done.
+  if (auto key = tls::readSecretFile(key_file->value, MIN_CLUSTER_KEY, MAX_CLUSTER_KEY); !key) {
+    v.problem(*key_file, "cluster-key-file", key.error().message + " (create one with: failoverctl keygen FILE)");
+    return std::nullopt;
+  }
+  return key_file->value;
+}
+
+std::optional<LogLevel> validateLogLevel(Validator& v) {
+  return v.choice<LogLevel>("log-level", {{"error", LogLevel::Error},
+                                          {"warning", LogLevel::Warning},
+                                          {"notice", LogLevel::Notice},
+                                          {"info", LogLevel::Info},
+                                          {"debug", LogLevel::Debug}});
+}
+
 void validateCluster(Validator& v, Config& config) {
   if (const auto group = v.single("cluster-group")) {
     if (group->value.empty() || group->value.size() > MAX_GROUP_NAME) {
@@ -288,14 +310,8 @@ void validateCluster(Validator& v, Config& config) {
       config.cluster_group = group->value;
     }
   }
-  if (const auto key_file = v.single("cluster-key-file")) {
-    // Read once to prove it is usable; the bytes are wiped as soon as the check is done.
-    if (auto key = tls::readSecretFile(key_file->value, MIN_CLUSTER_KEY, MAX_CLUSTER_KEY); !key) {
-      v.problem(*key_file, "cluster-key-file",
-                key.error().message + " (create one with: failoverctl keygen FILE)");
-    } else {
-      config.cluster_key_file = key_file->value;
-    }
+  if (const auto key_file = validateKeyFile(v)) {
+    config.cluster_key_file = *key_file;
   }
 }
 
@@ -318,11 +334,7 @@ void validateControl(Validator& v, Config& config) {
       config.control_group = group->value;
     }
   }
-  if (const auto level = v.choice<LogLevel>("log-level", {{"error", LogLevel::Error},
-                                                          {"warning", LogLevel::Warning},
-                                                          {"notice", LogLevel::Notice},
-                                                          {"info", LogLevel::Info},
-                                                          {"debug", LogLevel::Debug}})) {
+  if (const auto level = validateLogLevel(v)) {
     config.log_level = *level;
   }
 }
@@ -406,6 +418,111 @@ void validateBehaviour(Validator& v, Config& config) {
       config.metrics_address = endpoint->first;
       config.metrics_port = endpoint->second;
     }
+  }
+}
+
+// "NAME NODEID ADDRESS[,ADDRESS...]"
+std::optional<cluster::LeaseVoter> parseVoter(Validator& v, const Setting& setting, std::uint16_t port) {
+  std::istringstream words(setting.value);
+  std::string name;
+  std::string id_text;
+  std::string addresses;
+  std::string extra;
+  words >> name >> id_text >> addresses;
+  const auto bad = [&](const std::string& why) {
+    v.problem(setting, "lease-voter", "'" + setting.value + "': " + why + " (expected NAME NODEID ADDRESS[,ADDRESS])");
+    return std::nullopt;
+  };
+  if (addresses.empty() || (words >> extra)) {
+    return bad("three fields");
+  }
+  cluster::LeaseVoter voter;
+  voter.name = name;
+  const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), voter.id);
+  if (ec != std::errc{} || end != id_text.data() + id_text.size() || voter.id == 0) {
+    return bad("'" + id_text + "' is not a node id (a positive whole number: corosync's nodeid)");
+  }
+  std::istringstream list(addresses);
+  for (std::string address; std::getline(list, address, ',');) {
+    auto parsed = sys::SocketAddress::parse(address, port);
+    if (!parsed) {
+      return bad(parsed.error().message);
+    }
+    voter.addresses.push_back(*parsed);
+  }
+  return voter;
+}
+
+// Fills `lease` from the lease-* keys; `self`: this node's (or the witness's) name.
+void validateLease(Validator& v, const std::string& self, LeaseConfig& lease, bool witness) {
+  const auto enabled = witness ? std::optional(true) : v.flag("lease");
+  const auto port = v.number("lease-port", 1, 65535);
+  const auto renew = v.number("lease-renew-ms", 1, 1000);
+  const auto length = v.number("lease-ms", 2, 60'000);
+  const auto missed = v.number("lease-missed-renewals", 1, 100);
+  const auto drift = v.number("lease-drift-ppm", 0, 100'000);
+  const auto entries = v.optionalAll("lease-voter");
+  if (!enabled || !*enabled) {
+    if (!entries.empty()) {
+      v.problem(entries.front(), "lease-voter", "given, but lease = no: set lease = yes, or remove the voters");
+    }
+    return;
+  }
+  if (!port || !renew || !length || !missed || !drift) {
+    return;
+  }
+  if (*length <= 2 * *renew) {
+    v.problem(v.single("lease-ms").value(), "lease-ms",
+              std::to_string(*length) + " is not more than twice lease-renew-ms (" + std::to_string(*renew) +
+                  "): the holder must renew several times within one lease");
+    return;
+  }
+  if (*missed * *renew >= *length) {
+    v.problem(v.single("lease-missed-renewals").value(), "lease-missed-renewals",
+              std::to_string(*missed) + " renewals of " + std::to_string(*renew) + " ms are not less than lease-ms (" +
+                  std::to_string(*length) + "): a standby would notice a silent holder only after its lease ended");
+    return;
+  }
+  lease.enabled = true;
+  lease.settings.renew_interval = std::chrono::milliseconds(*renew);
+  lease.settings.length = std::chrono::milliseconds(*length);
+  lease.settings.missed_renewals = *missed;
+  lease.settings.drift_ppm = *drift;
+  lease.settings.votes = true;
+  for (const auto& entry : entries) {
+    auto voter = parseVoter(v, entry, static_cast<std::uint16_t>(*port));
+    if (!voter) {
+      continue;
+    }
+    const auto clash = std::find_if(lease.voters.begin(), lease.voters.end(), [&voter](const auto& other) {
+      return other.id == voter->id || other.name == voter->name;
+    });
+    if (clash != lease.voters.end()) {
+      v.problem(entry, "lease-voter", "'" + entry.value + "': the name or node id of " + clash->name + " again");
+      continue;
+    }
+    if (!lease.voters.empty() && voter->addresses.size() != lease.voters.front().addresses.size()) {
+      v.problem(entry, "lease-voter", "'" + entry.value + "': every voter needs one address per cluster link (" +
+                                          std::to_string(lease.voters.front().addresses.size()) + " before)");
+      continue;
+    }
+    if (voter->name == self) {
+      lease.settings.self = voter->id;
+    }
+    lease.settings.voters.push_back(voter->id);
+    lease.voters.push_back(std::move(*voter));
+  }
+  if (entries.empty()) {
+    v.missing("lease-voter", "lease = yes needs every node, and a witness for two nodes, as lease-voter");
+    return;
+  }
+  if (lease.settings.self == 0) {
+    v.problem(entries.front(), "lease-voter", "none of the entries is this node ('" + self + "', its node-name)");
+  }
+  if (lease.voters.size() < 3) {
+    v.problem(entries.front(), "lease-voter",
+              std::to_string(lease.voters.size()) + " voters: a majority of two cannot survive the loss of either; "
+              "add a witness (failoverd --witness) as a third voter, or set lease = no");
   }
 }
 
@@ -551,6 +668,27 @@ private:
   std::set<std::string, std::less<>>& live_;
 };
 
+// The lease's keys, shared by the daemon's table and the witness's (which always votes).
+void addLeaseOptions(OptionTable& table, bool with_switch) {
+  const auto text = [] { return po::value<std::string>(); };
+  if (with_switch) {
+    OptionAdder{table}("lease", text()->default_value("no"),
+                       "yes: answer for the VIP only under a majority lease, for failover in well under 100 ms "
+                       "(docs/lease.md); needs 3 or more lease-voter entries");
+  }
+  OptionAdder{table}
+    ("lease-voter", po::value<std::vector<std::string>>()->composing(),
+     "NAME NODEID ADDRESS[,ADDRESS]: a voter of the lease (every node, plus a witness for two nodes), its "
+     "corosync node id and its address on each cluster link, in the same order everywhere; repeat")
+    ("lease-port", text()->default_value("5410"), "UDP port of the lease's heartbeat on the cluster links")
+    ("lease-renew-ms", text()->default_value("10"), "h: the lease holder asks the voters this often, 1-1000")
+    ("lease-ms", text()->default_value("60"),
+     "L: how long a voter's grant binds it; a failover takes about L + h (more than 2 h)")
+    ("lease-missed-renewals", text()->default_value("3"),
+     "a holder unheard for this many renewals is silent: the next in line asks for the lease")
+    ("lease-drift-ppm", text()->default_value("1000"), "the bound on any clock's rate error, in parts per million");
+}
+
 OptionTable optionTable() {
   OptionTable table;
   const auto text = [] { return po::value<std::string>(); };
@@ -622,12 +760,53 @@ OptionTable optionTable() {
     ("document-root", text()->default_value("/var/lib/failoverd/www"), "files served by the static service")
     ("backend", text(), "ADDRESS:PORT the relay service forwards to")
     ("proxy-protocol", text()->default_value("no"), "send a PROXY v2 header to the backend");
+  addLeaseOptions(table, true);
   return table;
 }
 
 } // namespace
 
 po::options_description configOptions() { return optionTable().options; }
+
+po::options_description witnessOptions() {
+  OptionTable table;
+  const auto text = [] { return po::value<std::string>(); };
+  OptionAdder{table}
+    ("node-name", text(), "the witness's name among the lease-voter entries")
+    ("cluster-key-file", text()->default_value("/etc/failoverd/cluster.key"),
+     "the cluster's key (the same file as on the nodes)")
+    ("log-level", text()->default_value("notice"), "error, warning, notice, info or debug");
+  addLeaseOptions(table, false);
+  return table.options;
+}
+
+WitnessConfig loadWitnessConfig(const std::filesystem::path& file, const po::variables_map& command_line) {
+  const auto table = witnessOptions();
+  std::vector<std::string> problems;
+  std::ifstream in(file);
+  if (!in) {
+    throw ConfigError({file.string() + ": cannot be read (give the path with --config, or create it)"});
+  }
+  Settings settings = readConfigFile(in, file, table, problems);
+  applyCommandLine(settings, command_line, table);
+  WitnessConfig config;
+  config.source = file;
+  Validator v(settings, table, problems);
+  if (const auto name = v.single("node-name")) {
+    config.name = name->value;
+  }
+  if (const auto key_file = validateKeyFile(v)) {
+    config.cluster_key_file = *key_file;
+  }
+  if (const auto level = validateLogLevel(v)) {
+    config.log_level = *level;
+  }
+  validateLease(v, config.name, config.lease, true);
+  if (!problems.empty()) {
+    throw ConfigError(std::move(problems));
+  }
+  return config;
+}
 
 bool reloadsLive(std::string_view key) {
   static const auto live = optionTable().live;
@@ -710,6 +889,7 @@ Config loadConfig(const std::filesystem::path& file, const po::variables_map& co
   validateControl(validator, config);
   validateBehaviour(validator, config);
   validateTls(validator, config);
+  validateLease(validator, config.node_name, config.lease, false);
   if (!problems.empty()) {
     for (auto& problem : problems) {
       // Problems without a location ("missing required key") belong to the file as a whole.

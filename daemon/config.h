@@ -1,6 +1,8 @@
 #pragma once
 
+#include "daemon/cluster/lease_link.h"
 #include "daemon/log.h"
+#include "daemon/role/lease.h"
 #include "netctl/address.h"
 #include "netctl/vip_owner.h"
 #include "tls/server.h"
@@ -21,6 +23,22 @@ namespace failover::daemon {
 using netctl::TakeoverMode;
 
 inline constexpr const char* DEFAULT_CONFIG_FILE = "/etc/failoverd/failoverd.conf";
+
+// The majority lease's part of a configuration: the daemon's and the witness's.
+struct LeaseConfig {
+  bool enabled = false;
+  std::vector<cluster::LeaseVoter> voters; // this node's own entry included
+  lease::Settings settings;                // settings.self: this node's voter id
+};
+
+// failoverd --witness: a voter of the lease and nothing else (docs/lease.md, "The witness").
+struct WitnessConfig {
+  std::filesystem::path source;
+  std::string name;
+  std::filesystem::path cluster_key_file;
+  LogLevel log_level = LogLevel::Notice;
+  LeaseConfig lease;
+};
 
 // The validated, immutable configuration. Built only by loadConfig; a reload builds a new one.
 struct Config {
@@ -64,6 +82,9 @@ struct Config {
   // Prometheus text endpoint ("" = off).
   std::string metrics_address;
   std::uint16_t metrics_port = 0;
+
+  // The majority lease (docs/lease.md): off unless `lease = yes`.
+  LeaseConfig lease;
 };
 
 // Every problem found in a configuration, each line naming where (file:line or command line),
@@ -88,6 +109,12 @@ Config loadConfig(const std::filesystem::path& file,
 // Facts an operator should know about but that do not make the file invalid (an interface
 // that does not exist yet may be created later, e.g. a bond or VLAN).
 std::vector<std::string> configWarnings(const Config& config);
+
+// The witness's file: node-name (its name among the lease-voter entries), cluster-key-file,
+// log-level and the lease-* keys, with the same syntax and checks. Throws ConfigError.
+boost::program_options::options_description witnessOptions();
+WitnessConfig loadWitnessConfig(const std::filesystem::path& file,
+                                const boost::program_options::variables_map& command_line);
 
 // Loads the TLS certificates and keys the way the server will (as nginx -t does); returns the
 // problems found. Separate from loadConfig because it reads and parses every PEM file.

@@ -28,9 +28,11 @@ EffectsOutcome carryOutEffects(const Decision& decision, netctl::VipControl& vip
       cluster.closeConnections();
     } else if (const auto* stop = std::get_if<effect::StopAnswering>(&effect)) {
       logFailure(vip.quiesce(), LogLevel::Error, "switchover", "cannot stop answering for the VIP");
+      cluster.leaseSuccessor(stop->target);
       Log{LogLevel::Notice, "switchover"} << "stopped answering ARP for the VIP; waiting for "
                                           << name_of(stop->target) << " to take it";
     } else if (std::holds_alternative<effect::AnswerAgain>(effect)) {
+      cluster.leaseSuccessor(0);
       logFailure(vip.resume(), LogLevel::Error, "switchover", "cannot answer for the VIP again");
     } else if (const auto* forward = std::get_if<effect::ForwardHeld>(&effect)) {
       netctl::MacAddress mac;
@@ -44,6 +46,10 @@ EffectsOutcome carryOutEffects(const Decision& decision, netctl::VipControl& vip
       cluster.sendHandover(send->step);
     } else if (std::holds_alternative<effect::Exit>(effect)) {
       outcome.exit = true;
+    } else if (std::holds_alternative<effect::ContendLease>(effect)) {
+      cluster.contendLease();
+    } else if (std::holds_alternative<effect::ReleaseLease>(effect)) {
+      cluster.releaseLease();
     }
   }
   return outcome;

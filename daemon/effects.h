@@ -18,6 +18,10 @@ public:
   virtual void publishKeyring() = 0;
   virtual void sendHandover(const HandoverStep& step) = 0;
   virtual void closeConnections() = 0;
+  // The majority lease (when on): ask for it, give it back, name a switchover's target.
+  virtual void contendLease() = 0;
+  virtual void releaseLease() = 0;
+  virtual void leaseSuccessor(std::uint32_t node) = 0;
 };
 
 struct EffectsOutcome {

@@ -7,6 +7,7 @@ RoleSettings roleSettings(const Config& config) {
   settings.priority = config.node_priority;
   settings.preempt = config.preempt;
   settings.guard_bound = config.guard.bound;
+  settings.lease = config.lease.enabled;
   return settings;
 }
 

@@ -85,6 +85,7 @@ nlohmann::json buildStatus(const StatusSources& from) {
            {{"from", toString(from.last_transition.from)}, {"to", toString(from.last_transition.to)},
             {"reason", from.last_transition.reason}, {"at", from.last_transition_at}}},
           {"transitions", from.transitions},
+          {"lease", from.lease != nullptr ? from.lease->status() : json{{"enabled", false}}},
           {"replication",
            {{"enabled", config.replication}, {"sent", stats.sent.load()}, {"received", stats.received.load()},
             {"records_sent", stats.records_sent.load()}, {"records_applied", stats.records_applied.load()},
@@ -147,6 +148,24 @@ std::string renderPrometheus(const nlohmann::json& s) {
       for (const auto& [kind, count] : guard["drops"].items()) {
         out << "failoverd_vip_guard_drops_total{kind=\"" << kind << "\"} " << count << "\n";
       }
+    }
+  }
+  if (const auto lease = s.value("lease", nlohmann::json::object()); lease.value("enabled", false)) {
+    gauge("failoverd_lease_held", "1 while this node holds the majority lease", "gauge");
+    out << "failoverd_lease_held " << (lease["held"].get<bool>() ? 1 : 0) << "\n";
+    gauge("failoverd_lease_renewals_total", "lease requests of this node that a majority of voters granted",
+          "counter");
+    out << "failoverd_lease_renewals_total " << lease["renewals"] << "\n";
+    gauge("failoverd_lease_missed_renewals_total", "lease requests no majority granted before the next one",
+          "counter");
+    out << "failoverd_lease_missed_renewals_total " << lease["missed_renewals"] << "\n";
+    gauge("failoverd_lease_losses_total", "times the lease ended while this node still wanted it", "counter");
+    out << "failoverd_lease_losses_total " << lease["losses"] << "\n";
+    gauge("failoverd_lease_grants_given_total", "lease requests this node granted as a voter", "counter");
+    out << "failoverd_lease_grants_given_total " << lease["grants_given"] << "\n";
+    gauge("failoverd_lease_rejected_total", "lease datagrams dropped, by reason", "counter");
+    for (const auto& [reason, count] : lease["rejected"].items()) {
+      out << "failoverd_lease_rejected_total{reason=\"" << reason << "\"} " << count << "\n";
     }
   }
   const auto& r = s["replication"];

@@ -3,6 +3,7 @@
 #include "daemon/cluster/replicator.h"
 #include "daemon/config.h"
 #include "daemon/hooks.h"
+#include "daemon/lease_service.h"
 #include "daemon/role/role_machine.h"
 #include "netctl/vip_owner.h"
 #include "sys/clock.h"
@@ -30,6 +31,7 @@ struct StatusSources {
   std::time_t last_transition_at;
   std::uint64_t control_refused;
   const HookRunner* hooks;
+  const LeaseService* lease; // null without the lease
 };
 
 // The node's status is one snapshot: the JSON document of `failoverctl status --json`.

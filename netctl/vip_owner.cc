@@ -210,8 +210,23 @@ sys::Status VipOwner::openGate() {
   if (!guard_) {
     return {};
   }
-  gate_open_until_ = monotonicNow() + plan_.guard->bound;
+  const auto now = monotonicNow();
+  gate_open_until_ = now + plan_.guard->bound;
+  if (gate_limit_ && *gate_limit_ < gate_open_until_) {
+    gate_open_until_ = *gate_limit_;
+    if (gate_open_until_ <= now) {
+      shutGate();
+      return sys::fail(sys::Errc::Unavailable, "the lease that lets this node answer for the VIP has ended");
+    }
+  }
   return guard_->openUntil(gate_open_until_);
+}
+
+void VipOwner::limitGate(std::chrono::nanoseconds until) {
+  gate_limit_ = until;
+  if (guard_ && answering() && gate_open_until_ > monotonicNow()) {
+    (void)openGate(); // a limit that has passed shuts the gate now; the guard timer then lets the VIP go
+  }
 }
 
 void VipOwner::shutGate() {
@@ -225,7 +240,9 @@ void VipOwner::shutGate() {
 void VipOwner::onGuardTimer() {
   const auto now = monotonicNow();
   if (guard_ && answering()) {
-    if (now >= gate_open_until_) {
+    if (gate_limit_ && now >= *gate_limit_) {
+      fail("the lease that lets this node answer for the VIP has ended: the kernel stopped answering for it");
+    } else if (now >= gate_open_until_) {
       // The kernel has already shut the gate: this process was frozen, starved or stalled
       // past the bound, and another node may have taken the VIP meanwhile. It must not
       // answer again on its own say-so: let the VIP go, and let the election decide anew.

@@ -117,6 +117,10 @@ public:
   void forwardHeld(const MacAddress& to) override;
   // Demotes if needed and restores every address, sysctl, rule and link state it changed.
   sys::Status shutdown();
+  // With a lease (the daemon's majority lease): the guard's gate may stay open no later than
+  // `until` (CLOCK_MONOTONIC, as bpf_ktime_get_ns() reads it; 0 keeps it shut), whatever the
+  // liveness bound would allow. Written into the kernel at once while answering.
+  void limitGate(std::chrono::nanoseconds until);
 
   State state() const noexcept { return state_; }
   // Whether this node could serve the VIP: its service interface is up with carrier (or down
@@ -179,6 +183,7 @@ private:
   sys::TimerFd guard_timer_;
   std::unique_ptr<VipGuard> guard_;
   std::chrono::nanoseconds gate_open_until_{0}; // CLOCK_MONOTONIC, as last written; 0: shut
+  std::optional<std::chrono::nanoseconds> gate_limit_; // limitGate(); none without a lease
   std::chrono::nanoseconds next_lifetime_refresh_{0};
   std::uint64_t guard_fired_ = 0;
   std::vector<ArpProbe> probes_;

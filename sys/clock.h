@@ -13,6 +13,8 @@ public:
   virtual std::int64_t wallMs() const noexcept = 0;
   // Since some fixed point on this node: for intervals, immune to clock steps.
   virtual std::int64_t monotonicMs() const noexcept = 0;
+  // The same clock in nanoseconds (the lease's arithmetic, and bpf_ktime_get_ns(), need them).
+  virtual std::int64_t monotonicNs() const noexcept { return monotonicMs() * 1'000'000; }
   std::int64_t wallSeconds() const noexcept { return wallMs() / 1000; }
 };
 
@@ -20,6 +22,7 @@ class SystemClock final : public Clock {
 public:
   std::int64_t wallMs() const noexcept override;
   std::int64_t monotonicMs() const noexcept override;
+  std::int64_t monotonicNs() const noexcept override;
 };
 
 } // namespace failover::sys

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <expected>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,20 @@ Error systemError(std::string_view what, int err = errno);
 
 inline std::unexpected<Error> fail(Errc code, std::string message) {
   return std::unexpected(Error{code, std::move(message)});
+}
+
+// Start-up only (the one place exceptions are used): the value, or std::runtime_error
+// "what: message".
+template <class T> T orThrow(Result<T> result, const std::string& what) {
+  if (!result) {
+    throw std::runtime_error(what + ": " + result.error().message);
+  }
+  return std::move(*result);
+}
+inline void orThrow(const Status& status, const std::string& what) {
+  if (!status) {
+    throw std::runtime_error(what + ": " + status.error().message);
+  }
 }
 
 } // namespace failover::sys

@@ -66,7 +66,16 @@ sys::SecretBuffer encodePayload(const Payload& payload) {
         } else if constexpr (std::is_same_v<T, SnapshotDoneMessage>) {
           out.u32(p.member);
           out.u32(p.sessions);
+        } else if constexpr (std::is_same_v<T, LeaseRequestMessage>) {
+          out.i64(static_cast<std::int64_t>(p.round));
+          out.u32(p.successor);
+        } else if constexpr (std::is_same_v<T, LeaseGrantMessage>) {
+          out.u32(p.requester);
+          out.i64(static_cast<std::int64_t>(p.round));
+        } else if constexpr (std::is_same_v<T, LeaseReleaseMessage>) {
+          // the type says it all
         } else {
+          static_assert(std::is_same_v<T, HandoverMessage>);
           out.u8(static_cast<std::uint8_t>(p.phase));
           out.u32(p.from);
           out.u32(p.to);
@@ -186,6 +195,27 @@ sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_
     payload = handover;
     break;
   }
+  case MessageType::LeaseRequest: {
+    auto round = in.i64();
+    auto successor = round ? in.u32() : std::unexpected(round.error());
+    if (!successor) {
+      return std::unexpected(successor.error());
+    }
+    payload = LeaseRequestMessage{static_cast<std::uint64_t>(*round), *successor};
+    break;
+  }
+  case MessageType::LeaseGrant: {
+    auto requester = in.u32();
+    auto round = requester ? in.i64() : std::unexpected(requester.error());
+    if (!round) {
+      return std::unexpected(round.error());
+    }
+    payload = LeaseGrantMessage{*requester, static_cast<std::uint64_t>(*round)};
+    break;
+  }
+  case MessageType::LeaseRelease:
+    payload = LeaseReleaseMessage{};
+    break;
   default:
     return in.malformed("unknown message type " + std::to_string(static_cast<int>(type)));
   }

@@ -34,6 +34,10 @@ enum class MessageType : std::uint8_t {
   Keyring = 4,      // the whole ticket keyring, after every change
   SnapshotDone = 5, // the end of a state transfer to one member
   Handover = 6,     // a step of a planned switchover
+  // The majority lease's datagrams (docs/lease.md), on its own UDP port, never over Corosync.
+  LeaseRequest = 7, // grant me the lease (this round), and my successor if named
+  LeaseGrant = 8,   // granted: the requester and its round
+  LeaseRelease = 9, // I gave the lease back
 };
 
 struct Header {
@@ -83,8 +87,19 @@ struct HandoverMessage {
   std::array<std::uint8_t, 6> mac{};
 };
 
+struct LeaseRequestMessage {
+  std::uint64_t round = 0;
+  std::uint32_t successor = 0; // 0: none
+};
+struct LeaseGrantMessage {
+  std::uint32_t requester = 0;
+  std::uint64_t round = 0;
+};
+struct LeaseReleaseMessage {};
+
 using Payload = std::variant<StateMessage, SessionsMessage, RemovalsMessage, KeyringMessage,
-                             SnapshotDoneMessage, HandoverMessage>;
+                             SnapshotDoneMessage, HandoverMessage, LeaseRequestMessage, LeaseGrantMessage,
+                             LeaseReleaseMessage>;
 
 struct Message {
   Header header;

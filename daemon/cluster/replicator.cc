@@ -163,8 +163,7 @@ void Replicator::confirmOwn(std::span<const std::uint8_t> wire) {
   // the other nodes' daemons down, this process may be the only one that has it (the cluster
   // simulator found a two-node cluster with a witness losing such sessions when the lone
   // node died).
-  const bool shared = std::any_of(peers_.begin(), peers_.end(), [](const auto& peer) { return peer.second.state.has_value(); });
-  if (quorate_ && shared) {
+  if (quorate_ && shared()) {
     store_.sessionsConfirmed(through);
   } else {
     store_.sessionsAbandoned(through);
@@ -182,13 +181,17 @@ void Replicator::announce() {
   if (!bus_.connected()) {
     return;
   }
+  sendState();
+  checkColdStart();
+}
+
+void Replicator::sendState() {
   StateMessage state = callbacks_.describe_self();
   state.in_sync = in_sync_;
   state.applied_sequence = applied_sequence_;
   state.applied_incarnation = applied_incarnation_;
   state.cache_entries = static_cast<std::uint32_t>(store_.entries());
   send(std::move(state));
-  checkColdStart();
 }
 
 void Replicator::sendHandover(const HandoverMessage& message) {
@@ -200,8 +203,9 @@ void Replicator::sendHandover(const HandoverMessage& message) {
 void Replicator::publishKeyring() {
   if (replicate_ && bus_.connected()) {
     // Our state first, in the same order: members take a keyring from an in-sync member only
-    // if they know it as the active.
-    announce();
+    // if they know it as the active. (Only the message: this runs while a decision's effects
+    // are carried out, which must not start another decision.)
+    sendState();
     send(KeyringMessage{store_.exportKeyring()});
   }
 }
@@ -259,7 +263,7 @@ void Replicator::onQuorum(bool quorate) {
     view_changed_ms_ = clock_.monotonicMs();
   }
   quorate_ = quorate;
-  confirming_.store(replicate_ && joined_ && quorate_);
+  updateConfirming();
   if (lost && replicate_) {
     // What is in flight may come back only within this minority.
     abandonInFlight();
@@ -298,10 +302,21 @@ void Replicator::onMembership(const std::vector<GroupMember>& members, const std
   }
   if (std::find(joined.begin(), joined.end(), self) != joined.end()) {
     joined_ = true;
-    confirming_.store(replicate_ && quorate_);
   }
+  updateConfirming();
   announce();
   callbacks_.changed();
+}
+
+// Whether a session created now can be confirmed: this process is in a quorate group with
+// another member that announced itself (the one that will hold it besides us). Corosync's
+// two_node keeps a lone node quorate, and so does a cluster whose other daemons are down.
+void Replicator::updateConfirming() {
+  confirming_.store(replicate_ && joined_ && quorate_ && shared());
+}
+
+bool Replicator::shared() const {
+  return std::any_of(peers_.begin(), peers_.end(), [](const auto& peer) { return peer.second.state.has_value(); });
 }
 
 void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire) {
@@ -419,7 +434,12 @@ void Replicator::apply(const GroupMember& from, Message message) {
           if (callbacks_.handover) {
             callbacks_.handover(from, payload);
           }
+        } else if constexpr (std::is_same_v<T, LeaseRequestMessage> || std::is_same_v<T, LeaseGrantMessage> ||
+                             std::is_same_v<T, LeaseReleaseMessage>) {
+          // The lease has its own port: over Corosync such a message is out of place.
+          ++stats_.rejected[static_cast<std::size_t>(RejectReason::Malformed)];
         } else {
+          static_assert(std::is_same_v<T, SnapshotDoneMessage>);
           // Only with quorum: a snapshot from within a minority carries a minority's state
           // (the cluster simulator found two cut-off nodes syncing each other from one that
           // had cold-started on a stale "quorate" as it woke from a freeze).
@@ -436,6 +456,7 @@ void Replicator::apply(const GroupMember& from, Message message) {
 void Replicator::applyState(Peer& peer, StateMessage state) {
   const bool first = !peer.state.has_value();
   peer.state = std::move(state);
+  updateConfirming();
   if (first && peer.state->role == WireRole::Active && in_sync_ && replicate_ && !activeInView(peer)) {
     // It joined us already active: a partition healed, and it served on the other side while
     // no active was with us. Corosync's two_node (and a node whose lease lapsed while the

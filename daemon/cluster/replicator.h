@@ -120,6 +120,9 @@ private:
   void sendSnapshot(std::uint32_t member);
   void apply(const GroupMember& from, Message message);
   void applyState(Peer& peer, StateMessage state);
+  void sendState();
+  void updateConfirming();
+  bool shared() const;
   bool isSyncSource() const;
   // This node, or a member other than `except`, announced itself active.
   bool activeInView(const Peer& except) const;

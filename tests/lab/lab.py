@@ -37,6 +37,7 @@ CLUSTER_WATCH = BUILD_DIR / "tests" / "cluster-watch"
 VIP_TOOL = BUILD_DIR / "tests" / "vip-tool"
 FAILOVERD = BUILD_DIR / "daemon" / "failoverd"
 FAILOVERCTL = BUILD_DIR / "daemon" / "failoverctl"
+WITNESS = BUILD_DIR / "daemon" / "failoverd-witness"
 TLS_PORT = 443
 TOOLS = Path(__file__).resolve().parent / "tools"
 PYTHON = sys.executable
@@ -271,7 +272,7 @@ class Lab:
     manager. With corosync=True every node runs Corosync and up() returns once all nodes are
     members of one ring and quorate."""
 
-    def __init__(self, nodes=3, clients=1, corosync=True, token_ms=200, workdir=None):
+    def __init__(self, nodes=3, clients=1, corosync=True, token_ms=200, workdir=None, witness=False):
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, bridges, corosync)")
         self.run_id = LAB_PREFIX + secrets.token_hex(3)
@@ -281,6 +282,13 @@ class Lab:
         self.switch = f"{self.run_id}-sw"
         self.nodes = [self._host(f"n{i}", i, node=True) for i in range(1, nodes + 1)]
         self.clients = [self._host(f"c{i}", i, node=False) for i in range(1, clients + 1)]
+        # The majority lease's witness: a third machine on the cluster LAN only (no Corosync).
+        self.witness = None
+        if witness:
+            self.witness = Host(name="w", netns=f"{self.run_id}-w", index=99, service_ip4=None,
+                                service_ip6=None, mac=None, cluster_ip4=f"{CLUSTER_NET4}.99")
+            self.witness.dir = self.dir / "w"
+            self.witness.dir.mkdir()
         self.namespaces = []
         self.processes = []  # (Host, Popen) for every process the lab started
         self._torn_down = False
@@ -413,6 +421,10 @@ class Lab:
             if host.cluster_ip4:
                 self._plug(host, "clu0", f"{host.name}c", "clu")
                 self.ip(host, "addr", "add", f"{host.cluster_ip4}/24", "dev", "clu0")
+        if self.witness:
+            self._add_netns(self.witness.netns)
+            self._plug(self.witness, "clu0", "wc", "clu")
+            self.ip(self.witness, "addr", "add", f"{self.witness.cluster_ip4}/24", "dev", "clu0")
 
     def _plug(self, host, inside, outside, bridge, mac=None):
         """A veth pair created directly in its two namespaces, so it never touches the root."""
@@ -613,6 +625,20 @@ class Lab:
             self._wait_ready(notify, host.failoverd.process, timeout, f"{host.name}: failoverd",
                              lambda: host.failoverd.drain_output())
         return host.failoverd
+
+    def start_witness(self, config_text, timeout=20):
+        """Starts failoverd-witness with this configuration (its key file and voters) and waits
+        for its READY=1."""
+        config = self.witness.dir / "witness.conf"
+        config.write_text(config_text)
+        notify_path = self.witness.dir / "notify.sock"
+        with self._notify_socket(notify_path) as notify:
+            env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+            self.witness.failoverd = Probe(self, self.witness, [str(WITNESS), "--config", str(config)],
+                                           "failoverd-witness", stdin=False, merge_stderr=True, env=env)
+            self._wait_ready(notify, self.witness.failoverd.process, timeout, "failoverd-witness",
+                             lambda: self.witness.failoverd.drain_output())
+        return self.witness.failoverd
 
     def start_active_and_standby(self, extra="", priorities=(200, 100)):
         """failoverd on n1 until it is active, then on n2 until it is a standby in sync."""

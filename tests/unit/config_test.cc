@@ -248,3 +248,77 @@ TEST_CASE("a reload applies the keys tagged live and refuses the others, named")
     CHECK_FALSE(reloadsLive(key));
   }
 }
+
+TEST_CASE("the majority lease's keys: voters parsed, this node found, and what cannot work refused by name") {
+  ConfigDir d;
+  const std::string voters = "lease-voter = n1 1 198.18.2.11,198.18.3.11\n"
+                             "lease-voter = n2 2 198.18.2.12,198.18.3.12\n"
+                             "lease-voter = w 9 198.18.2.99,198.18.3.99\n";
+  const auto file = d.dir / "failoverd.conf";
+  const std::string at = file.string() + ":";
+
+  SUBCASE("off by default, and voters without it are refused rather than ignored") {
+    CHECK_FALSE(loadConfig(d.write(d.valid()), {}).lease.enabled);
+    CHECK(contains(problemsOf(d.write(d.valid() + voters)), "lease-voter: given, but lease = no"));
+  }
+  SUBCASE("on: every voter, this node's id, the settings") {
+    const auto config = loadConfig(d.write(d.valid() + "lease = yes\n" + voters + "lease-ms = 80\n"), {});
+    REQUIRE(config.lease.enabled);
+    CHECK(config.lease.voters.size() == 3);
+    CHECK(config.lease.voters[2].name == "w");
+    CHECK(config.lease.voters[2].addresses.size() == 2);
+    CHECK(config.lease.settings.self == 1);
+    CHECK(config.lease.settings.voters == std::vector<std::uint32_t>{1, 2, 9});
+    CHECK(config.lease.settings.length == std::chrono::milliseconds(80));
+    CHECK(config.lease.settings.renew_interval == std::chrono::milliseconds(10));
+    CHECK(config.lease.settings.missed_renewals == 3);
+    CHECK(config.lease.settings.drift_ppm == 1000);
+  }
+  SUBCASE("two voters cannot make a majority that survives either's loss") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "lease = yes\nlease-voter = n1 1 198.18.2.11\n"
+                                                  "lease-voter = n2 2 198.18.2.12\n")),
+                   "2 voters: a majority of two cannot survive the loss of either"));
+  }
+  SUBCASE("this node is not among the voters") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "lease = yes\nlease-voter = a 1 198.18.2.11\n"
+                                                  "lease-voter = b 2 198.18.2.12\nlease-voter = c 3 198.18.2.13\n")),
+                   "none of the entries is this node ('n1', its node-name)"));
+  }
+  SUBCASE("malformed entries, clashes and link counts are named") {
+    const auto problems = problemsOf(d.write(d.valid() + "lease = yes\n" + voters +
+                                             "lease-voter = n4 x 198.18.2.14,198.18.3.14\n"
+                                             "lease-voter = n2 5 198.18.2.15,198.18.3.15\n"
+                                             "lease-voter = n6 6 198.18.2.16\n"
+                                             "lease-voter = n7 7 not-an-address,198.18.3.17\n"));
+    CHECK(contains(problems, "'x' is not a node id"));
+    CHECK(contains(problems, "the name or node id of n2 again"));
+    CHECK(contains(problems, "one address per cluster link (2 before)"));
+    CHECK(contains(problems, "'not-an-address' is not an IPv4 or IPv6 address"));
+  }
+  SUBCASE("a lease too short for its renewals, or silence noticed only after it ended") {
+    CHECK(contains(problemsOf(d.write(d.valid() + "lease = yes\n" + voters + "lease-ms = 20\n")),
+                   "lease-ms: 20 is not more than twice lease-renew-ms (10)"));
+    CHECK(contains(problemsOf(d.write(d.valid() + "lease = yes\n" + voters + "lease-missed-renewals = 6\n")),
+                   "lease-missed-renewals: 6 renewals of 10 ms are not less than lease-ms (60)"));
+  }
+}
+
+TEST_CASE("the witness's file: its name among the voters, the key, the lease keys; nothing of a node's") {
+  ConfigDir d;
+  const auto file = d.dir / "witness.conf";
+  std::ofstream(file) << "node-name = w\ncluster-key-file = " << d.key.string()
+                      << "\nlease-voter = n1 1 198.18.2.11\nlease-voter = n2 2 198.18.2.12\n"
+                         "lease-voter = w 9 198.18.2.99\n";
+  const auto config = loadWitnessConfig(file, {});
+  CHECK(config.name == "w");
+  CHECK(config.lease.enabled);
+  CHECK(config.lease.settings.self == 9);
+  CHECK(config.lease.voters.size() == 3);
+  std::ofstream(file, std::ios::app) << "vip = 198.18.1.10/24\n";
+  try {
+    loadWitnessConfig(file, {});
+    FAIL("a node's key in a witness's file was accepted");
+  } catch (const ConfigError& error) {
+    CHECK(contains(error.what(), "unknown key 'vip'"));
+  }
+}

@@ -17,6 +17,9 @@ struct RecordingCluster final : ClusterEffects {
     calls.push_back("handover " + std::to_string(static_cast<int>(step.phase)) + " to " + std::to_string(step.to));
   }
   void closeConnections() override { calls.push_back("close"); }
+  void contendLease() override { calls.push_back("contend"); }
+  void releaseLease() override { calls.push_back("release lease"); }
+  void leaseSuccessor(std::uint32_t node) override { calls.push_back("successor " + std::to_string(node)); }
   std::vector<std::string> calls;
 };
 
@@ -43,9 +46,18 @@ TEST_CASE("effects reach the VIP and the cluster in the decision's order") {
                                     effect::SendHandover{{HandoverStep::Phase::Released, 1, 2, {}}},
                                     effect::ForwardHeld{{2, 0, 0, 0, 0, 7}}, effect::ReleaseVip{}});
   CHECK(targets.vip.calls == std::vector<std::string>{"hold", "quiesce", "forward 7", "demote"});
-  CHECK(targets.cluster.calls == std::vector<std::string>{"close", "handover 2 to 2"});
+  CHECK(targets.cluster.calls == std::vector<std::string>{"close", "successor 2", "handover 2 to 2"});
   CHECK_FALSE(outcome.exit);
   CHECK_FALSE(outcome.takeover_failed);
+}
+
+TEST_CASE("the lease's effects: asked for, given back after the VIP, and the successor withdrawn when answering again") {
+  Targets targets;
+  targets.run({effect::ContendLease{}});
+  targets.run({effect::AnswerAgain{}});
+  targets.run({effect::ReleaseVip{}, effect::ReleaseLease{}});
+  CHECK(targets.cluster.calls == std::vector<std::string>{"contend", "successor 0", "release lease"});
+  CHECK(targets.vip.calls == std::vector<std::string>{"resume", "demote"});
 }
 
 TEST_CASE("a takeover that cannot start stops the sequence and says why") {

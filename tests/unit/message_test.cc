@@ -27,15 +27,23 @@ TEST_CASE("every message type round-trips through sealing") {
   payloads.emplace_back(removals);
   payloads.emplace_back(KeyringMessage{tls::SecretBytes(key_bytes)});
   payloads.emplace_back(done);
+  payloads.emplace_back(LeaseRequestMessage{0x1122334455, 3});
+  payloads.emplace_back(LeaseGrantMessage{4, 0x99aabbcc});
+  payloads.emplace_back(LeaseReleaseMessage{});
   for (auto& payload : payloads) {
+    const auto type = payload.index();
     const auto wire = encodeMessage(Message{header(5), std::move(payload)}, sealer);
-    REQUIRE(wire.size() > HEADER_SIZE + NONCE_SIZE + TAG_SIZE);
+    REQUIRE(wire.size() >= HEADER_SIZE + NONCE_SIZE + TAG_SIZE); // a release has no payload
     const auto decoded = decodeMessage(wire, sealer);
     REQUIRE(decoded);
     CHECK(decoded->header.sender == 2);
     CHECK(decoded->header.incarnation == 0xabcdef);
     CHECK(decoded->header.sequence == 5);
     CHECK(decoded->header.sent_ms == 1700000000000);
+    CHECK(decoded->payload.index() == type);
+    if (std::holds_alternative<LeaseReleaseMessage>(decoded->payload)) {
+      continue; // nothing but its type
+    }
     if (const auto* s = std::get_if<StateMessage>(&decoded->payload)) {
       CHECK(s->name == "n2");
       CHECK(s->priority == 150);
@@ -44,6 +52,12 @@ TEST_CASE("every message type round-trips through sealing") {
       CHECK_FALSE(s->eligible);
       CHECK(s->applied_sequence == 42);
       CHECK(s->cache_entries == 17);
+    } else if (const auto* request = std::get_if<LeaseRequestMessage>(&decoded->payload)) {
+      CHECK(request->round == 0x1122334455);
+      CHECK(request->successor == 3);
+    } else if (const auto* grant = std::get_if<LeaseGrantMessage>(&decoded->payload)) {
+      CHECK(grant->requester == 4);
+      CHECK(grant->round == 0x99aabbcc);
     } else if (const auto* r = std::get_if<SessionsMessage>(&decoded->payload)) {
       CHECK(r->records == sessions.records);
     } else if (const auto* k = std::get_if<KeyringMessage>(&decoded->payload)) {

@@ -580,11 +580,23 @@ TEST_CASE("sync mode: a node alone in a quorate group confirms nothing (Corosync
   cluster.tick(1500);
   REQUIRE(alone.replicator->inSync());
   alone.role = WireRole::Active;
-  const auto number = alone.createSession(7, cluster.nowSeconds() + 300);
+  // Nobody else would hold it: no number, so the handshake is not held for a promise.
+  CHECK(alone.createSession(7, cluster.nowSeconds() + 300) == 0);
+  cluster.group.deliver();
+  CHECK(alone.store.confirmed_through == 0);
+  // A second member announces itself: from then on sessions are numbered and confirmed.
+  auto& other = cluster.add(2, 200);
+  cluster.rejoin(other);
+  other.replicator->announce();
+  cluster.group.deliver();
+  const auto number = alone.createSession(8, cluster.nowSeconds() + 300);
   REQUIRE(number > 0);
   cluster.group.deliver();
-  CHECK(alone.store.confirmed_through < number); // nobody else holds it: not a promise
-  CHECK(alone.store.abandoned_through == number);
+  CHECK(alone.store.confirmed_through == number);
+  CHECK(other.store.has(8));
+  // It leaves: numbers stop again.
+  cluster.group.leave(other.member);
+  CHECK(alone.createSession(9, cluster.nowSeconds() + 300) == 0);
 }
 
 TEST_CASE("an in-sync member takes a keyring only from the active: a sync source's snapshot keyring is not the cluster's") {
