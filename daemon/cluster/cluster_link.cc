@@ -1,5 +1,7 @@
 #include "daemon/cluster/cluster_link.h"
 
+#include "daemon/log.h"
+
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -13,6 +15,8 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto RECONNECT_AFTER = 500ms;
+// While Corosync stays away, a reminder every minute (the first failure is the agent's error).
+constexpr unsigned REMIND_EVERY = 120;
 constexpr auto MAX_BACKOFF = 1000ms;
 // Messages per flush: bounded, so a long queue cannot hold the loop (TLS hooks, control).
 constexpr int FLUSH_BATCH = 256;
@@ -183,8 +187,15 @@ void ClusterLink::disconnect(const std::string& why) {
   queue_.clear();
   last_error_ = why;
   (void)reconnect_.arm(RECONNECT_AFTER);
-  if (callbacks_.connection && (was_connected || !why.empty())) {
+  failed_attempts_ = was_connected ? 1 : failed_attempts_ + 1;
+  // The agent hears of it once (the connection lost, or the first attempt failed), not every
+  // 500 ms: the retries go on quietly, with a reminder now and then.
+  if (callbacks_.connection && (was_connected || failed_attempts_ == 1)) {
     callbacks_.connection(false);
+  } else if (failed_attempts_ % REMIND_EVERY == 0) {
+    Log{LogLevel::Warning, "cluster"} << "still no connection to corosync after "
+                                      << failed_attempts_ * RECONNECT_AFTER.count() / 1000 << " s: " << why
+                                      << "; retrying every " << RECONNECT_AFTER.count() << " ms";
   }
 }
 

@@ -78,6 +78,7 @@ private:
   std::deque<std::vector<std::uint8_t>> queue_;
   std::chrono::milliseconds backoff_{1};
   std::string last_error_;
+  unsigned failed_attempts_ = 0; // since the last connection (or the start)
 };
 
 } // namespace failover::daemon::cluster

@@ -198,8 +198,9 @@ class Daemon(CliCase):
 
     def log_until(self, text):
         lines = []
-        for line in self.daemon.stderr:  # bounded: the daemon logs steadily and TIMEOUT kills
+        for line in self.daemon.stderr:  # bounded: each awaited line follows an action; TIMEOUT kills
             lines.append(line)
+            self.logged = getattr(self, "logged", []) + [line]
             if text in line:
                 return "".join(lines)
         self.fail(f"failoverd exited before logging {text!r}: {''.join(lines)}")
@@ -248,6 +249,8 @@ class Daemon(CliCase):
         config.write_text(config.read_text() + "bogus = 1\n")
         self.daemon.send_signal(signal.SIGHUP)
         self.log_until("unknown key 'bogus'")
+        # Several seconds without Corosync, retried every 500 ms: said once at error, not each time.
+        self.assertEqual(sum("no connection to corosync" in line for line in self.logged), 1, self.logged)
 
         self.daemon.send_signal(signal.SIGTERM)
         self.assertEqual(self.daemon.wait(TIMEOUT), 0)
