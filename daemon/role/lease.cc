@@ -157,11 +157,14 @@ std::vector<Outgoing> Lease::tick(Nanos now) {
   if (!wanted_ || now < next_request_ || now < standing_back_until_) {
     return {};
   }
-  if (end_ == Nanos{0} && now - contending_since_ >= settings_.length) {
+  // Whatever promise bound the voters when this node started asking has ended within one
+  // lease length (a dead holder's last one included): two without a majority means the votes
+  // are split, or the old holder still renews. (After one, a contender that started as the
+  // holder died stood back just as the voters became free: kill -9 took L + the pause.)
+  if (end_ == Nanos{0} && now - contending_since_ >= 2 * settings_.length) {
     if (standing_back_until_ == Nanos{0}) {
-      // A lease length without a majority: the votes are split, or the old holder still
-      // renews. Let go of what we were granted and ask again after a pause that differs per
-      // node, so that one contender finds the voters free.
+      // Let go of what we were granted and ask again after a pause that differs per node, so
+      // that one contender finds the voters free.
       ++stats_.stood_back;
       const auto place = settings_.voters.empty() ? 0 : settings_.self % settings_.voters.size();
       standing_back_until_ = now + settings_.renew_interval * static_cast<std::int64_t>(2 + 2 * place);

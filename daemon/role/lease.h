@@ -88,7 +88,7 @@ struct Stats {
   std::uint64_t losses = 0;          // the lease ended while wanted
   std::uint64_t grants_given = 0;
   std::uint64_t requests_refused = 0;
-  std::uint64_t stood_back = 0;      // contended a lease length without a majority, and let go
+  std::uint64_t stood_back = 0;      // contended two lease lengths without a majority, and let go
 };
 
 // One node's part in the lease: its voter, its holder side (while it holds or wants the lease)

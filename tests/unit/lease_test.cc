@@ -168,6 +168,25 @@ TEST_CASE("a frozen holder's lease ends on time; when it wakes it cannot renew w
   CHECK(group[2].held(group.now));
 }
 
+TEST_CASE("a contender that starts the moment the holder dies is granted as its promises end, without standing back") {
+  Group group(3);
+  group.want(1);
+  group.run(milliseconds(1100));
+  group.down.insert(1); // killed: Corosync tells the others at once, so node 2 asks at once
+  const auto killed = group.now;
+  group.want(2);
+  Nanos granted_at{0};
+  while (group.now < killed + milliseconds(300) && granted_at == Nanos{0}) {
+    group.run(group.now + milliseconds(1));
+    if (group[2].held(group.now)) {
+      granted_at = group.now;
+    }
+  }
+  REQUIRE(granted_at != Nanos{0});
+  CHECK(granted_at <= killed + milliseconds(60 + 12));
+  CHECK(group[2].stats().stood_back == 0);
+}
+
 TEST_CASE("two contenders with split votes stand back, and one of them gets the lease") {
   Group group(4);
   group.cut.insert(3); // only 1, 2 and 4 vote: each contender gets its own vote, 4 decides
