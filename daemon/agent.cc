@@ -26,8 +26,6 @@ constexpr int INTERRUPT_SIGNAL = SIGINT;
 constexpr int RELOAD_SIGNAL = SIGHUP;
 constexpr auto TICK = 1s;
 constexpr auto DRAIN_BOUND = 2000ms;
-constexpr std::size_t MIN_CLUSTER_KEY = 32;
-constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
 } // namespace
 

@@ -24,8 +24,6 @@ namespace {
 
 // Corosync's CPG_MAX_NAME_LENGTH is 128 bytes including the terminator.
 constexpr std::size_t MAX_GROUP_NAME = 127;
-constexpr std::size_t MIN_CLUSTER_KEY = 32;
-constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 constexpr std::size_t MAX_CONFIG_LINE = 4096;
 
 // One value for one key, and where it came from ("file:line" or "command line").

@@ -23,6 +23,9 @@ namespace failover::daemon {
 using netctl::TakeoverMode;
 
 inline constexpr const char* DEFAULT_CONFIG_FILE = "/etc/failoverd/failoverd.conf";
+// The cluster key file's size bounds: what the configuration checks and every reader expects.
+inline constexpr std::size_t MIN_CLUSTER_KEY = 32;
+inline constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
 // The majority lease's part of a configuration: the daemon's and the witness's.
 struct LeaseConfig {

@@ -23,14 +23,12 @@ using namespace failover;
 namespace {
 
 constexpr const char* DEFAULT_WITNESS_CONFIG = "/etc/failoverd/witness.conf";
-constexpr std::size_t MIN_CLUSTER_KEY = 32;
-constexpr std::size_t MAX_CLUSTER_KEY = 4096;
 
 int run(const daemon::WitnessConfig& config) {
   daemon::setLogLevel(config.log_level);
   auto loop = sys::EventLoop::create();
   auto signals = sys::SignalFd::create({SIGTERM, SIGINT});
-  auto key = tls::readSecretFile(config.cluster_key_file, MIN_CLUSTER_KEY, MAX_CLUSTER_KEY);
+  auto key = tls::readSecretFile(config.cluster_key_file, daemon::MIN_CLUSTER_KEY, daemon::MAX_CLUSTER_KEY);
   auto sealer = key ? daemon::cluster::Sealer::create(key->view()) : std::unexpected(key.error());
   if (!loop || !signals || !sealer) {
     std::cerr << "failoverd-witness: cannot start: "

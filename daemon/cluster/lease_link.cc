@@ -85,8 +85,12 @@ void LeaseLink::send(const lease::Outgoing& out) {
   if (voter == voters_.end()) {
     return;
   }
-  Message message{{MessageType::LeaseRequest, self_, incarnation_, ++sequence_, clock_.wallMs()},
-                  toPayload(out.message)};
+  Header header;
+  header.sender = self_;
+  header.incarnation = incarnation_;
+  header.sequence = ++sequence_;
+  header.sent_ms = clock_.wallMs();
+  const Message message{header, toPayload(out.message)}; // encodeMessage sets the type from the payload
   const auto wire = encodeMessage(message, sealer_);
   // The same message on every link: the first copy to arrive counts.
   for (std::size_t i = 0; i < sockets_.size() && i < voter->addresses.size(); ++i) {
