@@ -6,6 +6,7 @@
 #include "daemon/plans.h"
 #include "daemon/replication_facts.h"
 #include "daemon/status.h"
+#include "sys/process.h"
 #include "tls/secret.h"
 
 #include <grp.h>
@@ -171,6 +172,12 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
           }),
           "timer");
   orThrow(tick_.arm(TICK), "timer");
+  // Last, so that the TLS workers (started above) keep the default scheduler.
+  if (c.realtime_priority > 0) {
+    orThrow(sys::setThreadRealtime(c.realtime_priority),
+            "realtime-priority = " + std::to_string(c.realtime_priority) +
+                " (the service needs CAP_SYS_NICE; realtime-priority = 0 runs without it)");
+  }
   Log{LogLevel::Notice, c.node_name} << "started: interface " << c.interface << ", " << c.vips.size()
                                      << " VIP(s), takeover-mode " << toString(c.takeover_mode) << ", TLS on port "
                                      << tls_->port() << ", cluster group '" << c.cluster_group << "'";

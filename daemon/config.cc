@@ -451,6 +451,12 @@ std::optional<cluster::LeaseVoter> parseVoter(Validator& v, const Setting& setti
   return voter;
 }
 
+void validateRealtimePriority(Validator& v, int& priority) {
+  if (const auto value = v.number("realtime-priority", 0, 99)) {
+    priority = static_cast<int>(*value);
+  }
+}
+
 // Fills `lease` from the lease-* keys; `self`: this node's (or the witness's) name.
 void validateLease(Validator& v, const std::string& self, LeaseConfig& lease, bool witness) {
   const auto enabled = witness ? std::optional(true) : v.flag("lease");
@@ -666,9 +672,13 @@ private:
   std::set<std::string, std::less<>>& live_;
 };
 
-// The lease's keys, shared by the daemon's table and the witness's (which always votes).
+// The lease's keys, shared by the daemon's table and the witness's (which always votes), and the
+// scheduling that the lease's timing needs.
 void addLeaseOptions(OptionTable& table, bool with_switch) {
   const auto text = [] { return po::value<std::string>(); };
+  OptionAdder{table}("realtime-priority", text()->default_value(std::to_string(DEFAULT_REALTIME_PRIORITY)),
+                     "SCHED_RR priority (1-99) of the thread that runs the lease, the VIP guard's timers and the "
+                     "decisions, so that CPU load cannot delay them; 0: the default scheduler");
   if (with_switch) {
     OptionAdder{table}("lease", text()->default_value("no"),
                        "yes: answer for the VIP only under a majority lease, for failover in well under 100 ms "
@@ -800,6 +810,7 @@ WitnessConfig loadWitnessConfig(const std::filesystem::path& file, const po::var
     config.log_level = *level;
   }
   validateLease(v, config.name, config.lease, true);
+  validateRealtimePriority(v, config.realtime_priority);
   if (!problems.empty()) {
     throw ConfigError(std::move(problems));
   }
@@ -888,6 +899,7 @@ Config loadConfig(const std::filesystem::path& file, const po::variables_map& co
   validateBehaviour(validator, config);
   validateTls(validator, config);
   validateLease(validator, config.node_name, config.lease, false);
+  validateRealtimePriority(validator, config.realtime_priority);
   if (!problems.empty()) {
     for (auto& problem : problems) {
       // Problems without a location ("missing required key") belong to the file as a whole.

@@ -35,12 +35,18 @@ struct LeaseConfig {
 };
 
 // failoverd --witness: a voter of the lease and nothing else (docs/lease.md, "The witness").
+// The SCHED_RR priority of the thread that runs the lease, the guard's timers and the decisions
+// (0: the default scheduler). Under CPU load a thread of the default scheduler can wait tens of
+// milliseconds to run, longer than a lease of 60 ms allows (docs/lease.md, "Sizing").
+inline constexpr int DEFAULT_REALTIME_PRIORITY = 40;
+
 struct WitnessConfig {
   std::filesystem::path source;
   std::string name;
   std::filesystem::path cluster_key_file;
   LogLevel log_level = LogLevel::Notice;
   LeaseConfig lease;
+  int realtime_priority = DEFAULT_REALTIME_PRIORITY;
 };
 
 // The validated, immutable configuration. Built only by loadConfig; a reload builds a new one.
@@ -50,6 +56,7 @@ struct Config {
   std::map<std::string, std::vector<std::string>> values;
   std::string node_name;
   unsigned node_priority = 100;
+  int realtime_priority = DEFAULT_REALTIME_PRIORITY;
   std::vector<netctl::IpPrefix> vips;
   std::string interface;
   TakeoverMode takeover_mode = TakeoverMode::MoveIp;

@@ -8,6 +8,7 @@
 #include "failover/version.h"
 #include "sys/clock.h"
 #include "sys/event_loop.h"
+#include "sys/process.h"
 #include "tls/secret.h"
 
 #include <boost/program_options.hpp>
@@ -51,6 +52,13 @@ int run(const daemon::WitnessConfig& config) {
     return EXIT_RUNTIME_FAILURE;
   }
   link = std::move(*created);
+  if (config.realtime_priority > 0) {
+    if (auto scheduled = sys::setThreadRealtime(config.realtime_priority); !scheduled) {
+      std::cerr << "failoverd-witness: cannot start: realtime-priority = " << config.realtime_priority << ": "
+                << scheduled.error().message << " (it needs CAP_SYS_NICE; realtime-priority = 0 runs without it)\n";
+      return EXIT_RUNTIME_FAILURE;
+    }
+  }
   bool stop = false;
   (void)loop->add(signals->fd(), EPOLLIN, [&](std::uint32_t) {
     stop = true;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -115,6 +116,16 @@ Result<CommandResult> runCommand(const std::vector<std::string>& argv,
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+Status setThreadRealtime(int priority) {
+  sched_param param{};
+  param.sched_priority = priority;
+  // pid 0: the calling thread (Linux schedules threads, not processes).
+  if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &param) != 0) {
+    return std::unexpected(systemError("SCHED_RR at priority " + std::to_string(priority)));
+  }
+  return {};
 }
 
 } // namespace failover::sys

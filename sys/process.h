@@ -25,4 +25,8 @@ Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output = -1
 Result<CommandResult> runCommand(const std::vector<std::string>& argv,
                                  std::chrono::milliseconds timeout);
 
+// Puts the calling thread under SCHED_RR at `priority` (1-99), with SCHED_RESET_ON_FORK so
+// that the threads and processes it starts later run under the default scheduler again.
+Status setThreadRealtime(int priority);
+
 } // namespace failover::sys

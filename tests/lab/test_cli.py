@@ -159,7 +159,7 @@ class Daemon(CliCase):
     reach corosync and keeps retrying, answers failoverctl as a fault, reloads on SIGHUP
     (refusing what cannot change live), and stops on SIGTERM with exit 0."""
 
-    def start(self, config):
+    def start(self, config, wrapper=""):
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.dir / "notify.sock"))
         self.notify.settimeout(TIMEOUT)
@@ -169,7 +169,7 @@ class Daemon(CliCase):
             # A private mount namespace too, with a bpf file system of its own for the VIP guard.
             ["unshare", "--net", "--mount", "sh", "-c",
              f'mkdir -p "{self.dir}/bpffs" && mount -t bpf bpf "{self.dir}/bpffs" && ip link set lo up && '
-             f'exec "{FAILOVERD}" --config "{config}" --guard-pin-directory "{self.dir}/bpffs/failoverd"'],
+             f'exec {wrapper}"{FAILOVERD}" --config "{config}" --guard-pin-directory "{self.dir}/bpffs/failoverd"'],
             env=env, stderr=subprocess.PIPE, text=True)
         self.addCleanup(self.stop)
 
@@ -315,6 +315,16 @@ class Daemon(CliCase):
         stderr = self.daemon.stderr.read()
         self.assertIn("metrics", stderr)
         self.assertIn("Address already in use", stderr)
+        self.assertNotIn("AddressSanitizer", stderr)
+
+    def test_without_cap_sys_nice_the_start_stops_naming_realtime_priority(self):
+        config = self.write_config(f"control-socket = {self.dir / 'control.sock'}\n"
+                                   f"state-directory = {self.dir / 'state'}\ntls-port = 8443\n")
+        self.start(config, wrapper="setpriv --bounding-set -sys_nice ")
+        self.assertEqual(self.daemon.wait(TIMEOUT), 1)
+        stderr = self.daemon.stderr.read()
+        self.assertIn("cannot start: realtime-priority = 40", stderr)
+        self.assertIn("CAP_SYS_NICE", stderr)
         self.assertNotIn("AddressSanitizer", stderr)
 
     def test_failoverctl_against_a_stopped_daemon_says_so(self):

@@ -1,23 +1,38 @@
-"""The majority lease (docs/lease.md) in the lab: three nodes with lease = yes, each voting over
-its cluster link. Seen from a client over time (ARP and NS answers sampled every 10 ms): when
-the active is frozen, cut off from the cluster LAN, or can no longer hear it, a standby takes
-over on the lease, no two nodes ever answer for the VIP, and sessions resume on the new active.
-A frozen failoverd is never seen leaving by Corosync: only the lease moves the VIP then.
-The lab runs ASan builds of three daemons beside three real-time Corosyncs on 2 cores, so it
-uses a longer lease than the product's default; bench/lease_outage.py measures the default."""
+"""The majority lease (docs/lease.md) in the lab, seen from a client over time: ARP and NS
+answers for the VIP sampled from c1 every 10 ms through every fault, then the sessions made
+before it resumed on whichever node answers. Three nodes, and two nodes with a witness (under
+Corosync's two_node, where both halves of a cut stay quorate). Each lab applies a sequence of
+faults to whichever node is active, and waits for the failed node to come back as a standby in
+sync before the next:
+    freezes:    failoverd SIGSTOPped for 2 s (Corosync never sees a frozen process leave: only
+                the lease moves the VIP), 200 ms (about one lease: either outcome) and 50 ms
+                (a quarter of a lease: no takeover), and its CPU starved (its threads confined to a CPU
+                that a busy loop of a higher real-time priority holds)
+    links:      all its links cut, only its cluster link cut, and iptables DROP on its cluster
+                link's input (it cannot hear grants) or output (it cannot ask)
+    one way:    a standby stops hearing the active, and only it
+The lab runs ASan builds of the daemons beside three real-time Corosyncs on 2 cores, so it uses
+a longer lease than the product's default; bench/outage.py measures the default."""
 
+import os
 import re
 import signal
 import time
 import unittest
+from dataclasses import dataclass
+from typing import Callable, Optional
 
-from lab import Lab, busywait
+from lab import PYTHON, TOOLS, VIP4, Lab, Probe, busywait, run
 from test_guard import Sessions, last_answer_from, sample, samples_of
 
 BOUND = 20  # seconds: convergence, not performance
 RENEW_MS = 20
 LEASE_MS = 200
 MISSED = 3
+SAMPLE_SECONDS = 3.0
+SESSIONS_PER_FAULT = 8
+STARVING_PRIORITY = 60  # above failoverd's realtime-priority (40 by default)
+HOG_SECONDS = 30
 
 
 def voters(lab):
@@ -29,23 +44,42 @@ def timing():
     return f"lease-renew-ms = {RENEW_MS}\nlease-ms = {LEASE_MS}\nlease-missed-renewals = {MISSED}\n"
 
 
-def lease_config(lab):
-    return f"lease = yes\n{voters(lab)}{timing()}"
+def lease_config(lab, timing_text):
+    return f"lease = yes\n{voters(lab)}{timing_text}"
 
 
-def start_cluster(lab):
-    """n1 first, then the others: n1 alone holds no majority, so it becomes active only once a
-    second voter runs (a cluster with the lease needs a majority of its voters up to serve)."""
-    n1, n2, n3 = lab.nodes
-    extra = lease_config(lab)
+def start_cluster(lab, timing_text=timing()):
+    """With a witness, it first; then n1, then the others. n1 alone holds no majority, so it
+    becomes active only once a second voter runs (a cluster with the lease needs a majority of
+    its voters up to serve)."""
+    extra = lease_config(lab, timing_text)
+    if lab.witness:
+        lab.prepare_failoverd()
+        lab.start_witness(f"node-name = w\ncluster-key-file = {lab.cluster_key}\nlog-level = info\n"
+                          f"{voters(lab)}{timing_text}")
+    n1, *others = lab.nodes
     lab.start_failoverd(n1, priority=200, extra=extra)
-    status = lab.status(n1)
-    assert status["role"] == "standby" and status["lease"]["wanted"], status
-    lab.start_failoverd(n2, priority=150, extra=extra)
-    lab.start_failoverd(n3, priority=100, extra=extra)
+    if not lab.witness:
+        status = lab.status(n1)
+        assert status["role"] == "standby" and status["lease"]["wanted"], status
+    for host, priority in zip(others, (150, 100)):
+        lab.start_failoverd(host, priority=priority, extra=extra)
     busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
-    busywait(lambda: lab.status(n1)["lease"]["grants"] == 3, BOUND, "n1's lease granted by all three voters")
-    return n1, n2, n3
+    settled(lab)
+
+
+def settled(lab):
+    """Waits until one node is active with the lease granted by every voter and the others are
+    standbys in sync; returns the active."""
+    def check():
+        statuses = {host.name: lab.status(host) for host in lab.nodes}
+        actives = [name for name, s in statuses.items() if s["role"] == "active"]
+        if len(actives) != 1 or statuses[actives[0]]["lease"]["grants"] != voter_count(lab):
+            return None
+        standbys_ready = all(s["role"] == "standby" and s["in_sync"] and s["quorate"]
+                             for name, s in statuses.items() if name != actives[0])
+        return lab.node(actives[0]) if standbys_ready else None
+    return busywait(check, BOUND, "one active holding every voter's grant, the others standbys in sync")
 
 
 def first_answer_from(rows, mac, after):
@@ -53,88 +87,179 @@ def first_answer_from(rows, mac, after):
     return min(times) if times else None
 
 
-class Lease(unittest.TestCase):
-    def fault_then_takeover(self, fault, heal, what, seconds=4.0):
-        """Applies `fault` to n1 and checks from c1 that n2 takes over on the lease, that no two
-        MACs answer at any sample, and that the sessions made on n1 resume on n2."""
-        with Lab(nodes=3, clients=1) as lab:
-            c1 = lab.clients[0]
-            n1, n2, _n3 = start_cluster(lab)
-            status = lab.status(n1)["lease"]
-            self.assertTrue(status["held"], status)
-            self.assertGreater(status["remaining_ms"], 0)
+class CpuStarvation:
+    """The failed node's failoverd confined to one CPU (every thread) where a busy loop runs at a
+    real-time priority above the agent's (SCHED_FIFO 60 against its SCHED_RR 40): it gets no
+    CPU at all until close() stops the loop (by PID) and gives it every CPU back. The loop ends
+    by itself after HOG_SECONDS; the test registers close() as a cleanup."""
+
+    def __init__(self, lab, host):
+        self.lab, self.pid = lab, host.failoverd.process.pid
+        self.cpu = (os.cpu_count() or 2) - 1
+        run("taskset", "--all-tasks", "--cpu-list", "--pid", str(self.cpu), str(self.pid))
+        self.hog = lab.spawn(host, ["chrt", "--fifo", str(STARVING_PRIORITY), "taskset", "--cpu-list", str(self.cpu),
+                                    PYTHON, "-c", f"import time\nend = time.monotonic() + {HOG_SECONDS}\n"
+                                    "while time.monotonic() < end: pass"])
+
+    def close(self):
+        if self.hog.poll() is None:
+            Lab.stop_all([self.hog])
+            run("taskset", "--all-tasks", "--cpu-list", "--pid", f"0-{(os.cpu_count() or 2) - 1}", str(self.pid),
+                check=False)
+
+
+@dataclass
+class Fault:
+    name: str
+    apply: Callable  # (lab, host)
+    heal: Callable  # (lab, host)
+    takeover: Optional[bool]  # True: another node takes over; False: none does; None: either
+    lasts: Optional[float] = None  # seconds, healed then; None: healed after the sampling
+
+
+def freeze(seconds, takeover):
+    return Fault(f"failoverd frozen {int(seconds * 1000)} ms",
+                 lambda _lab, host: host.failoverd.process.send_signal(signal.SIGSTOP),
+                 lambda _lab, host: host.failoverd.process.send_signal(signal.SIGCONT),
+                 takeover, lasts=seconds)
+
+
+def iptables_fault(name, chain, interface_option):
+    rule = [chain, interface_option, "clu0", "-j", "DROP"]
+    return Fault(name, lambda lab, host: lab.exec(host, "iptables", "-A", *rule),
+                 lambda lab, host: lab.exec(host, "iptables", "-D", *rule), takeover=True)
+
+
+def links_fault(name, links):
+    def cut(lab, host):
+        for link in links:
+            lab.ip_switch("link", "set", f"{host.name}{link}", "down")
+
+    def mend(lab, host):
+        for link in links:
+            lab.ip_switch("link", "set", f"{host.name}{link}", "up")
+    return Fault(name, cut, mend, takeover=True)
+
+
+LINK_FAULTS = [links_fault("all links cut", ("s", "c")), links_fault("cluster link cut", ("c",)),
+               iptables_fault("cluster link input dropped", "INPUT", "-i"),
+               iptables_fault("cluster link output dropped", "OUTPUT", "-o")]
+
+
+def voter_count(lab):
+    return len(lab.nodes) + (1 if lab.witness else 0)
+
+
+class LeaseFaults:
+    """The checks shared by both topologies (mixed into a TestCase)."""
+
+    WITNESS = False
+
+    def run_faults(self, faults):
+        with Lab(nodes=2 if self.WITNESS else 3, clients=1, witness=self.WITNESS) as lab:
+            start_cluster(lab)
             sessions = Sessions(lab)
-            sessions.create(self, count=20)
-            busywait(lambda: lab.status(n2)["sessions_cached"] >= 20, BOUND, "sessions on n2")
-            sampler = sample(lab, c1, seconds=seconds, interval_ms=10, window_ms=8)
-            sampler.expect(r"^sampling$")
-            time.sleep(0.5)
-            started = time.monotonic()
-            fault(lab, n1)
-            n2.failoverd.expect(r"\[lease\] holds the majority lease", timeout=BOUND)
-            n2.failoverd.expect(r"\[vip\] taken and announced", timeout=BOUND)
+            for fault in faults:
+                self.check_fault(lab, sessions, fault)
+
+    def check_fault(self, lab, sessions, fault):
+        """Applies `fault` to the active and checks, from c1: no two MACs answer at any sample;
+        at the end one node answers, the one that says it is active, another node if `fault`
+        must move the VIP and the same one if it must not; the failed node's last answer comes
+        before the new one's first; the sessions made so far resume. Then waits for the failed
+        node to be back as a standby in sync."""
+        what = f"{len(lab.nodes)} nodes{' and a witness' if lab.witness else ''}, {fault.name}"
+        c1 = lab.clients[0]
+        failed = settled(lab)
+        sessions.create(self, count=SESSIONS_PER_FAULT)
+        cached = lab.status(failed)["sessions_cached"]
+        busywait(lambda: all(lab.status(h)["sessions_cached"] >= cached for h in lab.nodes if h is not failed),
+                 BOUND, f"{what}: the sessions on every standby")
+        sampler = sample(lab, c1, seconds=SAMPLE_SECONDS, interval_ms=10, window_ms=8)
+        sampler.expect(r"^sampling$")
+        time.sleep(0.3)  # samples of the steady state first
+        started = time.monotonic()
+        fault.apply(lab, failed)
+        healed = False
+        try:
+            if fault.lasts is not None:
+                time.sleep(fault.lasts)  # the fault's own duration, not a wait for an outcome
+                fault.heal(lab, failed)
+                healed = True
             rows, (count, arp_two, nd_two) = samples_of(sampler, timeout=30)
-            heal(lab, n1)
-            self.assertGreater(count, 100)
-            self.assertEqual((arp_two, nd_two), (0, 0), f"{what}: two nodes answered for the VIP")
-            last_n1 = last_answer_from([r for r in rows if r[0] > started], n1.mac)
-            first_n2 = first_answer_from(rows, n2.mac, started)
-            self.assertIsNotNone(first_n2, f"{what}: n2 never answered for the VIP")
-            gap = first_n2 - (last_n1 or started)
-            print(f"{what}: n1's last answer {1000 * ((last_n1 or started) - started):.0f} ms after the fault, "
-                  f"n2's first {1000 * (first_n2 - started):.0f} ms after it ({1000 * gap:.0f} ms without an "
-                  f"answer; lease {LEASE_MS} ms, renewal {RENEW_MS} ms)")
-            # Never two: n1 stops before n2 starts (sampled every 10 ms).
-            self.assertGreater(first_n2, last_n1 or started)
-            busywait(lambda: lab.active_nodes() == ["n2"], BOUND, "n2 the only active node")
-            lab.ip(c1, "neigh", "flush", "dev", "svc0")
-            sessions.assert_all_resume(self, f"{what}, on n2")
-            return lab, n1, n2
+        finally:
+            if not healed:
+                fault.heal(lab, failed)
+        self.assertGreater(count, 100, what)
+        self.assertEqual((arp_two, nd_two), (0, 0), f"{what}: two nodes answered for the VIP")
+        now_active = busywait(lambda: single_active(lab), BOUND, f"{what}: one node active")
+        answering = {mac for _t, arp, nd in rows[-10:] for mac in arp | nd}
+        self.assertEqual(answering, {now_active.mac}, f"{what}: the last answers are not the active's")
+        if fault.takeover is not None:
+            self.assertEqual(now_active is not failed, fault.takeover,
+                             f"{what}: {now_active.name} is active after the fault")
+        last_failed = last_answer_from([r for r in rows if r[0] > started], failed.mac)
+        if now_active is failed:
+            gaps = [b[0] - a[0] for a, b in zip(rows, rows[1:]) if a[0] > started and not (b[1] | b[2])]
+            print(f"{what}: {failed.name} kept the VIP ({len(gaps)} samples without an answer)")
+        else:
+            first_new = first_answer_from(rows, now_active.mac, started)
+            self.assertIsNotNone(first_new, f"{what}: {now_active.name} never answered for the VIP")
+            # Never two: the failed node stops before the new one starts (sampled every 10 ms).
+            self.assertGreater(first_new, last_failed or started, what)
+            print(f"{what}: {failed.name}'s last answer {1000 * ((last_failed or started) - started):.0f} ms "
+                  f"after the fault, {now_active.name}'s first {1000 * (first_new - started):.0f} ms after it "
+                  f"(lease {LEASE_MS} ms, renewal {RENEW_MS} ms)")
+        lab.ip(c1, "neigh", "flush", "dev", "svc0")
+        sessions.assert_all_resume(self, f"{what}, on {now_active.name}")
+        self.assertGreater(lab.status(now_active)["lease"]["renewals"], 0, what)
 
-    def test_frozen_active(self):
-        """SIGSTOP for 2 s: Corosync sees nothing (the process is frozen, not gone); the lease
-        ends, the kernel stops answering for n1, n2 is granted and takes over; n1 wakes to a lost
-        lease and stays a standby."""
-        def freeze(_lab, n1):
-            n1.failoverd.process.send_signal(signal.SIGSTOP)
 
-        def thaw(_lab, n1):
-            n1.failoverd.process.send_signal(signal.SIGCONT)
-            n1.failoverd.expect(r"lost the majority lease|lease that lets this node answer for the VIP has ended",
-                                timeout=BOUND)
+def single_active(lab):
+    actives = lab.active_nodes()
+    return lab.node(actives[0]) if len(actives) == 1 else None
 
-        self.fault_then_takeover(freeze, thaw, "frozen active", seconds=2.0)
 
-    def test_cluster_link_cut(self):
-        """n1's cluster link is cut (its cable at the switch): n1 loses the lease and steps down,
-        n2 is granted by itself and n3, before or as Corosync's token times out."""
-        def cut(lab, n1):
-            lab.ip_switch("link", "set", f"{n1.name}c", "down")
+class ThreeNodes(LeaseFaults, unittest.TestCase):
+    def test_freezes_and_starvation(self):
+        """SIGSTOP 2 s: Corosync sees nothing; the lease ends, the kernel stops answering for
+        the frozen node, another is granted and takes over; the frozen one wakes to a lost lease
+        and stays a standby. 200 ms: about one lease, either outcome, never two. 50 ms: the
+        lease outlasts it. Starved: the lease ends between its slices of CPU."""
+        self.run_faults(self.freezes_and_starvation())
 
-        def mend(lab, n1):
-            lab.ip_switch("link", "set", f"{n1.name}c", "up")
+    def test_link_faults(self):
+        self.run_faults(LINK_FAULTS)
 
-        self.fault_then_takeover(cut, mend, "cluster link cut")
+    def freezes_and_starvation(self):
+        starvation = {}
 
-    def test_active_cannot_hear(self):
-        """n1 drops everything arriving on its cluster link (iptables): it still sends, so the
-        others hear it, but no grant reaches it. It loses the lease and steps down; n2 takes
-        over."""
-        def deafen(lab, n1):
-            lab.exec(n1, "iptables", "-A", "INPUT", "-i", "clu0", "-j", "DROP")
+        def starve(lab, host):
+            starvation["hog"] = hog = CpuStarvation(lab, host)
+            self.addCleanup(hog.close)
 
-        def undeafen(lab, n1):
-            lab.exec(n1, "iptables", "-D", "INPUT", "-i", "clu0", "-j", "DROP")
+        def feed(_lab, _host):
+            starvation["hog"].close()
+        return [freeze(2.0, takeover=True), freeze(0.2, takeover=None), freeze(0.05, takeover=False),
+                Fault("failoverd starved of CPU", starve, feed, takeover=True)]
 
-        self.fault_then_takeover(deafen, undeafen, "active deaf on its cluster link")
 
+class TwoNodesAndWitness(ThreeNodes):
+    """The same faults with two nodes and a witness: the witness and the survivor are the
+    majority; the failed node, still quorate under two_node, loses the lease and steps down."""
+
+    WITNESS = True
+
+
+class OneWay(unittest.TestCase):
     def test_one_way_fault_between_active_and_standby(self):
         """n2 stops hearing n1 (and only n1): to n2, n1 is silent, so n2 asks for the lease, but
         n3 still hears n1 and stays bound to it, so n2 gets no majority. Whatever Corosync then
         makes of the broken ring, no two nodes answer at any sample, and one answers at the end."""
         with Lab(nodes=3, clients=1) as lab:
             c1 = lab.clients[0]
-            n1, n2, n3 = start_cluster(lab)
+            start_cluster(lab)
+            n1, n2, n3 = lab.nodes
             sampler = sample(lab, c1, seconds=4.0, interval_ms=10, window_ms=8, ipv6=False)
             sampler.expect(r"^sampling$")
             time.sleep(0.3)
@@ -150,45 +275,70 @@ class Lease(unittest.TestCase):
                   f"{lab.status(n2)['lease']['stood_back']} times")
 
 
-class TwoNodesAndWitness(unittest.TestCase):
-    def test_cluster_link_cut(self):
-        """Two nodes under Corosync's two_node, where both halves of a cut stay quorate (without
-        the lease both would take the VIP), and a witness: n1's cluster link is cut; n2 and the
-        witness are the majority, n1 loses the lease and steps down; never two answer."""
-        with Lab(nodes=2, clients=1, witness=True) as lab:
-            c1 = lab.clients[0]
-            lab.prepare_failoverd()
-            lab.start_witness(f"node-name = w\ncluster-key-file = {lab.cluster_key}\nlog-level = info\n"
-                              f"{voters(lab)}{timing()}")
-            n1, n2 = lab.nodes
-            extra = lease_config(lab)
-            lab.start_failoverd(n1, priority=200, extra=extra)
-            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
-            lab.start_failoverd(n2, priority=150, extra=extra)
-            busywait(lambda: lab.status(n1)["lease"]["grants"] == 3, BOUND, "n1's lease granted by all three")
-            sessions = Sessions(lab)
-            sessions.create(self, count=20)
-            busywait(lambda: lab.status(n2)["sessions_cached"] >= 20, BOUND, "sessions on n2")
-            sampler = sample(lab, c1, seconds=4.0, interval_ms=10, window_ms=8)
+
+LOSS = 0.01  # of the datagrams each node receives on its cluster link
+HOG_SECONDS_MARGIN = 60
+
+
+def soak(seconds, timing_text=timing(), report=print):
+    """Three nodes with the lease run for `seconds` under 1 % loss on every cluster link (each
+    node drops that share of what it receives there) and a loaded CPU (one busy loop per core,
+    and continuous new and resumed TLS connections to the VIP). Nothing fails, so the VIP must
+    not move. Returns what was counted: per-node lease figures, the client's connections, and
+    what the client saw answer for the VIP (sampled every 20 ms)."""
+    with Lab(nodes=3, clients=1) as lab:
+        c1 = lab.clients[0]
+        start_cluster(lab, timing_text)
+        for host in lab.nodes:
+            lab.exec(host, "iptables", "-A", "INPUT", "-i", "clu0", "-m", "statistic", "--mode", "random",
+                     "--probability", str(LOSS), "-j", "DROP")
+        before = {host.name: lab.status(host)["lease"] for host in lab.nodes}
+        hogs = [lab.spawn(c1, [PYTHON, "-c", "import time\nend = time.monotonic() + "
+                               f"{seconds + HOG_SECONDS_MARGIN}\nwhile time.monotonic() < end: pass"])
+                for _ in range(os.cpu_count() or 2)]
+        try:
+            load = Probe(lab, c1, [PYTHON, str(TOOLS / "soak_client.py"), VIP4.split("/")[0]], "soak-client")
+            load.expect(r"^started$")
+            load.send("mark soak")
+            sampler = sample(lab, c1, seconds=seconds, interval_ms=20, window_ms=15)
             sampler.expect(r"^sampling$")
-            time.sleep(0.5)
-            started = time.monotonic()
-            lab.ip_switch("link", "set", f"{n1.name}c", "down")
-            n2.failoverd.expect(r"\[vip\] taken and announced", timeout=BOUND)
-            n1.failoverd.expect(r"lost the majority lease|lease that lets this node answer for the VIP has ended",
-                                timeout=BOUND)
-            rows, (count, arp_two, nd_two) = samples_of(sampler, timeout=30)
-            self.assertEqual((arp_two, nd_two), (0, 0), "two nodes answered for the VIP")
-            first_n2 = first_answer_from(rows, n2.mac, started)
-            last_n1 = last_answer_from([r for r in rows if r[0] > started], n1.mac)
-            self.assertIsNotNone(first_n2)
-            self.assertGreater(first_n2, last_n1 or started)
-            print(f"two nodes and a witness, n1's cluster link cut: n2 answers {1000 * (first_n2 - started):.0f} ms "
-                  f"after the cut; n1 stayed quorate (two_node) and is {lab.status(n1)['role']}")
-            self.assertTrue(lab.status(n1)["quorate"], "n1 should still be quorate under two_node")
-            self.assertNotEqual(lab.status(n1)["role"], "active")
-            lab.ip(c1, "neigh", "flush", "dev", "svc0")
-            sessions.assert_all_resume(self, "two nodes and a witness, on n2")
+            rows, (count, arp_two, nd_two) = samples_of(sampler, timeout=seconds + 60)
+            load.send("stop")
+            load.expect(r"^done$", timeout=BOUND)
+        finally:
+            lab.stop_all(hogs)
+        counted = {"samples": count, "two_macs": arp_two + nd_two,
+                   "unanswered": sum(1 for _t, arp, nd in rows if not arp),
+                   "macs": len({mac for _t, arp, nd in rows for mac in arp | nd}),
+                   "actives": lab.active_nodes()}
+        for host in lab.nodes:
+            after = lab.status(host)["lease"]
+            for key in ("renewals", "missed_renewals", "losses", "grants_given", "requests_refused", "stood_back"):
+                counted[f"{host.name}_{key}"] = after[key] - before[host.name][key]
+        for line in load.lines:
+            match = re.match(r"^summary soak new (\d+) resumed (\d+) lost (\d+) refused (\d+) failed (\d+)$", line)
+            if match:
+                counted.update(zip(("new", "resumed", "lost", "refused", "failed"), map(int, match.groups())))
+        counted["errors"] = [line for line in load.lines if line.startswith("error ")][:10]
+        report(counted)
+        return counted
+
+
+class Soak(unittest.TestCase):
+    def test_no_spurious_failover_under_loss_and_load(self):
+        """CI's short soak (FAILOVER_LEASE_SOAK_SECONDS, 60 by default): at 1 % loss and a
+        loaded CPU the active keeps its lease and the VIP, and clients see nothing fail.
+        bench/lease_soak.py runs an hour at the product's default lease."""
+        seconds = float(os.environ.get("FAILOVER_LEASE_SOAK_SECONDS", "60"))
+        counted = soak(seconds)
+        self.assertGreater(counted["samples"], seconds * 10)
+        self.assertEqual(counted["two_macs"], 0, counted)
+        self.assertEqual(counted["actives"], ["n1"], counted)
+        self.assertEqual(counted["macs"], 1, f"the VIP moved: {counted}")
+        self.assertEqual(sum(counted[f"n{i}_losses"] for i in (1, 2, 3)), 0, f"a lease was lost: {counted}")
+        self.assertGreater(counted["n1_renewals"], seconds * 1000 / RENEW_MS / 2, counted)
+        self.assertGreater(counted["new"] + counted["resumed"], 100, counted)
+        self.assertEqual((counted["lost"], counted["refused"], counted["failed"]), (0, 0, 0), counted)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ TEST_CASE("a valid file becomes a typed configuration with defaults filled in") 
   CHECK(config.interface == "lo");
   CHECK((config.takeover_mode == TakeoverMode::MoveIp));
   CHECK(config.node_priority == 100);
+  CHECK(config.realtime_priority == DEFAULT_REALTIME_PRIORITY);
   CHECK(config.cluster_group == "failoverd");
   CHECK(config.control_socket == "/run/failoverd/control.sock");
   CHECK((config.log_level == LogLevel::Notice));
@@ -138,6 +139,8 @@ TEST_CASE("each kind of bad configuration is named with its file, line and key")
   SUBCASE("value out of range") {
     const auto problems = problemsOf(d.write(d.valid() + "node-priority = 256\n"));
     CHECK(contains(problems, at + "11: node-priority: '256' is not a whole number from 1 to 255"));
+    CHECK(contains(problemsOf(d.write(d.valid() + "realtime-priority = 100\n")),
+                   at + "11: realtime-priority: '100' is not a whole number from 0 to 99"));
   }
   SUBCASE("not a number") {
     CHECK(contains(problemsOf(d.write(d.valid() + "node-priority = high\n")),
@@ -314,6 +317,9 @@ TEST_CASE("the witness's file: its name among the voters, the key, the lease key
   CHECK(config.lease.enabled);
   CHECK(config.lease.settings.self == 9);
   CHECK(config.lease.voters.size() == 3);
+  CHECK(config.realtime_priority == DEFAULT_REALTIME_PRIORITY);
+  std::ofstream(file, std::ios::app) << "realtime-priority = 0\n";
+  CHECK(loadWitnessConfig(file, {}).realtime_priority == 0);
   std::ofstream(file, std::ios::app) << "vip = 198.18.1.10/24\n";
   try {
     loadWitnessConfig(file, {});
