@@ -55,6 +55,9 @@ class Packages(unittest.TestCase):
     def test_rpm_contents_and_requirements(self):
         files = run("rpm", "-qpl", str(self.rpm)).stdout.split()
         for path in ("/usr/sbin/failoverd", "/usr/sbin/failoverctl", "/usr/lib/systemd/system/failoverd.service",
+                     "/usr/sbin/failoverd-witness", "/usr/lib/systemd/system/failoverd-witness.service",
+                     "/usr/share/man/man8/failoverd-witness.8.gz",
+                     "/usr/share/doc/failoverd/examples/witness.conf.example",
                      "/etc/failoverd/failoverd.conf", "/usr/share/man/man8/failoverd.8.gz",
                      "/usr/share/man/man8/failoverctl.8.gz", "/usr/share/man/man5/failoverd.conf.5.gz",
                      "/usr/share/bash-completion/completions/failoverctl",
@@ -83,6 +86,12 @@ class Packages(unittest.TestCase):
             inside("apt-get", "install", "-y", "-qq", f"/tmp/{self.deb1.name}")
 
             self.assertRegex(inside("failoverd", "--version").stdout, r"^failoverd \d+\.\d+\.\d+")
+            self.assertRegex(inside("failoverd-witness", "--version").stdout, r"^failoverd-witness \d+\.\d+\.\d+")
+            self.assertFalse((chroot / "etc/systemd/system/multi-user.target.wants/failoverd-witness.service")
+                             .is_symlink(), "the witness is enabled on every node")
+            witness = inside("failoverd-witness", "--check-config",
+                             "/usr/share/doc/failoverd/examples/witness.conf.example", check=False)
+            self.assertEqual(witness.returncode, 0, witness.stderr)
             self.assertIn("Usage:", inside("failoverctl", "--help").stdout)
             check = inside("failoverd", "--check-config", "/etc/failoverd/failoverd.conf")
             self.assertIn("is valid", check.stdout)
@@ -96,7 +105,8 @@ class Packages(unittest.TestCase):
             # A minbase root has no systemd; the machines this unit is for have it (and /bin/kill).
             inside("apt-get", "install", "-y", "-qq", "--no-install-recommends", "systemd", "procps")
             verify = run("systemd-analyze", "verify", f"--root={chroot}", "--man=no",
-                         "/lib/systemd/system/failoverd.service", check=False)
+                         "/lib/systemd/system/failoverd.service", "/lib/systemd/system/failoverd-witness.service",
+                         check=False)
             self.assertEqual(verify.stderr.strip(), "", "systemd-analyze verify")
 
             config = chroot / "etc/failoverd/failoverd.conf"
@@ -110,6 +120,7 @@ class Packages(unittest.TestCase):
 
             inside("apt-get", "purge", "-y", "-qq", "failoverd")
             for path in ("usr/sbin/failoverd", "usr/sbin/failoverctl", "lib/systemd/system/failoverd.service",
+                         "usr/sbin/failoverd-witness", "lib/systemd/system/failoverd-witness.service",
                          "etc/failoverd", "etc/systemd/system/multi-user.target.wants/failoverd.service"):
                 self.assertFalse((chroot / path).exists() or (chroot / path).is_symlink(), f"{path} left behind")
             self.assertEqual(inside("dpkg-query", "-W", "failoverd", check=False).returncode, 1)
