@@ -15,8 +15,10 @@ then brings it back as a standby before the next.
 Outage: from the failure to the answer of the first attempt started after it that was answered.
 Two MACs: runs in which some ARP sample was answered by two nodes. The lease runs at the
 product's defaults (h 10 ms, L 60 ms, k 3; docs/lease.md). Not a test: prints medians.
-    FAILOVER_BUILD_DIR=build/release python3 bench/outage.py [--runs 11] [--token 200]
+    FAILOVER_BUILD_DIR=build/release python3 bench/outage.py [--runs 11] [--token 200] [--lease-token 1000]
         [--systems lease,corosync,keepalived] [--modes switchover,kill,links,freeze]
+--token is Corosync's totem token without the lease (it is then how fast a failure is seen),
+--lease-token with it (where it only bounds replication's pause after a failure, docs/lease.md).
 Needs keepalived (apt-get install keepalived) for its column.
 """
 
@@ -222,6 +224,7 @@ def one_run(lab, system, mode):
 
 
 def run_system(name, modes, runs, token):
+    """One lab for `name` ("lease", "corosync" or "keepalived"); {mode: [one_run(...)]}."""
     results = {}
     with Lab(nodes=3, clients=1, token_ms=token, corosync=name != "keepalived") as lab:
         system = Keepalived(lab) if name == "keepalived" else Failoverd(lab, lease=name == "lease")
@@ -233,16 +236,18 @@ def run_system(name, modes, runs, token):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=11)
-    parser.add_argument("--token", type=int, default=200, help="Corosync's totem token (ms) for failoverd")
+    parser.add_argument("--token", type=int, default=200, help="Corosync's totem token (ms) without the lease")
+    parser.add_argument("--lease-token", type=int, default=1000, help="Corosync's totem token (ms) with the lease")
     parser.add_argument("--systems", default="lease,corosync,keepalived")
     parser.add_argument("--modes", default="switchover,kill,links,freeze")
     args = parser.parse_args()
     modes = args.modes.split(",")
     print(f"outage seen by a client, a TLS attempt every {PROBE_INTERVAL_MS} ms ({args.runs} runs per mode; "
-          f"failoverd at totem token {args.token} ms; keepalived VRRP v3, advert 0.1 s)", flush=True)
+          f"totem token {args.lease_token} ms with the lease, {args.token} ms without; keepalived VRRP v3, "
+          f"advert 0.1 s)", flush=True)
     names = {"lease": "failoverd, lease", "corosync": "failoverd, no lease", "keepalived": "keepalived"}
     for name in args.systems.split(","):
-        results = run_system(name, modes, args.runs, args.token)
+        results = run_system(name, modes, args.runs, args.lease_token if name == "lease" else args.token)
         for mode in modes:
             outages = [r[0] for r in results[mode]]
             failed = [r[1] for r in results[mode]]

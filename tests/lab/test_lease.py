@@ -280,7 +280,7 @@ LOSS = 0.01  # of the datagrams each node receives on its cluster link
 HOG_SECONDS_MARGIN = 60
 
 
-def soak(seconds, timing_text=timing(), report=print):
+def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
     """Three nodes with the lease run for `seconds` under 1 % loss on every cluster link (each
     node drops that share of what it receives there) and a loaded CPU (one busy loop per core,
     and continuous new and resumed TLS connections to the VIP). Nothing fails, so the VIP must
@@ -295,7 +295,7 @@ def soak(seconds, timing_text=timing(), report=print):
         before = {host.name: lab.status(host)["lease"] for host in lab.nodes}
         hogs = [lab.spawn(c1, [PYTHON, "-c", "import time\nend = time.monotonic() + "
                                f"{seconds + HOG_SECONDS_MARGIN}\nwhile time.monotonic() < end: pass"])
-                for _ in range(os.cpu_count() or 2)]
+                for _ in range(busy_loops or os.cpu_count() or 2)]
         try:
             load = Probe(lab, c1, [PYTHON, str(TOOLS / "soak_client.py"), VIP4.split("/")[0]], "soak-client")
             load.expect(r"^started$")
