@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
 from lab import PYTHON, TOOLS, VIP4, Lab, Probe, busywait  # noqa: E402
 from switchover_cpu import cpu_ns  # noqa: E402
+from test_lease import lease_config  # noqa: E402
 
 VIP = VIP4.split("/")[0]
 LOAD_THREADS = 4
@@ -34,9 +35,8 @@ def cpu_percent(pids, seconds):
 
 def measure(token, window):
     with Lab(nodes=3, clients=1, token_ms=token) as lab:
-        voters = "".join(f"lease-voter = {h.name} {h.nodeid} {h.cluster_ip4}\n" for h in lab.nodes)
         for host, priority in zip(lab.nodes, (200, 150, 100)):
-            lab.start_failoverd(host, priority=priority, extra=f"lease = yes\n{voters}")
+            lab.start_failoverd(host, priority=priority, extra=lease_config(lab, ""))
         busywait(lambda: len(lab.active_nodes()) == 1, 30, "one node active")
         corosyncs = [host.corosync.pid for host in lab.nodes]
         daemons = [host.failoverd.process.pid for host in lab.nodes]

@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
 from lab import PYTHON, TLS_PORT, TOOLS, VIP4, Lab, Probe, busywait, run  # noqa: E402
 from test_guard import sample, samples_of  # noqa: E402
+from test_lease import lease_config, settled  # noqa: E402
 
 VIP = VIP4.split("/")[0]
 FREEZE_SECONDS = 2.0
@@ -49,25 +50,12 @@ class Failoverd:
     def __init__(self, lab, lease):
         self.lab = lab
         self.lease = lease
-        voters = "".join(f"lease-voter = {h.name} {h.nodeid} {h.cluster_ip4}\n" for h in lab.nodes)
-        self.extra = f"lease = yes\n{voters}" if lease else ""
+        self.extra = lease_config(lab, "") if lease else ""
         for host, priority in zip(lab.nodes, PRIORITIES):
             lab.start_failoverd(host, priority=priority, extra=self.extra)
 
     def settled(self):
-        """The active once every other node is a standby in sync (and quorate)."""
-        def check():
-            statuses = {h.name: self.lab.status(h) for h in self.lab.nodes}
-            actives = [n for n, s in statuses.items() if s["role"] == "active"]
-            ready = all(s["role"] == "standby" and s["in_sync"] and s["quorate"]
-                        for n, s in statuses.items() if n not in actives)
-            if len(actives) != 1 or not ready:
-                return None
-            lease = statuses[actives[0]]["lease"]
-            if self.lease and (lease["grants"] != len(self.lab.nodes) or lease["silent"]):
-                return None
-            return self.lab.node(actives[0])
-        return busywait(check, BOUND, "one active, the others standbys in sync")
+        return settled(self.lab, self.lease, timeout=BOUND)
 
     def switchover(self, active):
         self.lab.failoverctl(active, "switchover")

@@ -68,18 +68,18 @@ def start_cluster(lab, timing_text=timing()):
     settled(lab)
 
 
-def settled(lab):
-    """Waits until one node is active with the lease granted by every voter and the others are
-    standbys in sync; returns the active."""
+def settled(lab, lease=True, timeout=BOUND):
+    """Waits until one node is active (with the lease granted by every voter, when the lease is
+    on) and the others are standbys in sync; returns the active."""
     def check():
         statuses = {host.name: lab.status(host) for host in lab.nodes}
         actives = [name for name, s in statuses.items() if s["role"] == "active"]
-        if len(actives) != 1 or statuses[actives[0]]["lease"]["grants"] != voter_count(lab):
+        if len(actives) != 1 or (lease and statuses[actives[0]]["lease"]["grants"] != voter_count(lab)):
             return None
         standbys_ready = all(s["role"] == "standby" and s["in_sync"] and s["quorate"]
                              for name, s in statuses.items() if name != actives[0])
         return lab.node(actives[0]) if standbys_ready else None
-    return busywait(check, BOUND, "one active holding every voter's grant, the others standbys in sync")
+    return busywait(check, timeout, "one active holding every voter's grant, the others standbys in sync")
 
 
 def first_answer_from(rows, mac, after):
@@ -104,7 +104,7 @@ class CpuStarvation:
     def close(self):
         if self.hog.poll() is None:
             Lab.stop_all([self.hog])
-            run("taskset", "--all-tasks", "--cpu-list", "--pid", f"0-{(os.cpu_count() or 2) - 1}", str(self.pid),
+            run("taskset", "--all-tasks", "--cpu-list", "--pid", f"0-{self.cpu}", str(self.pid),
                 check=False)
 
 
