@@ -116,7 +116,8 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                                             : " is down or has no carrier: not eligible");
                         replicator_->announce();
                         handle(event::FactsChanged{});
-                      }}),
+                      },
+                      [](const std::string& what) { Log{LogLevel::Warning, "vip"} << what; }}),
                  "VIP");
   if (c.lease.enabled) {
     vip_->limitGate(std::chrono::nanoseconds{0}); // shut until a majority grants the lease

@@ -54,10 +54,15 @@ sys::Result<std::unique_ptr<VipOwner>> VipOwner::create(VipPlan plan, sys::Event
       return std::unexpected(timer->error());
     }
   }
+  auto rules = sys::Offload::create(loop);
+  if (!rules) {
+    return std::unexpected(rules.error());
+  }
   std::unique_ptr<VipOwner> owner(new VipOwner(
       std::move(plan), loop, std::move(callbacks), std::move(*route), std::move(*monitor),
       std::move(*announcer), std::move(*announce_timer), std::move(*confirm_timer),
       std::move(*hold_timer), std::move(*probe_timer), std::move(*guard_timer)));
+  owner->rules_ = std::move(*rules);
   if (auto ready = owner->setUpStandby(); !ready) {
     (void)owner->shutdown();
     return std::unexpected(ready.error());
@@ -633,9 +638,29 @@ void VipOwner::releaseHold() {
   (void)hold_->onReadable();
   held_before_ += hold_->held();
   (void)hold_->release();
+  changeHoldRules(false);
+}
+
+void VipOwner::changeHoldRules(bool install) {
+  std::vector<HoldRule> rules;
   for (const auto& vip : plan_.vips) {
-    (void)HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.remove();
+    rules.push_back(HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue});
   }
+  rules_->post(
+      [rules = std::move(rules), install]() -> sys::Status {
+        for (const auto& rule : rules) {
+          if (auto changed = install ? rule.install() : rule.remove(); !changed) {
+            return changed;
+          }
+        }
+        return {};
+      },
+      [this, install](const sys::Status& status) {
+        if (!status && callbacks_.background_failed) {
+          callbacks_.background_failed(std::string(install ? "adding" : "removing") +
+                                       " the connection-hold rule: " + status.error().message);
+        }
+      });
 }
 
 std::uint64_t VipOwner::connectionsHeld() const noexcept {
@@ -675,11 +700,7 @@ sys::Status VipOwner::holdNewConnections() {
     return {};
   }
   hold_->holdAgain();
-  for (const auto& vip : plan_.vips) {
-    if (auto installed = HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.install(); !installed) {
-      return installed;
-    }
-  }
+  changeHoldRules(true);
   return {};
 }
 
@@ -747,9 +768,7 @@ sys::Status VipOwner::demote() {
     hold_.reset();
   }
   if (!plan_.hold.ports.empty() && !was_standby) {
-    for (const auto& vip : plan_.vips) {
-      keep_first_error(HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue}.install());
-    }
+    changeHoldRules(true);
   }
   if (plan_.down_on_demote && !link_downed_) {
     keep_first_error(route_.setLinkUp(link_.index, false));
@@ -783,6 +802,9 @@ sys::Status VipOwner::shutdown() {
   disarm();
   (void)guard_timer_.disarm();
   state_ = State::Standby;
+  if (rules_) {
+    rules_->finish(); // the removal below comes after any change still queued
+  }
   for (int fd : {monitor_.fd(), announce_timer_.fd(), confirm_timer_.fd(), hold_timer_.fd(),
                  probe_timer_.fd(), guard_timer_.fd()}) {
     loop_.remove(fd);

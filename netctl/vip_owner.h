@@ -6,6 +6,7 @@
 #include "netctl/hold.h"
 #include "netctl/rtnl.h"
 #include "sys/event_loop.h"
+#include "sys/offload.h"
 #include "netctl/sysctl.h"
 #include "netctl/vip_control.h"
 #include "netctl/vip_guard.h"
@@ -86,6 +87,9 @@ public:
     std::function<void(std::size_t)> held;          // connection attempts now being held
     // The service interface became able (up with carrier) or unable to serve.
     std::function<void(bool)> service_link;
+    // A step run in the background failed (adding or removing the connection-hold rule):
+    // the VIP is unaffected, but connection attempts may not be held during the next move.
+    std::function<void(const std::string&)> background_failed;
   };
 
   // Sets the node up as a standby, first undoing what a crashed earlier run left behind
@@ -156,6 +160,10 @@ private:
   void becomeActive();
   void sendBurstFrame();
   void releaseHold();
+  // Adds (or removes) the connection-hold rule for every VIP on the helper thread: iptables
+  // must not stall the loop (sys::Offload says why). Jobs run in order, so an add and a
+  // later removal never cross.
+  void changeHoldRules(bool install);
   void fail(const std::string& reason);
   void disarm();
   // True from the moment a takeover starts adding the VIPs until the node lets them go.
@@ -201,6 +209,8 @@ private:
   bool shut_down_ = false;
   bool quiesced_ = false;
   std::vector<std::string> reconciled_;
+  // Last: its destructor runs the rule changes still queued, while the rest is alive.
+  std::unique_ptr<sys::Offload> rules_;
 };
 
 } // namespace failover::netctl

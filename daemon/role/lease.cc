@@ -30,8 +30,12 @@ bool Voter::consider(const Request& request, Nanos now) {
     if (node == request.requester || promise.successor == request.requester) {
       continue; // its own, or it was named by the node bound to
     }
-    // A planned switchover: the old holder named this node, and keeps renewing while it drains.
-    if (own != promises_.end() && own->second.successor == node) {
+    // A planned switchover: the old holder, bound here already, keeps renewing while it drains,
+    // and names this node in the request itself. A request that no longer names it (the old
+    // holder gave the lease back, and asks again as a mere contender) is refused like any
+    // other: its earlier promise naming the successor must not let it in beside the
+    // successor (cluster-sim found two nodes answering when a release was lost).
+    if (own != promises_.end() && request.successor == node) {
       continue;
     }
     return false;

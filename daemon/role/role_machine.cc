@@ -196,10 +196,14 @@ bool RoleMachine::contentionStands(const ClusterFacts& facts) const {
     return elected && *elected == settings_.self && !facts.settling;
   }
   case Contention::Kind::Switchover: {
-    // What the Released step was accepted on must still hold when the lease comes.
+    // What the Released step was accepted on must still hold when the lease comes. The old
+    // active going silent on the lease is no reason to give up: a few lost heartbeats made
+    // it so (and called healthy switchovers off, cluster-sim found), and one that froze named
+    // this node its successor, so the voters grant it anyway. Leaving the group, or calling
+    // the switchover off, is what ends it.
     const auto* from = taking_ ? findMember(facts, taking_->from) : nullptr;
-    return from != nullptr && present(*from) && from->role == Role::HandingOver && facts.quorate &&
-           facts.in_sync && facts.serviceable;
+    return from != nullptr && from->role == Role::HandingOver && facts.quorate && facts.in_sync &&
+           facts.serviceable;
   }
   case Contention::Kind::Operator:
     return facts.quorate && facts.in_sync && facts.serviceable &&

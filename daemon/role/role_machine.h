@@ -263,7 +263,13 @@ private:
   void becomeActive(Decision& decision, Contention::Kind kind, std::string reason);
   bool contentionStands(const ClusterFacts& facts) const;
   void stopContending(Decision& decision);
-  bool present(const MemberInfo& member) const noexcept { return !(settings_.lease && member.silent); }
+  // With the lease, a member that holds the VIP and has gone silent on it counts as gone, as
+  // if Corosync had said so. Only such a member: a standby is silent when the release that
+  // ended its asking was lost, which would otherwise leave it out of every election and
+  // switchover until it asked again (cluster-sim found switchovers refused that way).
+  bool present(const MemberInfo& member) const noexcept {
+    return !(settings_.lease && member.silent && holdsVip(member.role));
+  }
   void decide(Decision& decision, const ClusterFacts& facts);
   void operatorCommand(Decision& decision, const Event& event, const ClusterFacts& facts, Millis now);
   void startSwitchover(Decision& decision, std::uint32_t target, AfterHandover after, const ClusterFacts& facts,

@@ -146,7 +146,7 @@ TEST_CASE("an active owner re-reads the kernel after lost events and sees its VI
   std::string lost;
   bool taken = false;
   auto owner = VipOwner::create(plan, *loop, {[&] { taken = true; },
-                                              [&](const std::string& why) { lost = why; }, {}, {}});
+                                              [&](const std::string& why) { lost = why; }, {}, {}, {}});
   REQUIRE(owner);
   REQUIRE((*owner)->promote({}));
   for (int i = 0; i < 10 && !taken; ++i) {

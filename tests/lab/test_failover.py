@@ -30,6 +30,9 @@ class Cluster:
         for host, priority in zip(lab.nodes, PRIORITIES):
             lab.start_failoverd(host, priority=priority, extra=extra)
         busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 to be the only active node")
+        # Active is not yet serving: n1 first waits out a failed owner's guard, then adds the
+        # VIP. A switchover asked before that is refused ("still taking the VIP").
+        lab.nodes[0].failoverd.expect(r"\[vip\] taken and announced", timeout=BOUND)
         self.client = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "tls_sessions.py")], "tls-sessions")
 
     def create(self, test, count=SESSIONS):

@@ -7,7 +7,7 @@ import signal
 import statistics
 import unittest
 
-from lab import VIP4, VIP6, Lab
+from lab import VIP4, VIP6, Lab, busywait
 
 VIP4_ADDRESS = VIP4.split("/")[0]
 VIP6_ADDRESS = VIP6.split("/")[0]
@@ -219,12 +219,13 @@ class ConnectionHold(unittest.TestCase):
             tool.expect(r"^released .* held=1$")
             result = client.expect(r"^(ok|failed) (\S+) ([0-9.]+)$")
             self.assertEqual(result.group(1, 2), ("ok", "n1"), "held SYN was not answered")
-            self.assertFalse(self.rule_present(lab, n1), "an active node's SYNs skip the queue")
+            # The rule goes on the helper thread (iptables must not stall the daemon's loop).
+            busywait(lambda: not self.rule_present(lab, n1), 10, "an active node's SYNs skip the queue")
             ok, reply, _ = lab.connect(c1, VIP4_ADDRESS, HOLD_PORT)
             self.assertEqual((ok, reply), (True, "n1"))
             tool.send("demote")
             tool.expect(r"^demoted ")
-            self.assertTrue(self.rule_present(lab, n1), "back to standby: the rule is ready again")
+            busywait(lambda: self.rule_present(lab, n1), 10, "back to standby: the rule is ready again")
             tool.send("quit")
             tool.expect(r"^stopped$")
             self.assertFalse(self.rule_present(lab, n1))

@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
       {[&] { event("taken " + stamp() + " frames=" + std::to_string(owner_ptr->framesSent())); },
        [&](const std::string& reason) { event("lost " + stamp() + " reason=" + reason); },
        [&](std::size_t held) { event("held " + stamp() + " n=" + std::to_string(held)); },
-       [&](bool serviceable) { event(std::string("link ") + (serviceable ? "serviceable" : "unserviceable")); }});
+       [&](bool serviceable) { event(std::string("link ") + (serviceable ? "serviceable" : "unserviceable")); },
+       [&](const std::string& what) { event("background-failed " + stamp() + " what=" + what); }});
   if (!owner) {
     event("error what=" + owner.error().message);
     return 1;

@@ -109,6 +109,11 @@ TEST_CASE("a holder named its successor: the voters grant both, and nobody else"
   CHECK_FALSE(voter.consider({3, 1, 0}, milliseconds(115)));
   // A contender cannot name the holder as its successor to get in.
   CHECK_FALSE(voter.consider({3, 2, 1}, milliseconds(116)));
+  // The old holder gave the lease back, but its release never came: asking again without
+  // naming the successor, it is a contender like any other (cluster-sim found it granted beside
+  // the successor, two nodes answering, when its earlier promise was taken as still naming it).
+  CHECK_FALSE(voter.consider({1, 3, 0}, milliseconds(120)));
+  CHECK(voter.consider({1, 4, 2}, milliseconds(121))); // while it names the successor, it drains
 }
 
 TEST_CASE("a majority makes the lease; it lasts from the request, and is renewed every interval") {
@@ -299,4 +304,41 @@ TEST_CASE("with the lease, an active that holds it does not step down for a stal
   REQUIRE((plain.role() == Role::Active));
   CHECK((plain.handle(event::FactsChanged{}, leaseFacts({peer(1, 200, Role::Active)}, false), Millis{10}).to ==
          Role::Standby));
+}
+
+TEST_CASE("with the lease, a switchover's target keeps asking while the old active is silent for a moment") {
+  RoleMachine target(leaseSettings(2, 100));
+  target.handle(event::FactsChanged{}, leaseFacts({peer(1, 200, Role::Active)}, false), Millis{0});
+  const auto released = target.handle(event::HandoverReceived{{HandoverStep::Phase::Released, 1, 2, {}}, 1},
+                                      leaseFacts({peer(1, 200, Role::HandingOver)}, false), Millis{10});
+  REQUIRE(released.has<effect::ContendLease>());
+  // Two of the old active's renewals lost: silent on the lease, still handing over in the group.
+  const auto silent = target.handle(event::FactsChanged{}, leaseFacts({peer(1, 200, Role::HandingOver, true)}, false),
+                                    Millis{40});
+  CHECK_FALSE(silent.has<effect::ReleaseLease>());
+  CHECK_FALSE(silent.has<effect::SendHandover>()); // no call-off
+  CHECK(target.contending());
+  const auto granted = target.handle(event::FactsChanged{}, leaseFacts({peer(1, 200, Role::HandingOver, true)}, true),
+                                     Millis{50});
+  CHECK((granted.to == Role::Active));
+  // Leaving the group is what ends it: the same contention with the old active gone stops.
+  RoleMachine other(leaseSettings(2, 100));
+  other.handle(event::HandoverReceived{{HandoverStep::Phase::Released, 1, 2, {}}, 1},
+               leaseFacts({peer(1, 200, Role::HandingOver)}, false), Millis{10});
+  REQUIRE(other.contending());
+  const auto gone = other.handle(event::FactsChanged{}, leaseFacts({}, false), Millis{20});
+  CHECK(gone.has<effect::ReleaseLease>());
+  CHECK_FALSE(other.contending());
+}
+
+TEST_CASE("with the lease, a standby's silence does not keep it out: a lost release left it silent") {
+  RoleMachine active(leaseSettings(1, 200));
+  active.handle(event::FactsChanged{}, leaseFacts({}, true), Millis{0});
+  active.handle(event::VipTaken{}, leaseFacts({}, true), Millis{5});
+  REQUIRE((active.role() == Role::Active));
+  // n2 once asked and gave the lease back, but its release was lost: it stays silent to n1.
+  const auto asked = active.handle(event::Switchover{}, leaseFacts({peer(2, 100, Role::Standby, true)}, true), Millis{10});
+  CHECK(asked.refused.value_or("") == "");
+  CHECK((asked.to == Role::HandingOver));
+  CHECK(asked.target == std::optional<std::uint32_t>{2});
 }
