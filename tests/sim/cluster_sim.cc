@@ -238,6 +238,7 @@ private:
   void clientLoad();
   void healAll();
   void checkPlannedSwitchover(Node& active);
+  std::uint64_t leaseLosses() const;
 
   void checkInvariants();
   Node* node(std::uint32_t id) { return nodes_[id - 1].get(); }
@@ -1266,6 +1267,14 @@ void Simulation::advanceTo(Time until) {
   clock_.set(now_);
 }
 
+std::uint64_t Simulation::leaseLosses() const {
+  std::uint64_t losses = 0;
+  for (const auto& n : nodes_) {
+    losses += n->lease ? n->lease->stats().losses : 0;
+  }
+  return losses;
+}
+
 // Liveness, not only safety: with everything healed and in sync, a planned switchover is
 // accepted, and on links without loss its target is active and answering 10 s later, no lease
 // lost (a target that takes the VIP and then loses it, its lease for one, is a failed
@@ -1276,10 +1285,7 @@ void Simulation::checkPlannedSwitchover(Node& active) {
       })) {
     return; // the others exited (a SIGTERM in the schedule): nobody to hand over to
   }
-  std::uint64_t losses_before = 0;
-  for (const auto& n : nodes_) {
-    losses_before += n->lease ? n->lease->stats().losses : 0;
-  }
+  const auto losses_before = leaseLosses();
   note("operator: switchover on " + active.name() + " (everything healed)");
   const auto decision = feed(active, event::Switchover{});
   if (decision.refused) {
@@ -1290,12 +1296,9 @@ void Simulation::checkPlannedSwitchover(Node& active) {
   if (!outcome_.ok) {
     return;
   }
-  std::uint64_t losses_after = 0;
-  std::size_t answering = 0;
-  for (const auto& n : nodes_) {
-    losses_after += n->lease ? n->lease->stats().losses : 0;
-    answering += n->core->role() == Role::Active && n->answering(now_) ? 1U : 0U;
-  }
+  const auto answering = std::count_if(nodes_.begin(), nodes_.end(), [this](const auto& n) {
+    return n->core->role() == Role::Active && n->answering(now_);
+  });
   if (loss_percent_ > 0) {
     // With loss on the lease's links any lease may run out, the new active's included (four
     // rounds in a row without a majority at L = 4h): then the election moves the VIP on.
@@ -1309,7 +1312,7 @@ void Simulation::checkPlannedSwitchover(Node& active) {
     return violation("a switchover from " + active.name() + " among healthy nodes did not leave " +
                      (new_active ? new_active->name() : std::string("its target")) + " active and answering");
   }
-  if (losses_after != losses_before) {
+  if (leaseLosses() != losses_before) {
     violation("a lease was lost during a switchover among healthy nodes, on links without loss");
   }
 }
