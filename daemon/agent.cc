@@ -154,7 +154,9 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
     http.max_request = 8192;
     http.too_large_answer = "HTTP/1.0 431 Request Header Fields Too Large\r\n\r\n";
     metrics_ = orThrow(RequestServer::listenTcp(c.metrics_address, c.metrics_port, loop_, std::move(http),
-                                                [this](const std::string&) { return metricsResponse(status()); }),
+                                                [this](const std::string& request) {
+                                                  return metricsResponse(request, [this] { return status(); });
+                                                }),
                        "metrics-listen");
   }
   if (!c.notify_program.empty()) {
@@ -397,7 +399,7 @@ sys::Result<std::size_t> Agent::rotateKeys() {
 
 nlohmann::json Agent::status() const {
   return buildStatus({*config_, roles_, facts(), *replicator_, *tls_, *vip_, link_->localNode(), clock_,
-                      transitions_, last_transition_, last_transition_at_, control_ ? control_->refused() : 0,
+                      transitions_, last_transition_, last_transition_at_, control_.get(), metrics_.get(),
                       hooks_runner_.get(), lease_.get()});
 }
 

@@ -2,11 +2,22 @@
 
 #include "daemon/log.h"
 #include "daemon/replication_facts.h"
+#include "tls/http.h"
 
 #include <chrono>
 #include <sstream>
 
 namespace failover::daemon {
+namespace {
+// Null for a server not (yet) listening.
+nlohmann::json requestServerStatus(const RequestServer* server) {
+  if (server == nullptr) {
+    return nullptr;
+  }
+  const auto& c = server->counters();
+  return {{"refused", c.refused}, {"too_large", c.too_large}, {"timed_out", c.timed_out}, {"evicted", c.evicted}};
+}
+} // namespace
 
 nlohmann::json buildStatus(const StatusSources& from) {
   using nlohmann::json;
@@ -103,7 +114,9 @@ nlohmann::json buildStatus(const StatusSources& from) {
             {"resumed_tls12_ticket", tls.resumed_tls12_ticket.load()},
             {"resumed_tls13_stateful", tls.resumed_tls13_stateful.load()},
             {"resumed_tls13_ticket", tls.resumed_tls13_ticket.load()}}},
-          {"control_refused", from.control_refused},
+          {"control_refused", from.control != nullptr ? from.control->counters().refused : 0},
+          {"request_servers",
+           {{"control", requestServerStatus(from.control)}, {"metrics", requestServerStatus(from.metrics)}}},
           // The live settings as the components hold them (what a reload changed).
           {"settings",
            {{"log_level", toString(logLevel())},
@@ -208,13 +221,45 @@ std::string renderPrometheus(const nlohmann::json& s) {
   for (const auto& [kind, count] : s["handshakes"].items()) {
     out << "failoverd_handshakes_total{kind=\"" << kind << "\"} " << count << "\n";
   }
+  gauge("failoverd_request_connections_dropped_total",
+        "connections to the control socket or the metrics endpoint closed without their answer, by reason",
+        "counter");
+  const auto servers = s.value("request_servers", nlohmann::json::object());
+  for (const auto& [server, counters] : servers.items()) {
+    if (counters.is_null()) {
+      continue; // not listening (no metrics-listen)
+    }
+    for (const auto& [reason, count] : counters.items()) {
+      out << "failoverd_request_connections_dropped_total{server=\"" << server << "\",reason=\"" << reason
+          << "\"} " << count << "\n";
+    }
+  }
   return out.str();
 }
 
-std::string metricsResponse(const nlohmann::json& status) {
-  const auto body = renderPrometheus(status);
-  return "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\n\r\n" + body;
+std::string metricsResponse(std::string_view request, const std::function<nlohmann::json()>& status) {
+  std::string out;
+  // The request server stops at the blank line and hands over the head without it.
+  const auto parsed = tls::parseHttpRequest(std::string(request) + "\r\n\r\n");
+  if (parsed.status != tls::HttpParse::Status::Complete) {
+    tls::respondError(parsed.error_status != 0 ? parsed.error_status : 400, out);
+    return out;
+  }
+  if (tls::respondUnlessGetOrHead(parsed.request, out)) {
+    return out;
+  }
+  const std::string_view target = parsed.request.target;
+  if (target.substr(0, target.find('?')) != "/metrics") {
+    tls::respondError(404, out);
+    return out;
+  }
+  const auto body = renderPrometheus(status());
+  out = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  if (parsed.request.method != "HEAD") {
+    out += body;
+  }
+  return out;
 }
 
 } // namespace failover::daemon

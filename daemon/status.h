@@ -2,6 +2,7 @@
 
 #include "daemon/cluster/replicator.h"
 #include "daemon/config.h"
+#include "daemon/control/request_server.h"
 #include "daemon/hooks.h"
 #include "daemon/lease_service.h"
 #include "daemon/role/role_machine.h"
@@ -12,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include <ctime>
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace failover::daemon {
 
@@ -29,7 +32,8 @@ struct StatusSources {
   std::uint64_t transitions;
   const Decision& last_transition;
   std::time_t last_transition_at;
-  std::uint64_t control_refused;
+  const RequestServer* control; // null until it listens
+  const RequestServer* metrics; // null without metrics-listen
   const HookRunner* hooks;
   const LeaseService* lease; // null without the lease
 };
@@ -39,7 +43,9 @@ nlohmann::json buildStatus(const StatusSources& from);
 
 // The same snapshot for Prometheus (the metrics endpoint), so the two can never disagree.
 std::string renderPrometheus(const nlohmann::json& status);
-// The metrics endpoint's whole HTTP answer (the text exposition format).
-std::string metricsResponse(const nlohmann::json& status);
+// The metrics endpoint's whole HTTP answer to `request` (its head, without the final blank
+// line): the text exposition format for GET or HEAD of /metrics, read from status() only then;
+// 404 for any other path, 405 for any other method, 400 for what is not an HTTP request.
+std::string metricsResponse(std::string_view request, const std::function<nlohmann::json()>& status);
 
 } // namespace failover::daemon

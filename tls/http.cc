@@ -159,13 +159,20 @@ void respondError(int status, std::string& out) {
          "\r\nConnection: close\r\n\r\n" + body;
 }
 
+bool respondUnlessGetOrHead(const HttpRequest& request, std::string& out) {
+  if (request.method == "GET" || request.method == "HEAD") {
+    return false;
+  }
+  out += "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n"
+         "Connection: close\r\n\r\n";
+  return true;
+}
+
 int respond(const StaticFiles& files, const HttpRequest& request, bool close, std::string& out) {
-  const bool head = request.method == "HEAD";
-  if (!head && request.method != "GET") {
-    out += "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Length: 0\r\n"
-           "Connection: close\r\n\r\n";
+  if (respondUnlessGetOrHead(request, out)) {
     return 405;
   }
+  const bool head = request.method == "HEAD";
   const auto* file = files.find(request.target);
   const int status = file ? 200 : 404;
   const std::string not_found = "404 Not Found\n";

@@ -53,5 +53,7 @@ private:
 int respond(const StaticFiles& files, const HttpRequest& request, bool close, std::string& out);
 // Appends an error response (always with Connection: close).
 void respondError(int status, std::string& out);
+// Appends 405 (with Allow:) and returns true unless the method is GET or HEAD.
+bool respondUnlessGetOrHead(const HttpRequest& request, std::string& out);
 
 } // namespace failover::tls

@@ -7,7 +7,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace failover::daemon {
 
@@ -30,15 +32,10 @@ sys::Result<std::unique_ptr<RequestServer>> RequestServer::listenUnix(const std:
     return std::unexpected(sys::systemError("cannot bind the control socket " + path +
                                             " (does its directory exist?)"));
   }
-  if (::chown(path.c_str(), 0, group) < 0 || ::chmod(path.c_str(), mode) < 0 || ::listen(fd.get(), 16) < 0) {
+  if (::chown(path.c_str(), 0, group) < 0 || ::chmod(path.c_str(), mode) < 0 || ::listen(fd.get(), SOMAXCONN) < 0) {
     return std::unexpected(sys::systemError("cannot set up the control socket " + path));
   }
-  std::unique_ptr<RequestServer> server(new RequestServer(std::move(fd), loop, std::move(options), std::move(handler), path));
-  auto* self = server.get();
-  if (auto added = loop.add(self->listener_.get(), EPOLLIN, [self](std::uint32_t) { self->onAccept(); }); !added) {
-    return std::unexpected(added.error());
-  }
-  return server;
+  return serve(std::move(fd), loop, std::move(options), std::move(handler), path);
 }
 
 sys::Result<std::unique_ptr<RequestServer>> RequestServer::listenTcp(const std::string& address, std::uint16_t port,
@@ -62,26 +59,41 @@ sys::Result<std::unique_ptr<RequestServer>> RequestServer::listenTcp(const std::
   sys::UniqueFd fd(::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   const int on = 1;
   if (!fd || ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-      ::bind(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) < 0 || ::listen(fd.get(), 16) < 0) {
+      ::bind(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) < 0 || ::listen(fd.get(), SOMAXCONN) < 0) {
     return std::unexpected(sys::systemError("cannot listen on " + address + " port " + std::to_string(port)));
   }
-  std::unique_ptr<RequestServer> server(new RequestServer(std::move(fd), loop, std::move(options), std::move(handler), ""));
+  return serve(std::move(fd), loop, std::move(options), std::move(handler), "");
+}
+
+sys::Result<std::unique_ptr<RequestServer>> RequestServer::serve(sys::UniqueFd listener, sys::EventLoop& loop,
+                                                                 Options options, Handler handler, std::string path) {
+  auto timer = sys::TimerFd::create();
+  if (!timer) {
+    return std::unexpected(timer.error());
+  }
+  std::unique_ptr<RequestServer> server(new RequestServer(std::move(listener), std::move(*timer), loop,
+                                                          std::move(options), std::move(handler), std::move(path)));
   auto* self = server.get();
   if (auto added = loop.add(self->listener_.get(), EPOLLIN, [self](std::uint32_t) { self->onAccept(); }); !added) {
+    return std::unexpected(added.error());
+  }
+  if (auto added = loop.add(self->timer_.fd(), EPOLLIN, [self](std::uint32_t) { self->closeExpired(); }); !added) {
+    loop.remove(self->listener_.get());
     return std::unexpected(added.error());
   }
   return server;
 }
 
-RequestServer::RequestServer(sys::UniqueFd listener, sys::EventLoop& loop, Options options, Handler handler,
-                             std::string path)
-    : listener_(std::move(listener)), loop_(loop), options_(std::move(options)), handler_(std::move(handler)),
-      path_(std::move(path)) {}
+RequestServer::RequestServer(sys::UniqueFd listener, sys::TimerFd timer, sys::EventLoop& loop, Options options,
+                             Handler handler, std::string path)
+    : listener_(std::move(listener)), timer_(std::move(timer)), loop_(loop), options_(std::move(options)),
+      handler_(std::move(handler)), path_(std::move(path)) {}
 
 RequestServer::~RequestServer() {
   for (auto& [fd, client] : clients_) {
     loop_.remove(fd);
   }
+  loop_.remove(timer_.fd());
   loop_.remove(listener_.get());
   if (!path_.empty()) {
     ::unlink(path_.c_str());
@@ -92,6 +104,7 @@ void RequestServer::onAccept() {
   for (;;) {
     sys::UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
+      armForEarliest();
       return;
     }
     if (options_.allow) {
@@ -103,21 +116,22 @@ void RequestServer::onAccept() {
                          ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERGROUPS, groups.data(), &groups_length) == 0;
       groups.resize(groups_length / sizeof(gid_t));
       if (!known || !options_.allow(credentials, groups)) {
-        ++refused_;
+        ++counters_.refused;
         (void)!::send(fd.get(), options_.refused_answer.data(), options_.refused_answer.size(),
                       MSG_NOSIGNAL | MSG_DONTWAIT);
         continue;
       }
     }
     if (clients_.size() >= options_.max_connections) {
-      ++refused_;
-      continue;
+      closeOldest();
     }
     const int raw = fd.get();
     if (!loop_.add(raw, EPOLLIN, [this, raw](std::uint32_t) { onClient(raw); })) {
       continue;
     }
-    clients_[raw].fd = std::move(fd);
+    auto& client = clients_[raw];
+    client.fd = std::move(fd);
+    client.deadline = std::chrono::steady_clock::now() + options_.timeout;
   }
 }
 
@@ -141,7 +155,12 @@ void RequestServer::onClient(int fd) {
     if (end == std::string::npos && client.in.size() <= options_.max_request) {
       return;
     }
-    client.out = end == std::string::npos ? options_.too_large_answer : handler_(client.in.substr(0, end));
+    if (end == std::string::npos) {
+      ++counters_.too_large;
+      client.out = options_.too_large_answer;
+    } else {
+      client.out = handler_(client.in.substr(0, end));
+    }
     client.answered = true;
     (void)loop_.modify(fd, EPOLLOUT);
   }
@@ -151,6 +170,44 @@ void RequestServer::onClient(int fd) {
   }
   if (client.out.empty() || (n < 0 && errno != EAGAIN && errno != EINTR)) {
     close(fd);
+  }
+}
+
+void RequestServer::closeExpired() {
+  timer_.acknowledge();
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<int> expired;
+  for (const auto& [fd, client] : clients_) {
+    if (client.deadline <= now) {
+      expired.push_back(fd);
+    }
+  }
+  for (const int fd : expired) {
+    ++counters_.timed_out;
+    close(fd);
+  }
+  armForEarliest();
+}
+
+std::map<int, RequestServer::Client>::iterator RequestServer::oldest() {
+  // Every connection gets the same timeout, so the oldest is the one with the earliest deadline.
+  return std::ranges::min_element(clients_,
+                                  [](const auto& a, const auto& b) { return a.second.deadline < b.second.deadline; });
+}
+
+void RequestServer::closeOldest() {
+  if (const auto client = oldest(); client != clients_.end()) {
+    ++counters_.evicted;
+    close(client->first);
+  }
+}
+
+void RequestServer::armForEarliest() {
+  const auto earliest = oldest();
+  if (earliest == clients_.end()) {
+    (void)timer_.disarm();
+  } else {
+    (void)timer_.arm(earliest->second.deadline - std::chrono::steady_clock::now());
   }
 }
 

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import unittest
@@ -254,6 +255,38 @@ class Daemon(CliCase):
 
         self.daemon.send_signal(signal.SIGTERM)
         self.assertEqual(self.daemon.wait(TIMEOUT), 0)
+
+    def test_idle_and_slow_clients_lock_out_neither_failoverctl_nor_a_scrape(self):
+        config = self.write_config(f"control-socket = {self.dir / 'control.sock'}\n"
+                                   f"state-directory = {self.dir / 'state'}\ntls-port = 8443\n"
+                                   "metrics-listen = 127.0.0.1:9477\n")
+        self.start(config)
+        self.log_until("no connection to corosync")
+        flood = subprocess.run(["nsenter", f"--target={self.daemon.pid}", "--net", sys.executable,
+                                str(Path(__file__).parent / "tools" / "request_flood.py"), FAILOVERCTL,
+                                str(self.dir / "control.sock"), "9477", "1000"],
+                               capture_output=True, text=True, timeout=120)
+        self.assertEqual(flood.returncode, 0, flood.stderr)
+        seen = json.loads(flood.stdout)
+        print(seen)
+        # Asked beside 1,000 idle connections and a slow loris on each server: answered at once,
+        # not after the idle ones' 5 s timeout.
+        self.assertEqual(seen["status"]["rc"], 0, seen["status"]["stderr"])
+        self.assertEqual(seen["status"]["role"], "fault")
+        self.assertLess(seen["status"]["s"], 5)
+        self.assertEqual(seen["metrics"]["status"], 200)
+        self.assertTrue(seen["metrics"]["has_role"])
+        self.assertLess(seen["metrics"]["s"], 5)
+        self.assertEqual(seen["elsewhere"], 404)
+        for server in ("control", "metrics"):
+            # The slow loris is closed at the 5 s timeout, not earlier and not never.
+            self.assertTrue(seen["lorises"][server]["closed"], server)
+            self.assertGreaterEqual(seen["lorises"][server]["kept_s"], 4.5, server)
+            self.assertLess(seen["lorises"][server]["kept_s"], 10, server)
+            self.assertEqual(seen["still_open"][server], 0, server)
+            counted = seen["request_servers"][server]
+            self.assertGreaterEqual(counted["evicted"], 1000 - 64, server)
+            self.assertGreaterEqual(counted["timed_out"], 2, server)  # the loris and the newest idle ones
 
     def test_reload_applies_each_live_key_and_refuses_restart_only_ones(self):
         base = (f"control-socket = {self.dir / 'control.sock'}\n"

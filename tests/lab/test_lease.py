@@ -19,6 +19,7 @@ a longer lease than the product's default; bench/outage.py measures the default.
 import os
 import re
 import signal
+import threading
 import time
 import unittest
 from dataclasses import dataclass
@@ -306,6 +307,17 @@ LOSS = 0.01  # of the datagrams each node receives on its cluster link
 HOG_SECONDS_MARGIN = 60
 
 
+# What a soak reports of the daemons' logs: role changes, the VIP and the lease.
+SOAK_EVENT = re.compile(r"\[(role|vip|lease|switchover)\]|warning|error", re.IGNORECASE)
+
+
+def read_daemons(hosts, done):
+    """Reads the daemons' output until done is set (in a thread: nothing else reads it then)."""
+    running = list(hosts)
+    while running and not done.is_set():
+        running = [host for host in running if host.failoverd.pump(0.1)]
+
+
 def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
     """Three nodes with the lease run for `seconds` under 1 % loss on every cluster link (each
     node drops that share of what it receives there) and a loaded CPU (one busy loop per core,
@@ -322,6 +334,11 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
         hogs = [lab.spawn(c1, [PYTHON, "-c", "import time\nend = time.monotonic() + "
                                f"{seconds + HOG_SECONDS_MARGIN}\nwhile time.monotonic() < end: pass"])
                 for _ in range(busy_loops or os.cpu_count() or 2)]
+        # The daemons' output is read all along: a full pipe would stall a daemon's logging, and
+        # what they said is the account of any loss.
+        reading = threading.Event()
+        reader = threading.Thread(target=read_daemons, args=(lab.nodes, reading), daemon=True)
+        reader.start()
         try:
             load = Probe(lab, c1, [PYTHON, str(TOOLS / "soak_client.py"), VIP4.split("/")[0]], "soak-client")
             load.expect(r"^started$")
@@ -333,6 +350,8 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
             load.expect(r"^done$", timeout=BOUND)
         finally:
             lab.stop_all(hogs)
+            reading.set()
+            reader.join(BOUND)
         counted = {"samples": count, "two_macs": arp_two + nd_two,
                    "unanswered": sum(1 for _t, arp, nd in rows if not arp),
                    "macs": len({mac for _t, arp, nd in rows for mac in arp | nd}),
@@ -346,6 +365,8 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
             if match:
                 counted.update(zip(("new", "resumed", "lost", "refused", "failed"), map(int, match.groups())))
         counted["errors"] = [line for line in load.lines if line.startswith("error ")][:10]
+        counted["events"] = [f"{host.name} {line}" for host in lab.nodes for line in host.failoverd.lines
+                             if SOAK_EVENT.search(line)][:60]
         report(counted)
         return counted
 

@@ -46,11 +46,22 @@ class Packages(unittest.TestCase):
             print(f"{package.name}: {package.stat().st_size} bytes")
             self.assertLess(package.stat().st_size, 5 << 20)
 
-    def test_lintian_finds_no_error(self):
-        result = run("lintian", "--tag-display-limit", "0", "--fail-on", "error", str(self.deb1), check=False)
+    def test_lintian_finds_no_error_and_no_missing_hardening(self):
+        result = run("lintian", "--tag-display-limit", "0", "--display-info", "--fail-on", "error", str(self.deb1),
+                     check=False)
         print(result.stdout)
         self.assertEqual(result.returncode, 0, result.stdout)
-        self.assertNotRegex(result.stdout, r"^E: ", result.stdout)
+        self.assertNotRegex(result.stdout, r"(?m)^E: ", result.stdout)
+        # hardening-no-pie, -no-relro, -no-bindnow, -no-fortify-functions, ... (info or warning)
+        self.assertNotIn("hardening-", result.stdout)
+
+    def test_the_packaged_executables_are_hardened(self):
+        unpacked = self.work / "unpacked"
+        run("dpkg-deb", "-x", str(self.deb1), str(unpacked))
+        executables = sorted(str(path) for path in (unpacked / "usr/sbin").iterdir())
+        self.assertEqual(len(executables), 3, executables)
+        result = run(str(ROOT / "tests/check-hardening"), "--fortified", *executables, check=False)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_rpm_contents_and_requirements(self):
         files = run("rpm", "-qpl", str(self.rpm)).stdout.split()

@@ -1,4 +1,5 @@
 #include "sys/offload.h"
+#include "tests/unit/run_until.h"
 
 #include <doctest/doctest.h>
 
@@ -11,17 +12,7 @@
 using namespace failover::sys;
 using namespace std::chrono_literals;
 
-namespace {
-
-// Runs the loop until `done` holds, at most `rounds` waits of 1 s each.
-template <typename Predicate> bool runUntil(EventLoop& loop, Predicate done, int rounds = 10) {
-  for (int i = 0; i < rounds && !done(); ++i) {
-    (void)loop.runOnce(1000ms);
-  }
-  return done();
-}
-
-} // namespace
+using failover::test::runUntil;
 
 TEST_CASE("a job that blocks does not block the loop; completions come back on it, in order") {
   auto loop = EventLoop::create();

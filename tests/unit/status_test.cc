@@ -45,3 +45,36 @@ TEST_CASE("the metrics render the status snapshot: every role has a gauge, handi
   off["lease"] = {{"enabled", false}};
   CHECK(renderPrometheus(off).find("failoverd_lease") == std::string::npos);
 }
+
+TEST_CASE("the metrics endpoint answers GET and HEAD of /metrics only, and reads the status only then") {
+  int reads = 0;
+  const auto status = [&reads] {
+    ++reads;
+    auto s = snapshot("active");
+    s["request_servers"] = {{"control", {{"timed_out", 2}, {"evicted", 5}}}, {"metrics", nullptr}};
+    return s;
+  };
+  const auto scrape = metricsResponse("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9477", status);
+  CHECK(scrape.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(scrape.find("Content-Type: text/plain; version=0.0.4\r\n") != std::string::npos);
+  CHECK(scrape.find("failoverd_role{role=\"active\"} 1\n") != std::string::npos);
+  CHECK(scrape.find("failoverd_request_connections_dropped_total{server=\"control\",reason=\"evicted\"} 5\n") !=
+        std::string::npos);
+  CHECK(scrape.find("server=\"metrics\"") == std::string::npos);
+  CHECK(reads == 1);
+  const auto body_length = scrape.size() - (scrape.find("\r\n\r\n") + 4);
+  CHECK(scrape.find("Content-Length: " + std::to_string(body_length) + "\r\n") != std::string::npos);
+
+  const auto head = metricsResponse("HEAD /metrics?x=1 HTTP/1.1", status);
+  CHECK(head.starts_with("HTTP/1.1 200 OK\r\n"));
+  CHECK(head.ends_with("\r\n\r\n"));
+  CHECK(head.find("Content-Length: " + std::to_string(body_length) + "\r\n") != std::string::npos);
+
+  CHECK(metricsResponse("GET / HTTP/1.1", status).starts_with("HTTP/1.1 404 Not Found\r\n"));
+  CHECK(metricsResponse("GET /metrics/../etc HTTP/1.1", status).starts_with("HTTP/1.1 404 Not Found\r\n"));
+  const auto post = metricsResponse("POST /metrics HTTP/1.1", status);
+  CHECK(post.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"));
+  CHECK(post.find("Allow: GET, HEAD\r\n") != std::string::npos);
+  CHECK(metricsResponse("\x16\x03\x01 hello", status).starts_with("HTTP/1.1 400 Bad Request\r\n"));
+  CHECK(reads == 2);
+}
