@@ -330,7 +330,7 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
         for host in lab.nodes:
             lab.exec(host, "iptables", "-A", "INPUT", "-i", "clu0", "-m", "statistic", "--mode", "random",
                      "--probability", str(LOSS), "-j", "DROP")
-        before = {host.name: lab.status(host)["lease"] for host in lab.nodes}
+        before = {host.name: lab.status(host) for host in lab.nodes}
         hogs = [lab.spawn(c1, [PYTHON, "-c", "import time\nend = time.monotonic() + "
                                f"{seconds + HOG_SECONDS_MARGIN}\nwhile time.monotonic() < end: pass"])
                 for _ in range(busy_loops or os.cpu_count() or 2)]
@@ -357,9 +357,12 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
                    "macs": len({mac for _t, arp, nd in rows for mac in arp | nd}),
                    "actives": lab.active_nodes()}
         for host in lab.nodes:
-            after = lab.status(host)["lease"]
+            after = lab.status(host)
             for key in ("renewals", "missed_renewals", "losses", "grants_given", "requests_refused", "stood_back"):
-                counted[f"{host.name}_{key}"] = after[key] - before[host.name][key]
+                counted[f"{host.name}_{key}"] = after["lease"][key] - before[host.name]["lease"][key]
+            # The VIP guard shuts by itself when the daemon's loop stalls past guard-bound-ms.
+            counted[f"{host.name}_guard_fired"] = after["guard"]["fired"] - before[host.name]["guard"]["fired"]
+            counted[f"{host.name}_transitions"] = after["transitions"] - before[host.name]["transitions"]
         for line in load.lines:
             match = re.match(r"^summary soak new (\d+) resumed (\d+) lost (\d+) refused (\d+) failed (\d+)$", line)
             if match:
