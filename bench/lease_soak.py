@@ -6,6 +6,7 @@ or lost connections) and what may not (missed renewals). Not a test.
     FAILOVER_BUILD_DIR=build/release python3 bench/lease_soak.py [--seconds 3600] [--lab-lease]
         [--realtime-priority N]  (0: the agent's thread under the default scheduler, for comparison)
         [--hogs N]  (busy loops; one per core by default)
+        [--token-ms N]  (Corosync's token: 1000 by default, docs/lease.md's choice with the lease)
 """
 
 import argparse
@@ -22,11 +23,14 @@ def main():
     parser.add_argument("--lab-lease", action="store_true", help="the lab's longer lease (CI's), not the default")
     parser.add_argument("--realtime-priority", type=int, help="failoverd's realtime-priority (default: its own)")
     parser.add_argument("--hogs", type=int, help="busy loops (default: one per core)")
+    parser.add_argument("--token-ms", type=int, default=1000,
+                        help="Corosync's token (default: 1000, the token docs/lease.md sizes for the lease)")
     args = parser.parse_args()
     settings = timing() if args.lab_lease else ""
     if args.realtime_priority is not None:
         settings += f"realtime-priority = {args.realtime_priority}\n"
-    counted = soak(args.seconds, timing_text=settings, report=lambda _c: None, busy_loops=args.hogs)
+    counted = soak(args.seconds, timing_text=settings, report=lambda _c: None, busy_loops=args.hogs,
+                   token_ms=args.token_ms)
     for key, value in counted.items():
         print(f"{key:24} {value}")
 

@@ -318,19 +318,28 @@ def read_daemons(hosts, done):
         running = [host for host in running if host.failoverd.pump(0.1)]
 
 
-def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
+def memberships_formed(host):
+    """How many memberships host's Corosync has formed so far (each is a ring reformed: a node
+    joined or left, or the token was lost)."""
+    log = host.dir / "corosync.log"
+    return log.read_text(errors="replace").count("A new membership") if log.exists() else 0
+
+
+def soak(seconds, timing_text=timing(), report=print, busy_loops=None, token_ms=None):
     """Three nodes with the lease run for `seconds` under 1 % loss on every cluster link (each
     node drops that share of what it receives there) and a loaded CPU (one busy loop per core,
     and continuous new and resumed TLS connections to the VIP). Nothing fails, so the VIP must
-    not move. Returns what was counted: per-node lease figures, the client's connections, and
-    what the client saw answer for the VIP (sampled every 20 ms)."""
-    with Lab(nodes=3, clients=1) as lab:
+    not move. Returns what was counted: per-node lease figures, Corosync's memberships formed,
+    the client's connections, and what the client saw answer for the VIP (sampled every 20 ms).
+    token_ms: Corosync's token (the lab's 200 by default)."""
+    with Lab(nodes=3, clients=1, **({"token_ms": token_ms} if token_ms else {})) as lab:
         c1 = lab.clients[0]
         start_cluster(lab, timing_text)
         for host in lab.nodes:
             lab.exec(host, "iptables", "-A", "INPUT", "-i", "clu0", "-m", "statistic", "--mode", "random",
                      "--probability", str(LOSS), "-j", "DROP")
         before = {host.name: lab.status(host) for host in lab.nodes}
+        memberships_before = {host.name: memberships_formed(host) for host in lab.nodes}
         hogs = [lab.spawn(c1, [PYTHON, "-c", "import time\nend = time.monotonic() + "
                                f"{seconds + HOG_SECONDS_MARGIN}\nwhile time.monotonic() < end: pass"])
                 for _ in range(busy_loops or os.cpu_count() or 2)]
@@ -363,6 +372,7 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None):
             # The VIP guard shuts by itself when the daemon's loop stalls past guard-bound-ms.
             counted[f"{host.name}_guard_fired"] = after["guard"]["fired"] - before[host.name]["guard"]["fired"]
             counted[f"{host.name}_transitions"] = after["transitions"] - before[host.name]["transitions"]
+            counted[f"{host.name}_memberships"] = memberships_formed(host) - memberships_before[host.name]
         for line in load.lines:
             match = re.match(r"^summary soak new (\d+) resumed (\d+) lost (\d+) refused (\d+) failed (\d+)$", line)
             if match:
