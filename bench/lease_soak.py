@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
-from test_lease import soak, timing  # noqa: E402
+from test_lease import LEASE_TOKEN_MS, soak, timing  # noqa: E402
 
 
 def main():
@@ -23,8 +23,8 @@ def main():
     parser.add_argument("--lab-lease", action="store_true", help="the lab's longer lease (CI's), not the default")
     parser.add_argument("--realtime-priority", type=int, help="failoverd's realtime-priority (default: its own)")
     parser.add_argument("--hogs", type=int, help="busy loops (default: one per core)")
-    parser.add_argument("--token-ms", type=int, default=1000,
-                        help="Corosync's token (default: 1000, the token docs/lease.md sizes for the lease)")
+    parser.add_argument("--token-ms", type=int, default=LEASE_TOKEN_MS,
+                        help=f"Corosync's token (default: {LEASE_TOKEN_MS}, docs/lease.md's choice with the lease)")
     args = parser.parse_args()
     settings = timing() if args.lab_lease else ""
     if args.realtime_priority is not None:
