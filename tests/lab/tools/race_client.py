@@ -5,7 +5,7 @@ session counts as held only once the client has it complete: for TLS 1.2 when th
 is done (the server's Finished verified), for TLS 1.3 once the response is read (the
 NewSessionTicket comes before it).
 
-Prints "running", then "progress N" every 25 completed connections. Commands on stdin:
+Prints "running", then "progress N" every 5 completed connections. Commands on stdin:
     stop     the threads finish their connection (5 s bound each) and stop;
              answers "stopped held=N failed=F"
     resume   one connection per held session, offering it; answers
@@ -41,7 +41,7 @@ def race(index):
             continue
         with lock:
             counts["completed"] += 1
-            if counts["completed"] % 25 == 0:
+            if counts["completed"] % 5 == 0:
                 print(f"progress {counts['completed']}", flush=True)
 
 
