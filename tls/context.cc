@@ -236,13 +236,7 @@ std::vector<std::string> dnsNames(X509* certificate) {
   return names;
 }
 
-// What the context needs from a chain's leaf: the names it serves and when it expires.
-struct Leaf {
-  std::vector<std::string> names;
-  std::int64_t not_after = 0; // Unix time
-};
-
-sys::Result<Leaf> leafOf(const CertificateFiles& files) {
+sys::Result<std::vector<std::string>> namesOf(const CertificateFiles& files) {
   BioPtr bio(BIO_new_file(files.chain.c_str(), "r"));
   if (!bio) {
     return fail(Errc::NotFound, openSslErrors("cannot open certificate " + files.chain.string()));
@@ -252,16 +246,11 @@ sys::Result<Leaf> leafOf(const CertificateFiles& files) {
     return fail(Errc::InvalidArgument,
                 openSslErrors("no PEM certificate in " + files.chain.string()));
   }
-  Leaf leaf{dnsNames(certificate.get())};
-  if (leaf.names.empty()) {
+  auto names = dnsNames(certificate.get());
+  if (names.empty()) {
     return fail(Errc::InvalidArgument, files.chain.string() + " names no host (no DNS subjectAltName or CN)");
   }
-  std::tm not_after{};
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate.get()), &not_after) != 1) {
-    return fail(Errc::InvalidArgument, openSslErrors("unreadable notAfter in " + files.chain.string()));
-  }
-  leaf.not_after = timegm(&not_after);
-  return leaf;
+  return names;
 }
 
 } // namespace
@@ -317,17 +306,16 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
   std::map<std::string, std::vector<const CertificateFiles*>> by_name;
   std::string default_name;
   for (const auto& files : certificates) {
-    auto leaf = leafOf(files);
-    if (!leaf) {
-      return std::unexpected(leaf.error());
+    auto names = namesOf(files);
+    if (!names) {
+      return std::unexpected(names.error());
     }
     if (default_name.empty()) {
-      default_name = leaf->names.front();
+      default_name = names->front();
     }
-    for (const auto& name : leaf->names) {
+    for (const auto& name : *names) {
       by_name[name].push_back(&files);
     }
-    self->certificates_.push_back({files.chain, leaf->not_after});
   }
 
   for (const auto& [name, files_list] : by_name) {
