@@ -283,6 +283,7 @@ ClusterFacts Agent::facts() const {
   facts.quorate = quorate_ && connected_;
   facts.serviceable = vip_ != nullptr && vip_->serviceable();
   facts.open_connections = tls_ ? tls_->openConnections() : 0;
+  facts.new_connections_held = vip_ == nullptr || vip_->newConnectionsHeld();
   if (replicator_) {
     addReplicationFacts(facts, *replicator_);
   }

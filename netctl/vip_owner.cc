@@ -162,6 +162,7 @@ sys::Status VipOwner::setUpStandby() {
       }
     }
   }
+  hold_rule_in_place_ = !plan_.hold.ports.empty();
   auto watch = [this](int fd, auto handler) {
     return loop_.add(fd, EPOLLIN, [handler](std::uint32_t) { handler(); });
   };
@@ -642,6 +643,8 @@ void VipOwner::releaseHold() {
 }
 
 void VipOwner::changeHoldRules(bool install) {
+  const auto change = ++hold_rule_changes_;
+  hold_rule_in_place_ = false;
   std::vector<HoldRule> rules;
   for (const auto& vip : plan_.vips) {
     rules.push_back(HoldRule{vip.address, plan_.hold.ports, plan_.hold.queue});
@@ -655,12 +658,19 @@ void VipOwner::changeHoldRules(bool install) {
         }
         return {};
       },
-      [this, install](const sys::Status& status) {
+      [this, install, change](const sys::Status& status) {
+        if (change == hold_rule_changes_) {
+          hold_rule_in_place_ = install && status.has_value();
+        }
         if (!status && callbacks_.background_failed) {
           callbacks_.background_failed(std::string(install ? "adding" : "removing") +
                                        " the connection-hold rule: " + status.error().message);
         }
       });
+}
+
+bool VipOwner::newConnectionsHeld() const noexcept {
+  return plan_.hold.ports.empty() || (hold_ && hold_->holding() && hold_rule_in_place_);
 }
 
 std::uint64_t VipOwner::connectionsHeld() const noexcept {

@@ -139,6 +139,9 @@ public:
   const std::vector<std::string>& reconciled() const noexcept { return reconciled_; }
   std::uint64_t framesSent() const noexcept { return frames_sent_; }
   std::uint64_t connectionsHeld() const noexcept;
+  // New connection attempts to the VIP are held: the consumer holds and the rule that queues
+  // them to it is in the kernel (true without a configured hold: there is nothing to wait for).
+  bool newConnectionsHeld() const noexcept;
 
 private:
   VipOwner(VipPlan plan, sys::EventLoop& loop, Callbacks callbacks, RouteSocket route,
@@ -205,6 +208,10 @@ private:
   std::uint64_t frames_sent_ = 0;
   std::uint64_t held_before_ = 0;
   std::unique_ptr<PacketHold> hold_;
+  // The hold rule's state as the last change asked of the helper thread left it: in place
+  // only once an installation asked last has finished well.
+  std::uint64_t hold_rule_changes_ = 0;
+  bool hold_rule_in_place_ = false;
   bool link_downed_ = false;
   bool shut_down_ = false;
   bool quiesced_ = false;

@@ -311,6 +311,7 @@ void RoleMachine::startSwitchover(Decision& decision, std::uint32_t target, Afte
   enter(decision, Role::HandingOver, "switching over to " + member->name);
   switchover_ = Switchover{Switchover::Phase::Emptying, target, member->name, after, now + settings_.emptying_bound,
                            now + settings_.emptying_settle};
+  switchover_->held = facts.new_connections_held; // already (no hold configured): settle from now
   decision.target = target;
   // First let no connection be in flight when the VIP moves (its later packets would go to
   // the new active, which does not know it): hold new SYNs, let open connections finish.
@@ -329,7 +330,18 @@ void RoleMachine::releaseForTarget(Decision& decision, Millis now) {
 void RoleMachine::advanceSwitchover(Decision& decision, const ClusterFacts& facts, Millis now) {
   switch (switchover_->phase) {
   case Switchover::Phase::Emptying:
-    if ((now >= switchover_->grace_end && facts.open_connections == 0) || now >= switchover_->deadline) {
+    if (now >= switchover_->deadline) {
+      releaseForTarget(decision, now);
+      return;
+    }
+    if (!switchover_->held) {
+      if (!facts.new_connections_held) {
+        return;
+      }
+      switchover_->held = true;
+      switchover_->grace_end = std::max(switchover_->grace_end, now + settings_.emptying_settle);
+    }
+    if (now >= switchover_->grace_end && facts.open_connections == 0) {
       releaseForTarget(decision, now);
     }
     return;

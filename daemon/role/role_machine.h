@@ -56,6 +56,12 @@ struct ClusterFacts {
   bool serviceable = true;
   // TLS connections still open on this node: a switchover empties them before the VIP moves.
   std::size_t open_connections = 0;
+  // New connection attempts to this node are held (the hold rule is in the kernel), or cannot
+  // be (no hold configured). Installing the rule takes an iptables run, tens to hundreds of
+  // milliseconds on a loaded node: a switchover that moved the VIP before it was in would let
+  // a SYN open a connection here that the client's next packets, sent to the new active
+  // once its announcement arrives, would find reset.
+  bool new_connections_held = true;
   // With the majority lease: this node holds it now (a majority of voters granted it, and its
   // time has not run out).
   bool lease_held = false;
@@ -181,9 +187,10 @@ struct RoleSettings {
   // A switchover's steps: how long open connections get to finish before the VIP moves;
   // how long the target has to take it; how long the old active keeps the quiesced VIP for
   // stragglers (at least `handover_grace`, while connections are open, at most `drain_bound`).
-  // Emptying lasts at least `emptying_settle`: a SYN that arrived just before the hold was in
-  // place completes its handshake in the kernel and reaches the TLS workers (and the open
-  // count) within it; deciding at once would move the VIP under that connection.
+  // Emptying lasts until new connections are held (ClusterFacts::new_connections_held) and at
+  // least `emptying_settle` more: a SYN that arrived just before the hold was in place
+  // completes its handshake in the kernel and reaches the TLS workers (and the open count)
+  // within it; deciding at once would move the VIP under that connection.
   Millis emptying_settle{20};
   Millis emptying_bound{1000};
   Millis handover_timeout{5000};
@@ -249,6 +256,7 @@ private:
     AfterHandover after = AfterHandover::Stay;
     Millis deadline{0};
     Millis grace_end{0}; // emptying: its settle time; draining: its grace period
+    bool held = false;   // emptying: new connections were seen held (the settle time runs from then)
     bool abort_sent = false; // released: the target was silent, and we called it off
   };
   // On a switchover's target, from the Released step until its own Taken comes back in the

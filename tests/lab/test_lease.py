@@ -356,6 +356,7 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None, token_ms=
             load = Probe(lab, c1, [PYTHON, str(TOOLS / "soak_client.py"), VIP4.split("/")[0]], "soak-client")
             load.expect(r"^started$")
             load.send("mark soak")
+            load.expect(r"^marked soak$")
             sampler = sample(lab, c1, seconds=seconds, interval_ms=20, window_ms=15)
             sampler.expect(r"^sampling$")
             rows, (count, arp_two, nd_two) = samples_of(sampler, timeout=seconds + 60)

@@ -4,13 +4,12 @@ standby in sync, under a continuous load of new and resumed connections of three
 each kind of cycle it counts rounds in which two MACs answered the client's ARP or neighbour
 solicitation for the VIP (sampled every 50 ms around the fault), refused connections, failed
 connections and lost sessions (a resumption answered with a full handshake).
-Expected: no two-MAC round, no refused connection, no lost session anywhere, and no failed
-connection in a planned switchover. Failed connections in the other cycles are counted and
-printed, not asserted: a kill -9 fails the connections in flight on the killed process, and a
-SIGTERM cycle of this mix usually fails one resumed connection (6 and 9 of 10 cycles measured):
-the node taking over closes it, without close_notify, before its first request is answered.
-That is older than the VIP guard (the same soak on commit af712e9 failed 3 in 3 SIGTERM
-cycles) and is left to the switchover work; the count is printed so that it stays visible.
+Expected: no two-MAC round, no refused connection, no lost session anywhere; no failed
+connection in a planned switchover or a SIGTERM (both hand over first); at most one per kill -9,
+the one connection the client had in flight on the killed process (it runs one at a time).
+Each fault waits for the client to acknowledge its new label, so that a failure is counted
+under the fault that caused it: before, a kill's in-flight connection was counted under the
+SIGTERM cycle before it, which read as "SIGTERM fails one resumed connection".
 CI runs 30 cycles (FAILOVER_SOAK_CYCLES); bench/soak.py runs more."""
 
 import collections
@@ -48,6 +47,7 @@ def soak(cycles, report=print):
             sampler = sample(lab, c1, seconds=SAMPLE_SECONDS)
             sampler.expect(r"^sampling$")
             load.send(f"mark {kind}")
+            load.expect(rf"^marked {kind}$")
             began = time.monotonic()
             if kind == "switchover":
                 lab.failoverctl(active, "switchover")
@@ -93,8 +93,11 @@ class Soak(unittest.TestCase):
             self.assertEqual(counted["refused"], 0, f"{kind}: refused connections")
             self.assertEqual(counted["lost"], 0, f"{kind}: lost sessions")
             self.assertGreater(counted["resumed"], 0, f"{kind}: no resumption was tried")
-            if kind == "switchover":
-                self.assertEqual(counted["failed"], 0, f"{kind}: failed connections in a planned switchover")
+            if kind == "kill":
+                self.assertLessEqual(counted["failed"], counted["cycles"],
+                                     f"{kind}: more failed connections than the one in flight per kill")
+            else:
+                self.assertEqual(counted["failed"], 0, f"{kind}: failed connections in a handover")
 
 
 if __name__ == "__main__":

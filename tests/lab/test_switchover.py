@@ -82,6 +82,9 @@ class Switchover(unittest.TestCase):
             # out of sync, as one still catching up would be.
             lab.start_failoverd(n1, priority=200, extra="replication = no\n")
             busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            # Elected, n1 first waits out a failed owner's guard (the lab's bound) before it adds
+            # the VIP; the refusals below take less than that.
+            busywait(lambda: vip_holders(lab) == ["n1"], BOUND, "n1 holding the VIP")
             lab.start_failoverd(n2, priority=100, ready=False)
             busywait(lambda: any(m["name"] == "n2" and not m["in_sync"] and m["role"] == "standby"
                                  for m in lab.status(n1)["members"]), BOUND, "n1 sees n2 as a standby not in sync")

@@ -306,6 +306,33 @@ TEST_CASE("a switchover on simulated time: emptying, released, taken, draining, 
   CHECK_FALSE(active.deadline());
 }
 
+TEST_CASE("a switchover moves the VIP only once new connections are held, and settles after that") {
+  auto active = activeBeside2();
+  auto unheld = facts({member(2, 100)});
+  unheld.new_connections_held = false; // the hold rule is still being installed
+  const auto held = facts({member(2, 100)});
+  REQUIRE(on(active, event::Switchover{2}, unheld, Millis{1000}).has<effect::HoldNewConnections>());
+  // No connection is open, but one could still be accepted here: the VIP stays.
+  CHECK(on(active, event::TimerFired{}, unheld, Millis{1020}).effects.empty());
+  CHECK(on(active, event::TimerFired{}, unheld, Millis{1400}).effects.empty());
+  CHECK(active.handoverPhase() == "emptying");
+  // Held from 1402 on: a SYN that got in just before still needs the settle time to show.
+  CHECK(on(active, event::TimerFired{}, held, Millis{1402}).effects.empty());
+  CHECK(on(active, event::TimerFired{}, held, Millis{1421}).effects.empty());
+  const auto released = on(active, event::TimerFired{}, held, Millis{1422});
+  CHECK(released.has<effect::StopAnswering>());
+  CHECK(active.handoverPhase() == "released");
+}
+
+TEST_CASE("a switchover whose hold never comes into place moves the VIP at the emptying bound") {
+  auto active = activeBeside2();
+  auto unheld = facts({member(2, 100)});
+  unheld.new_connections_held = false; // installing the rule failed (logged as a warning)
+  REQUIRE((on(active, event::Switchover{2}, unheld, Millis{1000}).to == Role::HandingOver));
+  CHECK(on(active, event::TimerFired{}, unheld, Millis{1999}).effects.empty());
+  CHECK(on(active, event::TimerFired{}, unheld, Millis{2000}).has<effect::StopAnswering>());
+}
+
 TEST_CASE("a switchover's bounds: emptying gives up waiting, draining ends, a silent target aborts") {
   const auto two = facts({member(2, 100)});
   auto active = activeBeside2();

@@ -3,7 +3,9 @@
 Half the connections are new (a full handshake and a GET; the session is kept once the client
 holds it complete), half resume a kept session (as a browser would, the session a resumed
 connection issues replaces the one it used). "mark LABEL" on stdin attributes what follows to
-LABEL. On "stop" it prints, per label:
+LABEL; it is read between connections and answered "marked LABEL" once the connection in flight
+has ended, so a caller that waits for the answer before its fault never has that fault's
+failures counted under the previous label. On "stop" it prints, per label:
     summary LABEL new N resumed R lost L refused F failed E
 lost: a resumption answered with a full handshake (the session was not on the node);
 refused: ECONNREFUSED; failed: any other error or timeout. Each refused or failed connection
@@ -38,6 +40,7 @@ while True:
             break
         if command[0] == "mark":
             label = command[1]
+            print(f"marked {label}", flush=True)
     kind = KINDS[turn % len(KINDS)]
     resume = turn % 2 == 1 and pools[kind]
     turn += 1
