@@ -160,7 +160,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
                        "metrics-listen");
   }
   if (!c.notify_program.empty()) {
-    hooks_runner_ = std::make_unique<HookRunner>(c.notify_program, c.notify_timeout, loop_);
+    hooks_runner_ = std::make_unique<HookRunner>(c.notify_program, c.notify_timeout, c.node_name, loop_);
   }
   orThrow(loop_.add(replication_wakeup_->fd(), EPOLLIN, [this](std::uint32_t) {
             replication_wakeup_->acknowledge();
@@ -259,8 +259,8 @@ void Agent::report(const Decision& decision) {
                                   << decision.reason << ")";
     replicator_->announce();
     if (hooks_runner_) {
-      hooks_runner_->notify({std::string(toString(decision.from)), std::string(toString(decision.to)),
-                             decision.reason});
+      hooks_runner_->notify({HookEvent::Kind::Transition, std::string(toString(decision.from)),
+                             std::string(toString(decision.to)), decision.reason});
     }
   }
   notifySystemd();
@@ -340,8 +340,16 @@ void Agent::stop() {
   stopping_ = true;
   if (auto down = vip_->shutdown(); !down) {
     Log{LogLevel::Error, "vip"} << "undoing network changes: " << down.error().message;
+  } else {
+    Log{LogLevel::Notice, "vip"} << "network changes undone (the VIP released, if held): stopping";
   }
   tls_->drain(DRAIN_BOUND);
+  if (hooks_runner_) {
+    // After the VIP is released: a hook told "stopped" may rely on it being gone.
+    hooks_runner_->notify({HookEvent::Kind::Stop, std::string(toString(roles_.role())), "stopped",
+                           "failoverd is stopping"});
+    hooks_runner_->finish();
+  }
   loop_.stop();
 }
 
@@ -378,7 +386,8 @@ std::expected<std::vector<std::string>, std::string> Agent::reload() {
   } else if (hooks_runner_) {
     hooks_runner_->reconfigure(candidate.notify_program, candidate.notify_timeout);
   } else {
-    hooks_runner_ = std::make_unique<HookRunner>(candidate.notify_program, candidate.notify_timeout, loop_);
+    hooks_runner_ = std::make_unique<HookRunner>(candidate.notify_program, candidate.notify_timeout,
+                                                 config_->node_name, loop_);
   }
   config_ = std::make_shared<const Config>(std::move(candidate));
   Log{LogLevel::Notice, "reload"} << "configuration reloaded from " << config_->source << " ("
@@ -400,7 +409,7 @@ sys::Result<std::size_t> Agent::rotateKeys() {
 
 nlohmann::json Agent::status() const {
   return buildStatus({*config_, roles_, facts(), *replicator_, *tls_, *vip_, link_->localNode(), clock_,
-                      transitions_, last_transition_, last_transition_at_, control_.get(), metrics_.get(),
+                      transitions_, last_transition_, last_transition_at_, started_at_, control_.get(), metrics_.get(),
                       hooks_runner_.get(), lease_.get()});
 }
 

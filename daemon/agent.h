@@ -109,6 +109,7 @@ private:
   std::uint64_t transitions_ = 0;
   Decision last_transition_;
   std::time_t last_transition_at_ = 0;
+  const std::time_t started_at_ = std::time(nullptr);
 };
 
 } // namespace failover::daemon

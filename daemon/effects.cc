@@ -21,7 +21,11 @@ EffectsOutcome carryOutEffects(const Decision& decision, netctl::VipControl& vip
         return outcome;
       }
     } else if (std::holds_alternative<effect::ReleaseVip>(effect)) {
-      logFailure(vip.demote(), LogLevel::Error, "vip", "releasing the VIP");
+      if (const auto released = vip.demote(); released) {
+        Log{LogLevel::Notice, "vip"} << "released"; // every take and release is in the log
+      } else {
+        logFailure(released, LogLevel::Error, "vip", "releasing the VIP");
+      }
     } else if (std::holds_alternative<effect::HoldNewConnections>(effect)) {
       logFailure(vip.holdNewConnections(), LogLevel::Warning, "switchover", "cannot hold new connections");
     } else if (std::holds_alternative<effect::CloseConnections>(effect)) {

@@ -4,6 +4,7 @@
 #include "sys/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -15,8 +16,9 @@
 
 namespace failover::daemon {
 
-HookRunner::HookRunner(std::filesystem::path program, std::chrono::milliseconds timeout, sys::EventLoop& loop)
-    : program_(std::move(program)), timeout_(timeout), loop_(loop), timer_([] {
+HookRunner::HookRunner(std::filesystem::path program, std::chrono::milliseconds timeout, std::string node_name,
+                       sys::EventLoop& loop)
+    : program_(std::move(program)), timeout_(timeout), node_name_(std::move(node_name)), loop_(loop), timer_([] {
         auto timer = sys::TimerFd::create();
         if (!timer) {
           throw std::runtime_error(timer.error().message);
@@ -37,12 +39,12 @@ HookRunner::~HookRunner() {
   }
 }
 
-void HookRunner::notify(std::vector<std::string> arguments) {
+void HookRunner::notify(HookEvent event) {
   if (queue_.size() >= MAX_QUEUED) {
     Log{LogLevel::Warning, "hook"} << program_.string() << " is falling behind: dropping the oldest queued notification";
     queue_.pop_front();
   }
-  queue_.push_back(std::move(arguments));
+  queue_.push_back(std::move(event));
   if (child_ < 0) {
     startNext();
   }
@@ -50,11 +52,13 @@ void HookRunner::notify(std::vector<std::string> arguments) {
 
 void HookRunner::startNext() {
   while (child_ < 0 && !queue_.empty()) {
-    auto arguments = std::move(queue_.front());
+    const auto event = std::move(queue_.front());
     queue_.pop_front();
-    std::vector<std::string> argv{program_.string()};
-    argv.insert(argv.end(), arguments.begin(), arguments.end());
-    auto spawned = sys::spawnProcess(argv);
+    auto spawned = sys::spawnProcess(
+        {program_.string(), event.old_role, event.new_role, event.reason}, -1,
+        {std::string("FAILOVERD_EVENT=") + (event.kind == HookEvent::Kind::Stop ? "stop" : "transition"),
+         "FAILOVERD_OLD_ROLE=" + event.old_role, "FAILOVERD_NEW_ROLE=" + event.new_role,
+         "FAILOVERD_REASON=" + event.reason, "FAILOVERD_NODE=" + node_name_});
     if (!spawned) {
       Log{LogLevel::Error, "hook"} << spawned.error().message;
       continue;
@@ -74,6 +78,34 @@ void HookRunner::startNext() {
 }
 
 void HookRunner::onExit() {
+  reap();
+  startNext();
+}
+
+void HookRunner::finish() {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  startNext();
+  while (child_ > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd exited{pidfd_.get(), POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&exited, 1, static_cast<int>(left.count())) != 1) {
+      killed_ = true;
+      ::kill(child_, SIGKILL);
+    }
+    reap();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    startNext();
+  }
+  if (!queue_.empty()) {
+    Log{LogLevel::Warning, "hook"} << program_.string() << ": " << queue_.size()
+                                   << " notification(s) not run: failoverd stopped before their turn (notify-timeout-ms)";
+    queue_.clear();
+  }
+}
+
+void HookRunner::reap() {
   int status = 0;
   ::waitpid(child_, &status, 0);
   loop_.remove(pidfd_.get());
@@ -89,7 +121,6 @@ void HookRunner::onExit() {
                                                          : "signal " + std::to_string(WTERMSIG(status)))
                                    << ")";
   }
-  startNext();
 }
 
 void HookRunner::onTimeout() {

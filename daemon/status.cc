@@ -2,6 +2,7 @@
 
 #include "daemon/log.h"
 #include "daemon/replication_facts.h"
+#include "failover/version.h"
 #include "tls/http.h"
 
 #include <chrono>
@@ -16,6 +17,22 @@ nlohmann::json requestServerStatus(const RequestServer* server) {
   }
   const auto& c = server->counters();
   return {{"refused", c.refused}, {"too_large", c.too_large}, {"timed_out", c.timed_out}, {"evicted", c.evicted}};
+}
+
+// A label value in the text exposition format: backslash, quote and newline escaped.
+std::string labelValue(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 } // namespace
 
@@ -74,7 +91,17 @@ nlohmann::json buildStatus(const StatusSources& from) {
                         {"packets_out", drops->packets_out}, {"unserved_syns", drops->unserved_syns}};
     }
   }
-  return {{"node", config.node_name},
+  json certificates = json::array();
+  const auto now = std::time(nullptr);
+  for (const auto& certificate : tls_server.context()->certificates()) {
+    certificates.push_back({{"chain", certificate.chain.string()}, {"not_after", certificate.not_after},
+                            {"seconds_left", certificate.not_after - now}});
+  }
+  const auto created = tls_server.keyring().currentCreated();
+  return {{"schema", STATUS_SCHEMA},
+          {"version", VERSION},
+          {"started_at", from.started_at},
+          {"node", config.node_name},
           {"id", from.node_id},
           {"role", toString(roles.role())},
           {"connected", from.facts.connected},
@@ -91,7 +118,13 @@ nlohmann::json buildStatus(const StatusSources& from) {
                              : json(nullptr)},
           {"members", members},
           {"sessions_cached", tls_server.cache().stats().entries},
+          {"open_connections", tls_server.openConnections()},
+          {"certificates", certificates},
           {"ticket_keys", tls_server.keyring().size()},
+          {"ticket_key",
+           {{"created", created ? json(*created) : json(nullptr)},
+            {"age_seconds", created ? json(now - *created) : json(nullptr)},
+            {"rotation_seconds", tls_server.config().ticket_rotation.count()}}},
           {"last_transition",
            {{"from", toString(from.last_transition.from)}, {"to", toString(from.last_transition.to)},
             {"reason", from.last_transition.reason}, {"at", from.last_transition_at}}},
@@ -132,6 +165,28 @@ std::string renderPrometheus(const nlohmann::json& s) {
   const auto gauge = [&out](const std::string& name, const std::string& help, const std::string& type) {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
   };
+  gauge("failoverd_build_info", "always 1: this failoverd's version, and the status schema it reports", "gauge");
+  out << "failoverd_build_info{version=\"" << s["version"].get<std::string>() << "\",schema=\"" << s["schema"]
+      << "\"} 1\n";
+  gauge("failoverd_start_time_seconds", "when this failoverd started, in Unix time", "gauge");
+  out << "failoverd_start_time_seconds " << s["started_at"] << "\n";
+  gauge("failoverd_last_transition_timestamp_seconds",
+        "when this node last changed role, in Unix time (0: not since it started)", "gauge");
+  out << "failoverd_last_transition_timestamp_seconds " << s["last_transition"]["at"] << "\n";
+  gauge("failoverd_open_connections", "TLS connections open now", "gauge");
+  out << "failoverd_open_connections " << s["open_connections"] << "\n";
+  gauge("failoverd_certificate_expiry_seconds", "seconds until each served certificate's notAfter (negative: expired)",
+        "gauge");
+  for (const auto& certificate : s["certificates"]) {
+    out << "failoverd_certificate_expiry_seconds{chain=\"" << labelValue(certificate["chain"].get<std::string>())
+        << "\"} " << certificate["seconds_left"] << "\n";
+  }
+  if (const auto& key = s["ticket_key"]; !key["age_seconds"].is_null()) {
+    gauge("failoverd_ticket_key_age_seconds", "age of the key that encrypts new session tickets", "gauge");
+    out << "failoverd_ticket_key_age_seconds " << key["age_seconds"] << "\n";
+  }
+  gauge("failoverd_ticket_key_rotation_seconds", "the configured ticket-key rotation interval", "gauge");
+  out << "failoverd_ticket_key_rotation_seconds " << s["ticket_key"]["rotation_seconds"] << "\n";
   gauge("failoverd_role", "1 for this node's current role", "gauge");
   for (const auto role : {Role::Standby, Role::Active, Role::HandingOver, Role::Maintenance, Role::Fault}) {
     out << "failoverd_role{role=\"" << toString(role) << "\"} " << (s["role"].get<std::string>() == toString(role) ? 1 : 0) << "\n";

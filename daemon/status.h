@@ -32,13 +32,17 @@ struct StatusSources {
   std::uint64_t transitions;
   const Decision& last_transition;
   std::time_t last_transition_at;
+  std::time_t started_at;
   const RequestServer* control; // null until it listens
   const RequestServer* metrics; // null without metrics-listen
   const HookRunner* hooks;
   const LeaseService* lease; // null without the lease
 };
 
-// The node's status is one snapshot: the JSON document of `failoverctl status --json`.
+// The node's status is one snapshot: the JSON document of `failoverctl status --json`. Its
+// "schema" grows by one whenever a field changes meaning or goes away (adding one does not):
+// docs/status.md lists every field.
+inline constexpr int STATUS_SCHEMA = 1;
 nlohmann::json buildStatus(const StatusSources& from);
 
 // The same snapshot for Prometheus (the metrics endpoint), so the two can never disagree.

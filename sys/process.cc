@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <string_view>
+
 extern char** environ;
 
 namespace failover::sys {
@@ -28,7 +31,8 @@ std::string commandLine(const std::vector<std::string>& argv) {
 
 } // namespace
 
-Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output) {
+Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output,
+                           const std::vector<std::string>& environment) {
   if (argv.empty()) {
     return fail(Errc::InvalidArgument, "spawnProcess: empty command");
   }
@@ -50,8 +54,23 @@ Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output) {
     args.push_back(const_cast<char*>(arg.c_str()));
   }
   args.push_back(nullptr);
+  std::vector<char*> variables;
+  const auto overridden = [&environment](std::string_view inherited) {
+    const auto name = inherited.substr(0, inherited.find('=') + 1);
+    return std::any_of(environment.begin(), environment.end(),
+                       [&name](const std::string& added) { return added.starts_with(name); });
+  };
+  for (char** inherited = environ; *inherited != nullptr; ++inherited) {
+    if (!overridden(*inherited)) {
+      variables.push_back(*inherited);
+    }
+  }
+  for (const auto& added : environment) {
+    variables.push_back(const_cast<char*>(added.c_str()));
+  }
+  variables.push_back(nullptr);
   pid_t pid = 0;
-  const int spawned = ::posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), environ);
+  const int spawned = ::posix_spawnp(&pid, args[0], &actions, &attributes, args.data(), variables.data());
   posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   if (spawned != 0) {

@@ -236,7 +236,13 @@ std::vector<std::string> dnsNames(X509* certificate) {
   return names;
 }
 
-sys::Result<std::vector<std::string>> namesOf(const CertificateFiles& files) {
+// What the context needs from a chain's leaf: the names it serves and when it expires.
+struct Leaf {
+  std::vector<std::string> names;
+  std::int64_t not_after = 0; // Unix time
+};
+
+sys::Result<Leaf> leafOf(const CertificateFiles& files) {
   BioPtr bio(BIO_new_file(files.chain.c_str(), "r"));
   if (!bio) {
     return fail(Errc::NotFound, openSslErrors("cannot open certificate " + files.chain.string()));
@@ -246,11 +252,16 @@ sys::Result<std::vector<std::string>> namesOf(const CertificateFiles& files) {
     return fail(Errc::InvalidArgument,
                 openSslErrors("no PEM certificate in " + files.chain.string()));
   }
-  auto names = dnsNames(certificate.get());
-  if (names.empty()) {
+  Leaf leaf{dnsNames(certificate.get())};
+  if (leaf.names.empty()) {
     return fail(Errc::InvalidArgument, files.chain.string() + " names no host (no DNS subjectAltName or CN)");
   }
-  return names;
+  std::tm not_after{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate.get()), &not_after) != 1) {
+    return fail(Errc::InvalidArgument, openSslErrors("unreadable notAfter in " + files.chain.string()));
+  }
+  leaf.not_after = timegm(&not_after);
+  return leaf;
 }
 
 } // namespace
@@ -306,16 +317,17 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
   std::map<std::string, std::vector<const CertificateFiles*>> by_name;
   std::string default_name;
   for (const auto& files : certificates) {
-    auto names = namesOf(files);
-    if (!names) {
-      return std::unexpected(names.error());
+    auto leaf = leafOf(files);
+    if (!leaf) {
+      return std::unexpected(leaf.error());
     }
     if (default_name.empty()) {
-      default_name = names->front();
+      default_name = leaf->names.front();
     }
-    for (const auto& name : *names) {
+    for (const auto& name : leaf->names) {
       by_name[name].push_back(&files);
     }
+    self->certificates_.push_back({files.chain, leaf->not_after});
   }
 
   for (const auto& [name, files_list] : by_name) {

@@ -8,6 +8,7 @@
 #include "tls/ticket_keys.h"
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -75,6 +76,13 @@ public:
   static HandshakeFacts* factsOf(SSL* ssl) noexcept;
   static void attachFacts(SSL* ssl, HandshakeFacts* facts) noexcept;
 
+  struct LoadedCertificate {
+    std::filesystem::path chain;
+    std::int64_t not_after; // Unix time: the leaf's notAfter
+  };
+  // Every certificate served, once each, in the order they were loaded.
+  const std::vector<LoadedCertificate>& certificates() const noexcept { return certificates_; }
+
   const TlsSettings& settings() const noexcept { return settings_; }
   SessionCache& cache() noexcept { return cache_; }
   TicketKeyring& keyring() noexcept { return keyring_; }
@@ -96,6 +104,7 @@ private:
   TlsCounters& counters_;
   SessionHooks* hooks_;
   std::map<std::string, SslCtxPtr, std::less<>> by_name_;
+  std::vector<LoadedCertificate> certificates_;
   SSL_CTX* default_ = nullptr;
 };
 

@@ -215,4 +215,12 @@ std::optional<std::array<std::uint8_t, 16>> TicketKeyring::currentName() const {
   return current_->name;
 }
 
+std::optional<std::int64_t> TicketKeyring::currentCreated() const {
+  const std::shared_lock lock(mutex_);
+  if (!current_) {
+    return std::nullopt;
+  }
+  return current_->created;
+}
+
 } // namespace failover::tls

@@ -76,6 +76,8 @@ public:
   // Changes on every rotation and import: the daemon replicates when it moves.
   std::uint64_t generation() const;
   std::optional<std::array<std::uint8_t, 16>> currentName() const;
+  // When the encrypting key was made (Unix time): how overdue a rotation is.
+  std::optional<std::int64_t> currentCreated() const;
 
 private:
   const TicketKey* findLocked(std::span<const std::uint8_t> name) const;

@@ -3,12 +3,17 @@ on the active resume on the node that takes over, whatever ends the active; spli
 refused and heals to exactly one active; a rejoining node catches up; hostile input changes
 nothing."""
 
+import calendar
 import os
 import re
 import signal
+import subprocess
+import time
 import unittest
+from pathlib import Path
 
-from lab import BUILD_DIR, PYTHON, TOOLS, VIP4, Lab, Probe, busywait
+from lab import BUILD_DIR, PYTHON, TOOLS, VIP4, Lab, Probe, busywait, run
+from test_lease import start_cluster
 
 KINDS = ("tls12-ids", "tls12-tickets", "tls13")
 SESSIONS = 100
@@ -16,6 +21,8 @@ VIP = VIP4.split("/")[0]
 BOUND = 20  # seconds: a generous bound on convergence (these are tests, not benchmarks)
 CPG_INJECT = BUILD_DIR / "tests" / "cpg-inject"
 PRIORITIES = (200, 150, 100)
+SOURCE_DIR = Path(__file__).resolve().parents[2]
+PROMTOOL = Path(os.environ.get("PROMTOOL", "/var/cache/failoverd-tests/promtool"))  # tests/install-deps
 
 
 def vip_holders(lab):
@@ -152,11 +159,12 @@ class Rejoin(unittest.TestCase):
 
 class Observability(unittest.TestCase):
     def test_the_metrics_endpoint_reports_role_members_replication_and_handshakes(self):
-        with Lab(nodes=2, clients=1) as lab:
+        """Two nodes and a witness with the lease on, so that every metric exists: the
+        scrape says what the cluster does, promtool finds nothing wrong with it, and every
+        metric the shipped rules and dashboard query is in it."""
+        with Lab(nodes=2, clients=1, witness=True) as lab:
             n1, n2 = lab.nodes
-            for host, priority in zip(lab.nodes, PRIORITIES):
-                lab.start_failoverd(host, priority=priority, extra="metrics-listen = 127.0.0.1:9477\n")
-            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            start_cluster(lab, extra="metrics-listen = 127.0.0.1:9477\n")
             client = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "tls_sessions.py")], "tls-sessions")
             client.send(f"create tls12-ids 5 {VIP}")
             client.expect(r"^created 5 failed 0$", timeout=60)
@@ -177,6 +185,40 @@ class Observability(unittest.TestCase):
             self.assertIn('failoverd_sync_handshakes_total{outcome="unprotected"} 0', active)
             self.assertIn("replication: sync, 5 handshakes confirmed, 0 unprotected, 0 closed",
                           lab.failoverctl(n1, "status").stdout)
+            self.assertIn("failoverd_lease_held 1", active)
+            busywait(lambda: "failoverd_open_connections 0\n" in scrape(n1), BOUND, "the clients' connections closed")
+            held_open = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "keepalive_client.py"), VIP], "keepalive")
+            held_open.expect(r"^first ok$")
+            active, standby = scrape(n1), scrape(n2)
+            self.assertIn("failoverd_open_connections 1\n", active)  # the keep-alive client's
+            self.assertIn("failoverd_open_connections 0\n", standby)
+            status = lab.status(n1)
+            self.assertEqual(status["schema"], 1)
+            self.assertRegex(active, r'failoverd_build_info\{version="[0-9.]+",schema="1"\} 1')
+            started = int(re.search(r"^failoverd_start_time_seconds (\d+)$", active, re.M).group(1))
+            transition = int(re.search(r"^failoverd_last_transition_timestamp_seconds (\d+)$", active, re.M).group(1))
+            self.assertLessEqual(time.time() - started, 300)
+            self.assertLessEqual(started, transition)  # it became active after it started
+            self.assertLessEqual(transition, time.time())
+            # Seconds left per certificate, as openssl reads the same files.
+            for chain, _key in (lab.certs["a-rsa"], lab.certs["a-ec"]):
+                end = run("openssl", "x509", "-noout", "-enddate", "-in", str(chain)).stdout.strip().split("=", 1)[1]
+                expected = calendar.timegm(time.strptime(end, "%b %d %H:%M:%S %Y %Z")) - time.time()
+                left = float(re.search(rf'^failoverd_certificate_expiry_seconds{{chain="{re.escape(str(chain))}"}} (-?\d+)$',
+                                       active, re.M).group(1))
+                self.assertLess(abs(left - expected), 60, chain)
+            age = int(re.search(r"^failoverd_ticket_key_age_seconds (\d+)$", active, re.M).group(1))
+            self.assertLessEqual(age, time.time() - started + 5)
+            # What Prometheus' own linter says of the exposition, and the names the shipped
+            # rules and dashboard query, against what the daemon really exports.
+            for text in (active, standby):
+                linted = subprocess.run([str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, text=True)
+                self.assertEqual(linted.returncode, 0, linted.stdout + linted.stderr)
+            exported = set(re.findall(r"^# TYPE (failoverd_\w+) ", active + standby, re.M))
+            for shipped in ("failoverd-alerts.yml", "failoverd-grafana.json"):
+                queried = set(re.findall(r"failoverd_[a-z_]+", (SOURCE_DIR / "systemd" / shipped).read_text()))
+                self.assertTrue(queried, shipped)
+                self.assertEqual(queried - exported, set(), f"{shipped} queries metrics failoverd does not export")
 
 
 class BadInput(unittest.TestCase):

@@ -6,7 +6,7 @@ import re
 import signal
 import unittest
 
-from lab import PYTHON, TOOLS, VIP4, Lab, Probe, busywait
+from lab import PYTHON, STOP_TIMEOUT, TOOLS, VIP4, Lab, Probe, busywait
 from test_failover import BOUND, Cluster, vip_holders
 
 VIP = VIP4.split("/")[0]
@@ -137,11 +137,14 @@ class Switchover(unittest.TestCase):
             self.assertEqual(vip_holders(lab), ["n2"])
 
     def test_hooks_run_with_the_transition_and_a_hung_one_is_killed(self):
+        """A hook gets the transition as arguments and in FAILOVERD_* variables, then a stop
+        event when the daemon stops; a hung hook is killed and blocks nothing."""
         with Lab(nodes=2, clients=1) as lab:
             n1, n2 = lab.nodes
             record = n2.dir / "hook.log"
             hook = n2.dir / "hook.sh"
-            hook.write_text(f'#!/bin/sh\necho "$1|$2|$3" >> "{record}"\n')
+            hook.write_text(f'#!/bin/sh\necho "$1|$2|$3|$FAILOVERD_EVENT|$FAILOVERD_OLD_ROLE|$FAILOVERD_NEW_ROLE|'
+                            f'$FAILOVERD_REASON|$FAILOVERD_NODE" >> "{record}"\n')
             hung = n1.dir / "hung.sh"
             hung.write_text("#!/bin/sh\nexec sleep 1000\n")  # a hook that never returns
             for script in (hook, hung):
@@ -151,10 +154,30 @@ class Switchover(unittest.TestCase):
             busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
             n1.failoverd.expect(r"\[hook\] .*hung.sh was killed after 300 ms", timeout=BOUND)
             lab.failoverctl(n1, "switchover")  # n1's event loop carried on
-            busywait(lambda: record.exists() and "standby|active|switchover from n1" in record.read_text(),
-                     BOUND, "n2's hook told of its promotion")
+            promoted = "standby|active|switchover from n1|transition|standby|active|switchover from n1|n2"
+            busywait(lambda: record.exists() and promoted in record.read_text(), BOUND, "n2's hook told of its promotion")
             n1.failoverd.expect(r"\[hook\] .*hung.sh was killed after 300 ms", timeout=BOUND)
             busywait(lambda: lab.status(n1)["role"] == "standby", BOUND, "n1 a standby after its grace")
+            # Stopping runs the hook once more, after the VIP is gone, before the process exits.
+            n2.failoverd.stop()
+            self.assertEqual(n2.failoverd.process.returncode, 0)
+            last = record.read_text().splitlines()[-1]
+            self.assertRegex(last, r"^(active|standby|handing-over)\|stopped\|failoverd is stopping\|stop\|"
+                                   r"\1\|stopped\|failoverd is stopping\|n2$")
+            # n1's hung hook was killed once per transition; stopping runs it once more and
+            # kills it after its timeout, so the stop is not held up (a SIGKILL from the lab
+            # after STOP_TIMEOUT would give -9).
+            killed = lambda: sum(1 for line in n1.failoverd.lines if re.search(r"\[hook\] .*hung.sh was killed", line))
+            transitions = lab.status(n1)["transitions"]
+            busywait(lambda: n1.failoverd.pump(0.1) and killed() == transitions, BOUND, "every hook of n1 killed")
+            # Every take and release of the VIP is logged (n1 released it in the switchover).
+            self.assertTrue(any(line.endswith("[vip] released") for line in n1.failoverd.lines), n1.failoverd.lines)
+            n1.failoverd.process.terminate()
+            for _ in range(STOP_TIMEOUT):  # its output to EOF: it exits within a second or so
+                if not n1.failoverd.pump(1):
+                    break
+            self.assertEqual(n1.failoverd.process.wait(STOP_TIMEOUT), 0)
+            self.assertEqual(killed(), transitions + 1)
 
     def test_reload_swaps_the_certificate_without_dropping_connections_or_sessions(self):
         with Lab(nodes=1, clients=1) as lab:

@@ -72,7 +72,9 @@ class Packages(unittest.TestCase):
                      "/etc/failoverd/failoverd.conf", "/usr/share/man/man8/failoverd.8.gz",
                      "/usr/share/man/man8/failoverctl.8.gz", "/usr/share/man/man5/failoverd.conf.5.gz",
                      "/usr/share/bash-completion/completions/failoverctl",
-                     "/usr/share/doc/failoverd/examples/corosync.conf.example"):
+                     "/usr/share/doc/failoverd/examples/corosync.conf.example",
+                     "/usr/share/doc/failoverd/examples/failoverd-alerts.yml",
+                     "/usr/share/doc/failoverd/examples/failoverd-grafana.json"):
             self.assertIn(path, files)
         configs = run("rpm", "-qpc", str(self.rpm)).stdout.split()
         self.assertEqual(configs, ["/etc/failoverd/failoverd.conf"])

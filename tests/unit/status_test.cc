@@ -6,7 +6,15 @@ using namespace failover::daemon;
 
 namespace {
 nlohmann::json snapshot(const std::string& role) {
-  return {{"role", role},
+  return {{"schema", 1},
+          {"version", "1.2.3"},
+          {"started_at", 1700000000},
+          {"last_transition", {{"at", 1700000100}}},
+          {"open_connections", 12},
+          {"ticket_key", {{"created", 1700000000}, {"age_seconds", 4000}, {"rotation_seconds", 3600}}},
+          {"certificates", nlohmann::json::array({{{"chain", "/etc/failoverd/a \"b\".crt"}, {"seconds_left", -5}},
+                                                  {{"chain", "/etc/ssl/c.crt"}, {"seconds_left", 86400}}})},
+          {"role", role},
           {"transitions", 3},
           {"members", nlohmann::json::array({{{"name", "n1"}, {"lag", nullptr}}})},
           {"quorate", true},
@@ -41,6 +49,16 @@ TEST_CASE("the metrics render the status snapshot: every role has a gauge, handi
   CHECK(text.find("failoverd_lease_missed_renewals_total 2\n") != std::string::npos);
   CHECK(text.find("failoverd_lease_losses_total 1\n") != std::string::npos);
   CHECK(text.find("failoverd_lease_rejected_total{reason=\"replayed\"} 4\n") != std::string::npos);
+  CHECK(text.find("failoverd_build_info{version=\"1.2.3\",schema=\"1\"} 1\n") != std::string::npos);
+  CHECK(text.find("failoverd_start_time_seconds 1700000000\n") != std::string::npos);
+  CHECK(text.find("failoverd_last_transition_timestamp_seconds 1700000100\n") != std::string::npos);
+  CHECK(text.find("failoverd_open_connections 12\n") != std::string::npos);
+  CHECK(text.find("failoverd_ticket_key_age_seconds 4000\n") != std::string::npos);
+  CHECK(text.find("failoverd_ticket_key_rotation_seconds 3600\n") != std::string::npos);
+  // A label value is escaped as the exposition format wants; an expired certificate goes negative.
+  CHECK(text.find("failoverd_certificate_expiry_seconds{chain=\"/etc/failoverd/a \\\"b\\\".crt\"} -5\n") !=
+        std::string::npos);
+  CHECK(text.find("failoverd_certificate_expiry_seconds{chain=\"/etc/ssl/c.crt\"} 86400\n") != std::string::npos);
   auto off = snapshot("active");
   off["lease"] = {{"enabled", false}};
   CHECK(renderPrometheus(off).find("failoverd_lease") == std::string::npos);
