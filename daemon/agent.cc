@@ -87,7 +87,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   replication_wakeup_ = orThrow(sys::Wakeup::create(), "replication");
   replicator_ = std::make_unique<cluster::Replicator>(
       std::move(sealer), *link_, *session_store_, clock_,
-      cluster::Replicator::Settings{c.replication, cluster::Replicator::freshIncarnation()},
+      cluster::Replicator::Settings{c.replication, cluster::Replicator::freshIncarnation(), c.protocol_versions},
       cluster::Replicator::Callbacks{
           [this] { return describeSelf(config_->node_name, roles_.priority(), roles_, facts()); },
           [this] { handle(event::FactsChanged{}); },

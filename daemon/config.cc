@@ -344,6 +344,25 @@ void validateBehaviour(Validator& v, Config& config) {
   if (const auto replication = v.flag("replication")) {
     config.replication = *replication;
   }
+  if (const auto versions = v.optional("test-protocol-versions")) {
+    const std::string_view text = versions->value;
+    const auto dash = text.find('-');
+    const auto parse = [](std::string_view digits, unsigned& out) {
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+      return !digits.empty() && ec == std::errc{} && end == digits.data() + digits.size();
+    };
+    unsigned low = 0;
+    unsigned high = 0;
+    if (dash == std::string_view::npos || !parse(text.substr(0, dash), low) || !parse(text.substr(dash + 1), high) ||
+        low < cluster::MESSAGE_VERSION || low > high || high > 255) {
+      v.problem(*versions, "test-protocol-versions",
+                "'" + versions->value + "' is not MIN-MAX with " + std::to_string(cluster::MESSAGE_VERSION) +
+                    " <= MIN <= MAX <= 255 (this build reads and writes version " +
+                    std::to_string(cluster::MESSAGE_VERSION) + ")");
+    } else {
+      config.protocol_versions = cluster::WireVersions{static_cast<std::uint8_t>(low), static_cast<std::uint8_t>(high)};
+    }
+  }
   if (const auto sync = v.choice<bool>("replication-mode", {{"sync", true}, {"async", false}})) {
     // Without replication there is nothing to wait for.
     config.listener.sync.enabled = *sync && config.replication;
@@ -721,6 +740,9 @@ OptionTable optionTable() {
     ("preempt", text()->default_value("no"),
      "yes: a better-ranked in-sync node takes the VIP from the active one", LIVE)
     ("replication", text()->default_value("yes"), "replicate TLS sessions and ticket keys (no: for tests)")
+    ("test-protocol-versions", text(),
+     "MIN-MAX: for tests of mixed-version clusters only: announce these replication protocol versions "
+     "instead of this build's own (its messages keep this build's layout)")
     ("replication-mode", text()->default_value("sync"),
      "sync: a handshake's final flight waits until its session is on every member; async: it does not wait")
     ("sync-timeout-ms", text()->default_value("100"),

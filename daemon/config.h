@@ -69,6 +69,9 @@ struct Config {
   // Election and replication.
   bool preempt = false;
   bool replication = true;
+  // The replication protocol versions announced (test-protocol-versions; this build's own
+  // unless a test asks for a range beyond it).
+  cluster::WireVersions protocol_versions;
 
   // Taking over the VIP (netctl).
   bool down_on_demote = false;

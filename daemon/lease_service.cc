@@ -22,7 +22,8 @@ LeaseService::LeaseService(const Config& config, cluster::Sealer sealer, sys::Ev
                                              send(lease_.receive(from, message, now()));
                                              afterInput();
                                            }
-                                         });
+                                         },
+                                         config.protocol_versions);
   if (!link) {
     throw std::runtime_error("lease-voter (" + config.source.string() + "): " + link.error().message);
   }

@@ -49,7 +49,8 @@ nlohmann::json buildStatus(const StatusSources& from) {
   json self = {{"name", config.node_name}, {"id", from.node_id}, {"role", toString(roles.role())},
                {"priority", roles.priority()}, {"in_sync", replicator.inSync()},
                {"eligible", eligible}, {"self", true}, {"lag", nullptr},
-               {"sessions_cached", tls_server.cache().stats().entries}};
+               {"sessions_cached", tls_server.cache().stats().entries},
+               {"protocol_versions", {replicator.versions().min, replicator.versions().max}}};
   members.push_back(self);
   std::optional<std::string> owner;
   if (roles.role() == Role::Active) {
@@ -70,6 +71,7 @@ nlohmann::json buildStatus(const StatusSources& from) {
                        {"role", toString(fromWire(peer.state->role))}, {"priority", peer.state->priority},
                        {"in_sync", peer.state->in_sync}, {"eligible", peer.state->eligible}, {"self", false},
                        {"lag", lag}, {"sessions_cached", peer.state->cache_entries},
+                       {"protocol_versions", {peer.state->speaks.min, peer.state->speaks.max}},
                        {"heard_ms_ago", from.clock.monotonicMs() - peer.last_heard_ms}});
   }
   json vips = json::array();
@@ -136,6 +138,7 @@ nlohmann::json buildStatus(const StatusSources& from) {
             {"records_rejected", stats.records_rejected.load()}, {"dropped", stats.dropped.load()},
             {"snapshots_sent", stats.snapshots_sent.load()}, {"cold_starts", stats.cold_starts.load()},
             {"rejected", rejected},
+            {"protocol_version", replicator.groupVersion()},
             {"mode", config.listener.sync.enabled ? "sync" : "async"},
             {"sync",
              {{"held", tls.sync_held.load()}, {"confirmed", tls.sync_confirmed.load()},
@@ -245,6 +248,9 @@ std::string renderPrometheus(const nlohmann::json& s) {
   out << "failoverd_replication_records_sent_total " << r["records_sent"] << "\n";
   gauge("failoverd_replication_records_applied_total", "session records imported", "counter");
   out << "failoverd_replication_records_applied_total " << r["records_applied"] << "\n";
+  gauge("failoverd_replication_protocol_version",
+        "the replication protocol version this node writes: the highest every member speaks", "gauge");
+  out << "failoverd_replication_protocol_version " << r["protocol_version"] << "\n";
   gauge("failoverd_replication_cold_starts_total",
         "times this node was in sync without a snapshot because no member held any state", "counter");
   out << "failoverd_replication_cold_starts_total " << r["cold_starts"] << "\n";

@@ -44,13 +44,14 @@ Payload toPayload(const lease::Message& message) {
 
 sys::Result<std::unique_ptr<LeaseLink>> LeaseLink::create(Sealer sealer, std::uint32_t self,
                                                           std::vector<LeaseVoter> voters, const sys::Clock& clock,
-                                                          sys::EventLoop& loop, Deliver deliver) {
+                                                          sys::EventLoop& loop, Deliver deliver,
+                                                          WireVersions versions) {
   const auto me = std::find_if(voters.begin(), voters.end(), [self](const LeaseVoter& v) { return v.id == self; });
   if (me == voters.end()) {
     return sys::fail(sys::Errc::InvalidArgument, "this node (id " + std::to_string(self) + ") is not a lease voter");
   }
   std::unique_ptr<LeaseLink> link(new LeaseLink(std::move(sealer), self, std::move(voters), clock, loop,
-                                                std::move(deliver)));
+                                                std::move(deliver), versions));
   const auto& own = std::find_if(link->voters_.begin(), link->voters_.end(),
                                  [self](const LeaseVoter& v) { return v.id == self; })
                         ->addresses;
@@ -70,8 +71,8 @@ sys::Result<std::unique_ptr<LeaseLink>> LeaseLink::create(Sealer sealer, std::ui
 }
 
 LeaseLink::LeaseLink(Sealer sealer, std::uint32_t self, std::vector<LeaseVoter> voters, const sys::Clock& clock,
-                     sys::EventLoop& loop, Deliver deliver)
-    : sealer_(std::move(sealer)), self_(self), voters_(std::move(voters)), clock_(clock), loop_(loop),
+                     sys::EventLoop& loop, Deliver deliver, WireVersions versions)
+    : sealer_(std::move(sealer)), versions_(versions), self_(self), voters_(std::move(voters)), clock_(clock), loop_(loop),
       deliver_(std::move(deliver)), incarnation_(Replicator::freshIncarnation()) {}
 
 LeaseLink::~LeaseLink() {
@@ -86,6 +87,7 @@ void LeaseLink::send(const lease::Outgoing& out) {
     return;
   }
   Header header;
+  header.version = versions_.min;
   header.sender = self_;
   header.incarnation = incarnation_;
   header.sequence = ++sequence_;
@@ -126,7 +128,7 @@ void LeaseLink::reject(RejectReason reason, const std::string& detail) {
 }
 
 void LeaseLink::accept(std::span<const std::uint8_t> datagram, const sys::SocketAddress& from) {
-  auto message = decodeMessage(datagram, sealer_);
+  auto message = decodeMessage(datagram, sealer_, versions_);
   if (!message) {
     return reject(message.error().reason, message.error().detail + " (from " + from.toString() + ")");
   }

@@ -40,9 +40,12 @@ public:
   };
 
   // Binds one socket per address of `self` in `voters`. Throws nothing: errors are returned.
+  // Datagrams go in the lowest of `versions` (the voters keep no state to negotiate with), and
+  // only those in one of them are accepted.
   static sys::Result<std::unique_ptr<LeaseLink>> create(Sealer sealer, std::uint32_t self,
                                                         std::vector<LeaseVoter> voters, const sys::Clock& clock,
-                                                        sys::EventLoop& loop, Deliver deliver);
+                                                        sys::EventLoop& loop, Deliver deliver,
+                                                        WireVersions versions = {});
   ~LeaseLink();
   LeaseLink(const LeaseLink&) = delete;
   LeaseLink& operator=(const LeaseLink&) = delete;
@@ -53,7 +56,7 @@ public:
 
 private:
   LeaseLink(Sealer sealer, std::uint32_t self, std::vector<LeaseVoter> voters, const sys::Clock& clock,
-            sys::EventLoop& loop, Deliver deliver);
+            sys::EventLoop& loop, Deliver deliver, WireVersions versions);
   void onReadable(std::size_t link);
   void accept(std::span<const std::uint8_t> datagram, const sys::SocketAddress& from);
   void reject(RejectReason reason, const std::string& detail);
@@ -69,6 +72,7 @@ private:
   Fresh admit(const Header& header);
 
   Sealer sealer_;
+  WireVersions versions_;
   std::uint32_t self_;
   std::vector<LeaseVoter> voters_;
   const sys::Clock& clock_;

@@ -26,7 +26,7 @@ std::unexpected<Rejection> reject(RejectReason reason, std::string detail) {
 
 void writeHeader(sys::WireWriter& out, const Header& header) {
   out.bytes(MAGIC);
-  out.u8(MESSAGE_VERSION);
+  out.u8(header.version);
   out.u8(static_cast<std::uint8_t>(header.type));
   out.u8(0);
   out.u8(0);
@@ -50,6 +50,8 @@ sys::SecretBuffer encodePayload(const Payload& payload) {
           out.i64(static_cast<std::int64_t>(p.applied_sequence));
           out.i64(static_cast<std::int64_t>(p.applied_incarnation));
           out.u32(p.cache_entries);
+          out.u8(p.speaks.min);
+          out.u8(p.speaks.max);
         } else if constexpr (std::is_same_v<T, SessionsMessage>) {
           out.u32(static_cast<std::uint32_t>(p.records.size()));
           for (const auto& record : p.records) {
@@ -110,12 +112,18 @@ sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_
     auto applied = flags ? in.i64() : std::unexpected(flags.error());
     auto incarnation = applied ? in.i64() : std::unexpected(applied.error());
     auto entries = incarnation ? in.u32() : std::unexpected(incarnation.error());
-    if (!entries) {
-      return std::unexpected(entries.error());
+    auto lowest = entries ? in.u8() : std::unexpected(entries.error());
+    auto highest = lowest ? in.u8() : std::unexpected(lowest.error());
+    if (!highest) {
+      return std::unexpected(highest.error());
     }
     if (*role > static_cast<std::uint8_t>(WireRole::HandingOver)) {
       return in.malformed("unknown role " + std::to_string(*role));
     }
+    if (*lowest == 0 || *lowest > *highest) {
+      return in.malformed("protocol versions " + std::to_string(*lowest) + " to " + std::to_string(*highest));
+    }
+    state.speaks = WireVersions{*lowest, *highest};
     state.name.assign(name->begin(), name->end());
     state.priority = *priority;
     state.role = static_cast<WireRole>(*role);
@@ -294,7 +302,7 @@ std::vector<std::uint8_t> Sealer::seal(const Header& header, std::span<const std
 namespace {
 
 // The clear header, up to the nonce.
-sys::Result<Header> readHeader(sys::WireReader& in) {
+sys::Result<Header> readHeader(sys::WireReader& in, WireVersions accepted) {
   auto magic = in.bytes(4);
   if (!magic) {
     return std::unexpected(magic.error());
@@ -306,9 +314,12 @@ sys::Result<Header> readHeader(sys::WireReader& in) {
   if (!version) {
     return std::unexpected(version.error());
   }
-  if (*version != MESSAGE_VERSION) {
-    return sys::fail(sys::Errc::InvalidArgument, "replication message version " + std::to_string(*version) +
-                                                     " is not supported (expected 1)");
+  if (!accepted.contains(*version)) {
+    // A later layout may differ from here on: nothing after the version is read.
+    return sys::fail(sys::Errc::InvalidArgument,
+                     "protocol version " + std::to_string(*version) + ", but this node speaks " + accepted.describe() +
+                         (*version < accepted.min ? ": the sender is too old for this node; upgrade it"
+                                                  : ": the sender is too new for this node; upgrade this node"));
   }
   auto type = in.u8();
   auto reserved = type ? in.bytes(2) : std::unexpected(type.error());
@@ -320,6 +331,7 @@ sys::Result<Header> readHeader(sys::WireReader& in) {
     return std::unexpected(sent.error());
   }
   Header header;
+  header.version = *version;
   header.type = static_cast<MessageType>(*type);
   header.sender = *sender;
   header.incarnation = static_cast<std::uint64_t>(*incarnation);
@@ -330,14 +342,20 @@ sys::Result<Header> readHeader(sys::WireReader& in) {
 
 } // namespace
 
-sys::Result<Header> peekHeader(std::span<const std::uint8_t> wire) {
-  sys::WireReader in(wire, "replication message");
-  return readHeader(in);
+std::string WireVersions::describe() const {
+  return min == max ? "protocol version " + std::to_string(min)
+                    : "protocol versions " + std::to_string(min) + " to " + std::to_string(max);
 }
 
-sys::Result<std::pair<Header, tls::SecretBytes>> Sealer::open(std::span<const std::uint8_t> wire) const {
+sys::Result<Header> peekHeader(std::span<const std::uint8_t> wire, WireVersions accepted) {
   sys::WireReader in(wire, "replication message");
-  auto header = readHeader(in);
+  return readHeader(in, accepted);
+}
+
+sys::Result<std::pair<Header, tls::SecretBytes>> Sealer::open(std::span<const std::uint8_t> wire,
+                                                              WireVersions accepted) const {
+  sys::WireReader in(wire, "replication message");
+  auto header = readHeader(in, accepted);
   if (!header) {
     return std::unexpected(header.error());
   }
@@ -372,8 +390,9 @@ std::vector<std::uint8_t> encodeMessage(const Message& message, const Sealer& se
   return sealer.seal(header, plaintext);
 }
 
-std::expected<Message, Rejection> decodeMessage(std::span<const std::uint8_t> wire, const Sealer& sealer) {
-  auto opened = sealer.open(wire);
+std::expected<Message, Rejection> decodeMessage(std::span<const std::uint8_t> wire, const Sealer& sealer,
+                                                WireVersions accepted) {
+  auto opened = sealer.open(wire, accepted);
   if (!opened) {
     const auto& error = opened.error();
     const auto reason = error.code == sys::Errc::PermissionDenied ? RejectReason::Unauthenticated

@@ -13,14 +13,25 @@
 
 namespace failover::daemon::cluster {
 
-// Replication messages (version 1). On the wire:
+// Replication messages. On the wire:
 //   header (36 bytes, clear, authenticated):  "FOVR" | u8 version | u8 type | u16 0 |
 //     u32 sender node id | u64 incarnation | u64 sequence | i64 sent (Unix ms)
 //   u8[12] nonce | ciphertext of the payload | u8[16] GCM tag
 // The payload is sealed with AES-256-GCM under a key derived (HKDF-SHA256) from the cluster
 // key, on top of Corosync's own link encryption: a local process that may talk to Corosync
 // but lacks the cluster key can neither read nor forge sessions or ticket keys.
-inline constexpr std::uint8_t MESSAGE_VERSION = 1;
+// The protocol versions (docs/operations.md, "Rolling upgrade"): a node speaks a range of them
+// and says which in every State message; the group uses the highest version every member
+// speaks, and a message in a version outside a node's range is rejected, naming both. State
+// messages go in the sender's lowest version, so that every node that could work with it reads
+// them. Version 2 is the first to announce its range; version 1 builds cannot join it.
+inline constexpr std::uint8_t MESSAGE_VERSION = 2;
+struct WireVersions {
+  std::uint8_t min = MESSAGE_VERSION;
+  std::uint8_t max = MESSAGE_VERSION;
+  bool contains(std::uint8_t version) const noexcept { return version >= min && version <= max; }
+  std::string describe() const; // "2" or "2 to 3"
+};
 inline constexpr std::size_t HEADER_SIZE = 36;
 inline constexpr std::size_t NONCE_SIZE = 12;
 inline constexpr std::size_t TAG_SIZE = 16;
@@ -46,6 +57,7 @@ struct Header {
   std::uint64_t incarnation = 0; // random per daemon start: tells restarts apart
   std::uint64_t sequence = 0;    // per incarnation, from 1, in send order
   std::int64_t sent_ms = 0;
+  std::uint8_t version = MESSAGE_VERSION; // the version this message is encoded in
 };
 
 // Member roles as they travel (the role machine's enum maps onto these values).
@@ -60,6 +72,7 @@ struct StateMessage {
   std::uint64_t applied_sequence = 0; // last message applied from the active's stream
   std::uint64_t applied_incarnation = 0;
   std::uint32_t cache_entries = 0;
+  WireVersions speaks; // the protocol versions the sender reads and writes
 };
 struct SessionsMessage {
   std::vector<tls::SessionRecord> records;
@@ -114,8 +127,10 @@ class Sealer {
 public:
   static sys::Result<Sealer> create(std::span<const std::uint8_t> cluster_key);
   std::vector<std::uint8_t> seal(const Header& header, std::span<const std::uint8_t> plaintext) const;
-  // Checks the header's framing and the tag; returns the header and the plaintext.
-  sys::Result<std::pair<Header, tls::SecretBytes>> open(std::span<const std::uint8_t> wire) const;
+  // Checks the header's framing, that its version is one of `accepted`, and the tag; returns
+  // the header and the plaintext.
+  sys::Result<std::pair<Header, tls::SecretBytes>> open(std::span<const std::uint8_t> wire,
+                                                        WireVersions accepted) const;
 
 private:
   explicit Sealer(tls::SecretBytes key) : key_(std::move(key)) {}
@@ -134,10 +149,12 @@ struct Rejection {
 std::vector<std::uint8_t> encodeMessage(const Message& message, const Sealer& sealer);
 // The clear header alone, unauthenticated: only for a message Corosync says this very
 // process sent (its own messages coming back in the agreed order).
-sys::Result<Header> peekHeader(std::span<const std::uint8_t> wire);
+sys::Result<Header> peekHeader(std::span<const std::uint8_t> wire, WireVersions accepted = {});
 // The payload half of the decoder (after authentication); public for its fuzz target.
 sys::Result<Payload> decodePayload(MessageType type, std::span<const std::uint8_t> data);
-// The one decoder of replication messages: framing, version, authentication, payload.
-std::expected<Message, Rejection> decodeMessage(std::span<const std::uint8_t> wire, const Sealer& sealer);
+// The one decoder of replication messages: framing, version (one of `accepted`),
+// authentication, payload.
+std::expected<Message, Rejection> decodeMessage(std::span<const std::uint8_t> wire, const Sealer& sealer,
+                                                WireVersions accepted = {});
 
 } // namespace failover::daemon::cluster

@@ -45,7 +45,8 @@ std::string describeMember(const GroupMember& member) {
 Replicator::Replicator(Sealer sealer, GroupBus& bus, SessionStore& store, const sys::Clock& clock,
                        Settings settings, Callbacks callbacks)
     : sealer_(std::move(sealer)), bus_(bus), store_(store), clock_(clock), replicate_(settings.replicate),
-      callbacks_(std::move(callbacks)), incarnation_(settings.incarnation), in_sync_(!settings.replicate) {}
+      callbacks_(std::move(callbacks)), incarnation_(settings.incarnation), versions_(settings.versions),
+      in_sync_(!settings.replicate) {}
 
 std::uint64_t Replicator::freshIncarnation() {
   std::uint64_t incarnation = 0;
@@ -116,8 +117,30 @@ void Replicator::flushPending() {
   }
 }
 
+std::uint8_t Replicator::groupVersion() const {
+  std::uint8_t version = versions_.max;
+  for (const auto& [key, peer] : peers_) {
+    if (peer.state) {
+      version = std::min(version, peer.state->speaks.max);
+    }
+  }
+  // A member that speaks none of ours cannot be written to at all (its State was refused);
+  // below our range is unreadable to us, so never go there.
+  return std::max(version, versions_.min);
+}
+
 bool Replicator::send(Payload payload) {
   Header header;
+  // State in the lowest version we speak, so that every node that could work with us reads it;
+  // everything else in the group's version.
+  header.version = std::holds_alternative<StateMessage>(payload) ? versions_.min : groupVersion();
+  if (!std::holds_alternative<StateMessage>(payload) && header.version != written_version_) {
+    if (written_version_ != 0 || header.version != versions_.max) {
+      Log{LogLevel::Notice, "replication"} << "writing protocol version " << int{header.version}
+                                           << ": the highest that this node and every member speak";
+    }
+    written_version_ = header.version;
+  }
   header.sender = bus_.self().nodeid;
   header.incarnation = incarnation_;
   header.sequence = ++sequence_;
@@ -145,7 +168,7 @@ void Replicator::confirmOwn(std::span<const std::uint8_t> wire) {
     return;
   }
   // Corosync says this process sent it, so its clear header can be trusted unauthenticated.
-  const auto header = peekHeader(wire);
+  const auto header = peekHeader(wire, versions_);
   if (!header || header->incarnation != incarnation_) {
     return;
   }
@@ -191,6 +214,7 @@ void Replicator::sendState() {
   state.applied_sequence = applied_sequence_;
   state.applied_incarnation = applied_incarnation_;
   state.cache_entries = static_cast<std::uint32_t>(store_.entries());
+  state.speaks = versions_;
   send(std::move(state));
 }
 
@@ -332,7 +356,7 @@ void Replicator::onDeliver(const GroupMember& from, std::span<const std::uint8_t
                                             << toString(reason) << "): " << detail;
     }
   };
-  auto message = decodeMessage(wire, sealer_);
+  auto message = decodeMessage(wire, sealer_, versions_);
   if (!message) {
     rejected(message.error().reason, message.error().detail);
     return;

@@ -63,6 +63,7 @@ public:
     bool replicate = true;
     // This process's identity in the replay protection: random, fresh at every start.
     std::uint64_t incarnation = 0;
+    WireVersions versions; // the protocol versions this node speaks
   };
   struct Callbacks {
     // Fills the fields only the agent knows (name, priority, role, eligibility).
@@ -109,6 +110,10 @@ public:
   bool settling() const;
   std::uint64_t incarnation() const noexcept { return incarnation_; }
   std::uint64_t sequence() const noexcept { return sequence_; }
+  const WireVersions& versions() const noexcept { return versions_; }
+  // The version this node writes in (but State): the highest one that it and every member
+  // whose State it has seen speak.
+  std::uint8_t groupVersion() const;
   const std::map<std::pair<std::uint32_t, std::uint32_t>, Peer>& peers() const noexcept { return peers_; }
   const ReplicationStats& stats() const noexcept { return stats_; }
 
@@ -146,6 +151,8 @@ private:
   // Sessions messages sent and not yet delivered back: (sequence, last session number).
   std::deque<std::pair<std::uint64_t, std::uint64_t>> in_flight_;
   const std::uint64_t incarnation_;
+  const WireVersions versions_;
+  std::uint8_t written_version_ = 0; // the version of the last message sent but State; 0: none yet
   std::uint64_t sequence_ = 0;
   bool in_sync_ = false;
   bool joined_ = false;

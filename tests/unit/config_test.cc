@@ -112,6 +112,22 @@ TEST_CASE("sync mode: its settings, and no waiting without replication") {
                  at + "sync-timeout-ms: '0' is not a whole number from 1 to 10000"));
 }
 
+TEST_CASE("test-protocol-versions: this build's own by default; a range from it up, or a problem named") {
+  ConfigDir d;
+  auto config = loadConfig(d.write(d.valid()), {});
+  CHECK(config.protocol_versions.min == cluster::MESSAGE_VERSION);
+  CHECK(config.protocol_versions.max == cluster::MESSAGE_VERSION);
+  config = loadConfig(d.write(d.valid() + "test-protocol-versions = 2-3\n"), {});
+  CHECK(config.protocol_versions.min == 2);
+  CHECK(config.protocol_versions.max == 3);
+  const std::string at = (d.dir / "failoverd.conf").string() + ":11: test-protocol-versions: '";
+  for (const std::string bad : {"1-2", "3-2", "2", "2-", "-3", "2-256", "a-b"}) {
+    CAPTURE(bad);
+    CHECK(contains(problemsOf(d.write(d.valid() + "test-protocol-versions = " + bad + "\n")),
+                   at + bad + "' is not MIN-MAX with 2 <= MIN <= MAX <= 255"));
+  }
+}
+
 TEST_CASE("the command line overrides the file, key for key") {
   ConfigDir d;
   const auto cli = parseCommandLine({"--node-priority", "200", "--takeover-mode", "shared-ip"});

@@ -121,3 +121,35 @@ TEST_CASE("an own message's clear header is read without the key, and framing is
   wrong_magic[1] = 'X';
   CHECK_FALSE(peekHeader(wrong_magic));
 }
+
+TEST_CASE("protocol versions: a version outside the receiver's range is refused, naming both, before the key is used") {
+  const auto sealer = sealerWith(7);
+  auto newer = header(1);
+  newer.version = static_cast<std::uint8_t>(MESSAGE_VERSION + 1);
+  StateMessage state{"n1"};
+  state.speaks = WireVersions{MESSAGE_VERSION, static_cast<std::uint8_t>(MESSAGE_VERSION + 1)};
+  const auto wire = encodeMessage(Message{newer, state}, sealer);
+  // A node that speaks the newer version too reads it, and the range it announced.
+  const auto read = decodeMessage(wire, sealer, WireVersions{MESSAGE_VERSION, static_cast<std::uint8_t>(MESSAGE_VERSION + 1)});
+  REQUIRE(read);
+  CHECK(read->header.version == MESSAGE_VERSION + 1);
+  CHECK(std::get<StateMessage>(read->payload).speaks.max == MESSAGE_VERSION + 1);
+  // This build alone does not.
+  const auto refused = decodeMessage(wire, sealer);
+  REQUIRE_FALSE(refused);
+  CHECK((refused.error().reason == RejectReason::Version));
+  const auto& why = refused.error().detail;
+  CHECK(why.find("protocol version " + std::to_string(MESSAGE_VERSION + 1)) != std::string::npos);
+  CHECK(why.find("this node speaks protocol version " + std::to_string(MESSAGE_VERSION)) != std::string::npos);
+  CHECK(why.find("too new") != std::string::npos);
+  // An older sender is named too old.
+  auto older = wire;
+  older[4] = static_cast<std::uint8_t>(MESSAGE_VERSION - 1);
+  CHECK(decodeMessage(older, sealer).error().detail.find("too old") != std::string::npos);
+  // A State whose range is empty or starts at 0 is malformed.
+  for (const auto& [low, high] : {std::pair{0, 2}, std::pair{3, 2}}) {
+    state.speaks = WireVersions{static_cast<std::uint8_t>(low), static_cast<std::uint8_t>(high)};
+    CHECK((decodeMessage(encodeMessage(Message{header(2), state}, sealer), sealer).error().reason ==
+           RejectReason::Malformed));
+  }
+}

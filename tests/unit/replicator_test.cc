@@ -21,6 +21,8 @@ using daemon::cluster::Replicator;
 using daemon::cluster::Sealer;
 using daemon::cluster::StateMessage;
 using daemon::cluster::WireRole;
+using daemon::cluster::WireVersions;
+using daemon::cluster::MESSAGE_VERSION;
 using fakes::MapSessionStore;
 
 namespace {
@@ -32,10 +34,10 @@ Sealer testSealer() {
 
 struct Node {
   Node(fakes::FakeGroup& group, const fakes::ManualClock& clock, std::uint32_t id, std::uint32_t pid,
-       bool replicate = true)
+       bool replicate = true, WireVersions versions = {})
       : member(group.add(id, pid)) {
     replicator = std::make_unique<Replicator>(
-        testSealer(), member, store, clock, Replicator::Settings{replicate, Replicator::freshIncarnation()},
+        testSealer(), member, store, clock, Replicator::Settings{replicate, Replicator::freshIncarnation(), versions},
         Replicator::Callbacks{[this] {
                                 StateMessage state;
                                 state.name = "n" + std::to_string(member.self().nodeid);
@@ -70,8 +72,8 @@ struct Node {
 
 struct Cluster {
   Cluster() { daemon::setLogLevel(daemon::LogLevel::Error); }
-  Node& add(std::uint32_t id, std::uint32_t pid = 100, bool replicate = true) {
-    return *nodes.emplace_back(std::make_unique<Node>(group, clock, id, pid, replicate));
+  Node& add(std::uint32_t id, std::uint32_t pid = 100, bool replicate = true, WireVersions versions = {}) {
+    return *nodes.emplace_back(std::make_unique<Node>(group, clock, id, pid, replicate, versions));
   }
   // Joins quorate, as a node of a healthy cluster does.
   void joinQuorate(Node& node) {
@@ -647,4 +649,58 @@ TEST_CASE("a member that joins as a standby, or as active while an active is in 
   other_active.replicator->announce();
   cluster.group.deliver();
   CHECK(standby.replicator->inSync());
+}
+
+TEST_CASE("mixed versions: the group writes the highest version every member speaks, and moves up when the last "
+          "older member leaves") {
+  Cluster cluster;
+  const WireVersions next{MESSAGE_VERSION, static_cast<std::uint8_t>(MESSAGE_VERSION + 1)};
+  auto& upgraded = cluster.add(1, 100, true, next);
+  auto& older = cluster.add(2);
+  for (auto& node : cluster.nodes) {
+    cluster.group.join(node->member);
+  }
+  cluster.group.setQuorate(true);
+  cluster.group.deliver();
+  upgraded.role = WireRole::Active;
+  cluster.tick();
+  CHECK(upgraded.replicator->groupVersion() == MESSAGE_VERSION);
+  CHECK(older.replicator->groupVersion() == MESSAGE_VERSION);
+  upgraded.createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  CHECK(older.store.entries() == 1); // read: written in the version both speak
+  CHECK(older.rejected(RejectReason::Version) == 0);
+  // The older node is upgraded: it leaves, and the group moves up to the newer version.
+  cluster.group.leave(older.member);
+  cluster.group.deliver();
+  CHECK(upgraded.replicator->groupVersion() == MESSAGE_VERSION + 1);
+  auto& second = cluster.add(3, 100, true, next);
+  cluster.joinQuorate(second);
+  cluster.tick();
+  CHECK(second.replicator->inSync());
+  CHECK(second.store.entries() == 1);
+  CHECK(upgraded.replicator->groupVersion() == MESSAGE_VERSION + 1);
+  upgraded.createSession(2, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  CHECK(second.store.entries() == 2);
+  CHECK(second.rejected(RejectReason::Version) == 0);
+}
+
+TEST_CASE("mixed versions: a member with no version in common is refused both ways, and never gets in sync") {
+  Cluster cluster;
+  cluster.startThree();
+  cluster.nodes[0]->createSession(1, cluster.nowSeconds() + 300);
+  cluster.group.deliver();
+  const auto too_new = static_cast<std::uint8_t>(MESSAGE_VERSION + 1);
+  auto& newer = cluster.add(4, 100, true, WireVersions{too_new, too_new});
+  cluster.joinQuorate(newer);
+  cluster.tick();
+  cluster.tick();
+  CHECK_FALSE(newer.replicator->inSync());
+  CHECK(newer.store.entries() == 0);
+  CHECK(newer.rejected(RejectReason::Version) > 0);
+  CHECK(cluster.nodes[0]->rejected(RejectReason::Version) > 0);
+  // The others go on writing the version they share.
+  CHECK(cluster.nodes[0]->replicator->groupVersion() == MESSAGE_VERSION);
+  CHECK(cluster.nodes[1]->store.entries() == 1);
 }
