@@ -82,6 +82,18 @@ class Packages(unittest.TestCase):
         for requirement in ("corosync >= 3", "iptables", "libssl.so.3", "libcpg.so.4", "libnl-route-3.so.200",
                             "libnetfilter_queue.so.1"):
             self.assertIn(requirement, requires)
+        # Derived by rpmbuild from the binaries, so they name Debian 12's sonames (README: which
+        # distribution each package is for).
+        self.assertIn("libboost_program_options.so.1.74.0", requires)
+        # The systemd scriptlets: preset on first install, stop on removal, reload and
+        # try-restart on upgrade.
+        scripts = run("rpm", "-qp", "--scripts", str(self.rpm)).stdout
+        postun = scripts[scripts.index("postuninstall scriptlet"):]
+        self.assertIn("daemon-reload", postun)
+        self.assertIn("try-restart failoverd.service failoverd-witness.service", postun)
+        self.assertIn("preset failoverd.service", scripts)
+        self.assertIn("disable --now failoverd.service", scripts)
+        self.assertRegex(run("rpm", "-qp", "--changelog", str(self.rpm)).stdout, r"^\* \w{3} \w{3} \d+ \d{4} .+ - \d")
 
     def test_deb_installs_upgrades_and_purges_in_a_fresh_debian_12(self):
         chroot = self.work / "root"
@@ -106,8 +118,12 @@ class Packages(unittest.TestCase):
                              "/usr/share/doc/failoverd/examples/witness.conf.example", check=False)
             self.assertEqual(witness.returncode, 0, witness.stderr)
             self.assertIn("Usage:", inside("failoverctl", "--help").stdout)
-            check = inside("failoverd", "--check-config", "/etc/failoverd/failoverd.conf")
-            self.assertIn("is valid", check.stdout)
+            # As installed, the configuration lacks what only the operator knows, so the service
+            # cannot start on it (ExecStartPre runs this check) and says what to add.
+            check = inside("failoverd", "--check-config", "/etc/failoverd/failoverd.conf", check=False)
+            self.assertEqual(check.returncode, 2, check.stdout + check.stderr)
+            for key in ("vip", "interface", "tls-certificate"):
+                self.assertIn(f"missing required key '{key}'", check.stderr)
             self.assertTrue((chroot / "lib/systemd/system/failoverd.service").exists())
             self.assertTrue((chroot / "etc/systemd/system/multi-user.target.wants/failoverd.service").is_symlink(),
                             "the service is not enabled")
@@ -123,10 +139,39 @@ class Packages(unittest.TestCase):
             self.assertEqual(verify.stderr.strip(), "", "systemd-analyze verify")
 
             config = chroot / "etc/failoverd/failoverd.conf"
-            config.write_text(config.read_text() + "# an operator's change\nnode-name = edge-a\n")
+            certs = chroot / "etc/ssl/failoverd-test"  # the operator's files: a purge leaves them
+            certs.mkdir(parents=True)
+            run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", "/CN=www.example.org", "-days", "30", "-keyout", str(certs / "www.key"),
+                "-out", str(certs / "www.pem"))
+            config.write_text(config.read_text().replace("node-name = node1\n", "") +
+                              "# an operator's change\nnode-name = edge-a\nvip = 198.18.1.10/24\ninterface = eth0\n"
+                              "tls-certificate = /etc/ssl/failoverd-test/www.pem\ntls-key = /etc/ssl/failoverd-test/www.key\n")
+            check = inside("failoverd", "--check-config", "/etc/failoverd/failoverd.conf")
+            self.assertIn("is valid", check.stdout)
             original_key = key.read_bytes()
-            inside("apt-get", "install", "-y", "-qq", "-o", "Dpkg::Options::=--force-confdef",
-                   f"/tmp/{self.deb2.name}")
+            # The upgrade reloads systemd's units and restarts a running service onto the new
+            # binary: with systemd seen as running, what the maintainer scripts ask of it is
+            # recorded (the first install above asked nothing to start).
+            # (Maintainer scripts run with a fixed PATH: the tools themselves are stood in for.)
+            (chroot / "run/systemd/system").mkdir(parents=True)
+            calls = chroot / "tmp/systemd-calls"
+            tools = [chroot / "usr/bin/systemctl", chroot / "usr/bin/deb-systemd-invoke"]
+            for tool in tools:
+                tool.rename(tool.with_suffix(".real"))
+                tool.write_text(f'#!/bin/sh\necho "{tool.name} $*" >> /tmp/systemd-calls\n')
+                tool.chmod(0o755)
+            try:
+                inside("apt-get", "install", "-y", "-qq", "-o", "Dpkg::Options::=--force-confdef",
+                       f"/tmp/{self.deb2.name}")
+            finally:
+                for tool in tools:
+                    tool.with_suffix(".real").replace(tool)
+                shutil.rmtree(chroot / "run/systemd/system")
+            asked = calls.read_text().splitlines()
+            self.assertIn("systemctl --system daemon-reload", asked)
+            self.assertIn("deb-systemd-invoke try-restart failoverd.service failoverd-witness.service", asked)
+            self.assertFalse(any(" start " in f" {line} " for line in asked), asked)
             self.assertIn("-2", inside("dpkg-query", "-W", "-f=${Version}", "failoverd").stdout)
             self.assertIn("# an operator's change", config.read_text(), "the upgrade overwrote the conffile")
             self.assertEqual(key.read_bytes(), original_key, "the upgrade replaced the cluster key")
