@@ -55,9 +55,23 @@ class Cluster:
             results[kind] = tuple(int(x) for x in match.groups())
         return results
 
+    def assert_all_resume(self, test):
+        for kind, (resumed, total, failed) in self.resume().items():
+            test.assertEqual((resumed, failed), (total, 0), kind)
+
     def replicated(self, hosts, count=SESSIONS):
         busywait(lambda: all(self.lab.status(h)["sessions_cached"] >= count for h in hosts), BOUND,
                  f"{count} sessions replicated to {[h.name for h in hosts]}")
+
+
+def stop_load(test, load, label):
+    """Stops tools/tls_load.py, asserts that no connection failed, and returns how many succeeded."""
+    load.send("stop")
+    done = load.expect(r"^done ok=(\d+) failed=(\d+) reasons=(.*)$", timeout=BOUND)
+    print(f"{label}: {done.string}")
+    failures = [line for line in load.lines if line.startswith("failed ")]
+    test.assertEqual(int(done.group(2)), 0, f"{label}: connections failed: {failures}")
+    return int(done.group(1))
 
 
 class Failover(unittest.TestCase):

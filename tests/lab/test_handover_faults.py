@@ -119,8 +119,7 @@ class HandoverFaults(unittest.TestCase):
             self.assertEqual(answered[0], n1.mac)
             self.assertEqual(answered[-1], n2.mac)
             self.assertEqual([h for h in spans[VIP4] if spans[VIP4][h]], ["n1", "n2"])
-            for kind, (resumed, total, failed) in cluster.resume().items():
-                self.assertEqual((resumed, failed), (total, 0), kind)
+            cluster.assert_all_resume(self)
 
     def test_corosync_killed_while_emptying(self):
         def corosync_killed(lab, n1):

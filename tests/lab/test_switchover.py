@@ -7,7 +7,7 @@ import signal
 import unittest
 
 from lab import PYTHON, STOP_TIMEOUT, TOOLS, VIP4, Lab, Probe, busywait
-from test_failover import BOUND, Cluster, vip_holders
+from test_failover import BOUND, Cluster, stop_load, vip_holders
 
 VIP = VIP4.split("/")[0]
 
@@ -28,14 +28,8 @@ class Switchover(unittest.TestCase):
                      "n2 active and holding the VIP alone")
             before = int(load.expect(r"^progress ok=(\d+)", timeout=BOUND).group(1))
             load.expect(r"^progress ok=\d+", timeout=BOUND)  # more connections, now on n2
-            load.send("stop")
-            done = load.expect(r"^done ok=(\d+) failed=(\d+) reasons=(.*)$", timeout=BOUND)
-            print(f"{hand_over.__name__}: {done.string}")
-            failures = [line for line in load.lines if line.startswith("failed ")]
-            self.assertEqual(int(done.group(2)), 0, f"connections failed during the handover: {failures}")
-            self.assertGreater(int(done.group(1)), before)
-            for kind, (resumed, total, failed) in cluster.resume().items():
-                self.assertEqual((resumed, failed), (total, 0), kind)
+            self.assertGreater(stop_load(self, load, hand_over.__name__), before)
+            cluster.assert_all_resume(self)
             self.assertEqual(lab.neighbour(lab.clients[0], VIP)[0], n2.mac)
             return lab.status(n2)
 

@@ -9,7 +9,7 @@ import signal
 import unittest
 
 from lab import PYTHON, TOOLS, VIP4, Lab, Probe, busywait
-from test_failover import BOUND, Cluster, vip_holders
+from test_failover import BOUND, Cluster, stop_load, vip_holders
 
 VIP = VIP4.split("/")[0]
 
@@ -65,13 +65,8 @@ class RollingUpgrade(unittest.TestCase):
             self.assertIn("done, n1 is active", lab.failoverctl(n2, "switchover").stdout)
             busywait(lambda: vip_holders(lab) == ["n1"], BOUND, "n1 holding the VIP alone")
             load.expect(r"^progress ok=\d+", timeout=BOUND)  # more connections, now on n1
-            load.send("stop")
-            done = load.expect(r"^done ok=(\d+) failed=(\d+) reasons=(.*)$", timeout=BOUND)
-            print(f"rolling upgrade: {done.string}")
-            failures = [line for line in load.lines if line.startswith("failed ")]
-            self.assertEqual(int(done.group(2)), 0, f"connections failed during the upgrade: {failures}")
-            for kind, (resumed, total, failed) in cluster.resume().items():
-                self.assertEqual((resumed, failed), (total, 0), kind)
+            stop_load(self, load, "rolling upgrade")
+            cluster.assert_all_resume(self)
             self.assertEqual(protocol(lab, n1), (newer, 0))
             self.assertEqual(protocol(lab, n2), (newer, 0))
 

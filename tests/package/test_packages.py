@@ -2,11 +2,13 @@
 .deb installed into a fresh Debian 12 root (debootstrap), upgraded over a modified conffile,
 and purged; the .rpm's files and requirements checked."""
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -185,6 +187,139 @@ class Packages(unittest.TestCase):
         finally:
             run("umount", str(proc), check=False)
             shutil.rmtree(chroot, ignore_errors=True)
+
+
+    def test_under_a_real_systemd_it_starts_when_in_sync_reloads_restarts_upgrades_and_stops(self):
+        """The .deb in a Debian 12 container booted with systemd-nspawn (its own network: two
+        veth pairs, one Corosync node that is quorate alone): readiness, reload, the watchdog,
+        an upgrade and a stop, as systemd sees them."""
+        root = self.work / "container"
+        bpffs = self.work / "bpffs"
+        nspawn = None
+        try:
+            run("debootstrap", "--variant=minbase", "bookworm", str(root), MIRROR, timeout=1200)
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            # (systemd mounts a tmpfs on the container's /tmp: the packages go to /root.)
+            for deb in (self.deb1, self.deb2):
+                shutil.copy(deb, root / "root")
+            run("chroot", str(root), "apt-get", "update", "-qq", env=env)
+            run("chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", "systemd",
+                "systemd-sysv", "iproute2", "procps", f"/root/{self.deb1.name}", env=env)
+            (root / "etc/systemd/system/test-network.service").write_text(
+                "[Unit]\nDescription=the test's links\nDefaultDependencies=no\nBefore=corosync.service\n"
+                "[Service]\nType=oneshot\nRemainAfterExit=yes\n" +
+                "".join(f"ExecStart=/sbin/ip link add {name}0 type veth peer name {name}1\n"
+                        f"ExecStart=/sbin/ip link set {name}1 up\nExecStart=/sbin/ip addr add {address} dev {name}0\n"
+                        f"ExecStart=/sbin/ip link set {name}0 up\n"
+                        for name, address in (("clu", "198.18.2.1/24"), ("svc", "198.18.1.1/24"))) +
+                "[Install]\nWantedBy=multi-user.target\n")
+            (root / "etc/systemd/system/multi-user.target.wants/test-network.service").symlink_to(
+                "/etc/systemd/system/test-network.service")
+            (root / "etc/corosync/corosync.conf").write_text(
+                "totem {\n version: 2\n cluster_name: failoverd-test\n transport: knet\n"
+                " crypto_cipher: none\n crypto_hash: none\n}\n"
+                "nodelist {\n node {\n  ring0_addr: 198.18.2.1\n  name: node1\n  nodeid: 1\n }\n}\n"
+                "quorum {\n provider: corosync_votequorum\n}\n")
+            certs = root / "etc/ssl/failoverd-test"
+            certs.mkdir(parents=True)
+            run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", "/CN=www.example.org", "-days", "30", "-keyout", str(certs / "www.key"),
+                "-out", str(certs / "www.pem"))
+            config = root / "etc/failoverd/failoverd.conf"
+            good = config.read_text() + (
+                "vip = 198.18.1.10/24\ninterface = svc0\ntls-certificate = /etc/ssl/failoverd-test/www.pem\n"
+                "tls-key = /etc/ssl/failoverd-test/www.key\nguard-pin-directory = /run/failoverd-bpf\n")
+            config.write_text(good)
+            # The guard pins under a bpf file system: the container's /sys is read-only, so one is
+            # mounted here and bound in. nspawn's defaults lack CAP_BPF, CAP_PERFMON and bpf(2).
+            bpffs.mkdir()
+            run("mount", "-t", "bpf", "bpf", str(bpffs))
+            with open(self.work / "container.log", "w") as log:
+                nspawn = subprocess.Popen(
+                    ["systemd-nspawn", "-D", str(root), "--boot", "--register=no", "--keep-unit", "--private-network",
+                     "--capability=CAP_NET_ADMIN,CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf",
+                     f"--bind={bpffs}:/run/failoverd-bpf", "-q"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            leader = None
+            deadline = time.monotonic() + 60
+            while leader is None and time.monotonic() < deadline and nspawn.poll() is None:
+                # nspawn's own helper children come and go: the leader is the one running systemd.
+                children = run("pgrep", "-P", str(nspawn.pid), "-x", "systemd", check=False).stdout.split()
+                leader = int(children[0]) if children else None
+                if leader is None:
+                    time.sleep(0.1)
+            self.assertIsNotNone(leader, f"the container did not boot: {(self.work / 'container.log').read_text()[-2000:]}")
+            inside = lambda *argv, check=True, timeout=TIMEOUT: run("nsenter", "-t", str(leader), "-a", *argv,
+                                                                   env=env, check=check, timeout=timeout)
+            # Until systemd has its private socket, systemctl cannot reach it: ask again, bounded.
+            deadline = time.monotonic() + 120
+            booted = None
+            while time.monotonic() < deadline:
+                booted = inside("systemctl", "is-system-running", "--wait", check=False, timeout=120)
+                if booted.stdout.strip() in ("running", "degraded"):
+                    break
+                time.sleep(0.2)
+            self.assertIn(booted.stdout.strip(), ("running", "degraded"), booted.stderr)
+            main_pid = lambda: int(inside("systemctl", "show", "-p", "MainPID", "--value", "failoverd").stdout)
+            status = lambda: json.loads(inside("failoverctl", "status", "--json").stdout)
+            vip_here = lambda: "198.18.1.10/24" in inside("ip", "-o", "addr", "show", "dev", "svc0").stdout
+
+            # Booted: enabled, configured, so started; ready (Type=notify) only once in sync.
+            active = inside("systemctl", "is-active", "failoverd", check=False)
+            self.assertEqual(active.stdout.strip(), "active", active.stderr + inside(
+                "journalctl", "-u", "failoverd", "--no-pager", "-o", "cat", check=False).stdout[-3000:])
+            inside("systemctl", "restart", "failoverd")
+            after_restart = status()
+            self.assertTrue(after_restart["in_sync"], "systemctl restart returned before the node was in sync")
+            deadline = time.monotonic() + 20
+            while not (status()["role"] == "active" and vip_here()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertTrue(vip_here(), "the node did not take the VIP")
+
+            # A bad configuration fails the reload visibly and changes nothing.
+            pid = main_pid()
+            config.write_text(good + "log-level = loud\n")
+            self.assertNotEqual(inside("systemctl", "reload", "failoverd", check=False, timeout=60).returncode, 0)
+            self.assertEqual(main_pid(), pid)
+            config.write_text(good)
+            inside("systemctl", "reload", "failoverd", timeout=60)
+
+            # A hung daemon (SIGSTOP) is killed by the watchdog and restarted.
+            inside("kill", "-STOP", str(pid))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                    main_pid() not in (0, pid) and
+                    inside("systemctl", "is-active", "failoverd", check=False).stdout.strip() == "active"):
+                time.sleep(0.2)
+            self.assertNotIn(main_pid(), (0, pid), "the watchdog did not restart the hung daemon")
+            self.assertIn("Watchdog timeout", inside("journalctl", "-u", "failoverd", "--no-pager", "-o", "cat").stdout)
+
+            # The upgrade restarts the running service onto the new binary.
+            pid = main_pid()
+            inside("apt-get", "install", "-y", "-qq", "-o", "Dpkg::Options::=--force-confdef",
+                   "-o", "Dpkg::Options::=--force-confold", f"/root/{self.deb2.name}", timeout=300)
+            self.assertIn("-2", inside("dpkg-query", "-W", "-f=${Version}", "failoverd").stdout)
+            upgraded = main_pid()
+            self.assertNotIn(upgraded, (0, pid), "the upgrade left the old daemon running")
+            self.assertEqual(inside("readlink", f"/proc/{upgraded}/exe").stdout.strip(), "/usr/sbin/failoverd")
+            self.assertTrue(status()["in_sync"])
+
+            # Stopping releases the VIP before the process exits.
+            began = time.monotonic()
+            inside("systemctl", "stop", "failoverd", timeout=60)
+            print(f"systemctl stop took {(time.monotonic() - began) * 1000:.0f} ms")
+            self.assertFalse(vip_here(), "the VIP outlived the stopped service")
+        finally:
+            if nspawn is not None:
+                nspawn.terminate()  # the container powers off
+                try:
+                    nspawn.wait(60)
+                except subprocess.TimeoutExpired:
+                    nspawn.kill()
+                    nspawn.wait(10)
+            if bpffs.is_mount():
+                run("umount", str(bpffs), check=False)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
