@@ -72,7 +72,7 @@ struct StateMessage {
   std::uint64_t applied_sequence = 0; // last message applied from the active's stream
   std::uint64_t applied_incarnation = 0;
   std::uint32_t cache_entries = 0;
-  WireVersions speaks; // the protocol versions the sender reads and writes
+  WireVersions speaks = {}; // the protocol versions the sender reads and writes
 };
 struct SessionsMessage {
   std::vector<tls::SessionRecord> records;

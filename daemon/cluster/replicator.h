@@ -63,7 +63,7 @@ public:
     bool replicate = true;
     // This process's identity in the replay protection: random, fresh at every start.
     std::uint64_t incarnation = 0;
-    WireVersions versions; // the protocol versions this node speaks
+    WireVersions versions = {}; // the protocol versions this node speaks
   };
   struct Callbacks {
     // Fills the fields only the agent knows (name, priority, role, eligibility).
