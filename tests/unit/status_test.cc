@@ -24,6 +24,7 @@ nlohmann::json snapshot(const std::string& role) {
           {"guard", nullptr},
           {"replication",
            {{"sent", 1}, {"received", 2}, {"records_sent", 3}, {"records_applied", 4}, {"cold_starts", 7}, {"rejected", nlohmann::json::object()},
+            {"protocol_version", 2},
             {"sync", {{"held", 0}, {"confirmed", 0}, {"unprotected", 0}, {"closed", 0}, {"wait_us", 0}}}}},
           {"lease",
            {{"enabled", true}, {"held", true}, {"renewals", 11}, {"missed_renewals", 2}, {"losses", 1},
@@ -43,6 +44,7 @@ TEST_CASE("the metrics render the status snapshot: every role has a gauge, handi
   CHECK(text.find("failoverd_quorate 1\n") != std::string::npos);
   CHECK(text.find("failoverd_sessions_cached 5\n") != std::string::npos);
   CHECK(text.find("failoverd_replication_cold_starts_total 7\n") != std::string::npos);
+  CHECK(text.find("failoverd_replication_protocol_version 2\n") != std::string::npos);
   CHECK(text.find("failoverd_handshakes_total{kind=\"full_tls12\"} 6\n") != std::string::npos);
   CHECK(text.find("failoverd_lease_held 1\n") != std::string::npos);
   CHECK(text.find("failoverd_lease_renewals_total 11\n") != std::string::npos);
