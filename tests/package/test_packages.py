@@ -189,138 +189,175 @@ class Packages(unittest.TestCase):
             shutil.rmtree(chroot, ignore_errors=True)
 
 
-    def test_under_a_real_systemd_it_starts_when_in_sync_reloads_restarts_upgrades_and_stops(self):
-        """The .deb in a Debian 12 container booted with systemd-nspawn (its own network: two
-        veth pairs, one Corosync node that is quorate alone): readiness, reload, the watchdog,
-        an upgrade and a stop, as systemd sees them."""
-        root = self.work / "container"
-        bpffs = self.work / "bpffs"
-        nspawn = None
+    def test_under_a_real_systemd_two_nodes_hand_over_on_stop_and_restart_reload_upgrade(self):
+        """The .deb in two Debian 12 containers booted with systemd-nspawn, on a bridge in a
+        network namespace of their own (a two-node Corosync cluster): stopping the active hands
+        the VIP over; a restart returns only once in sync; a bad reload fails visibly; the
+        watchdog restarts a hung daemon; an upgrade restarts it onto the new binary."""
+        namespace = f"fo-pkg-{os.getpid()}"
+        roots = [self.work / "node1", self.work / "node2"]
+        mounts = [self.work / "bpffs1", self.work / "bpffs2"]
+        containers = []
         try:
-            run("debootstrap", "--variant=minbase", "bookworm", str(root), MIRROR, timeout=1200)
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            root = roots[0]
+            run("debootstrap", "--variant=minbase", "bookworm", str(root), MIRROR, timeout=1200)
             # (systemd mounts a tmpfs on the container's /tmp: the packages go to /root.)
             for deb in (self.deb1, self.deb2):
                 shutil.copy(deb, root / "root")
             run("chroot", str(root), "apt-get", "update", "-qq", env=env)
             run("chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends", "systemd",
                 "systemd-sysv", "iproute2", "procps", f"/root/{self.deb1.name}", env=env)
-            (root / "etc/systemd/system/test-network.service").write_text(
-                "[Unit]\nDescription=the test's links\nDefaultDependencies=no\nBefore=corosync.service\n"
-                "[Service]\nType=oneshot\nRemainAfterExit=yes\n" +
-                "".join(f"ExecStart=/sbin/ip link add {name}0 type veth peer name {name}1\n"
-                        f"ExecStart=/sbin/ip link set {name}1 up\nExecStart=/sbin/ip addr add {address} dev {name}0\n"
-                        f"ExecStart=/sbin/ip link set {name}0 up\n"
-                        for name, address in (("clu", "198.18.2.1/24"), ("svc", "198.18.1.1/24"))) +
-                "[Install]\nWantedBy=multi-user.target\n")
-            (root / "etc/systemd/system/multi-user.target.wants/test-network.service").symlink_to(
-                "/etc/systemd/system/test-network.service")
-            (root / "etc/corosync/corosync.conf").write_text(
-                "totem {\n version: 2\n cluster_name: failoverd-test\n transport: knet\n"
-                " crypto_cipher: none\n crypto_hash: none\n}\n"
-                "nodelist {\n node {\n  ring0_addr: 198.18.2.1\n  name: node1\n  nodeid: 1\n }\n}\n"
-                "quorum {\n provider: corosync_votequorum\n}\n")
             certs = root / "etc/ssl/failoverd-test"
             certs.mkdir(parents=True)
             run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-subj", "/CN=www.example.org", "-days", "30", "-keyout", str(certs / "www.key"),
                 "-out", str(certs / "www.pem"))
-            config = root / "etc/failoverd/failoverd.conf"
-            good = config.read_text() + (
-                "vip = 198.18.1.10/24\ninterface = svc0\ntls-certificate = /etc/ssl/failoverd-test/www.pem\n"
-                "tls-key = /etc/ssl/failoverd-test/www.key\nguard-pin-directory = /run/failoverd-bpf\n")
-            config.write_text(good)
-            # The guard pins under a bpf file system: the container's /sys is read-only, so one is
-            # mounted here and bound in. nspawn's defaults lack CAP_BPF, CAP_PERFMON and bpf(2).
-            bpffs.mkdir()
-            run("mount", "-t", "bpf", "bpf", str(bpffs))
-            with open(self.work / "container.log", "w") as log:
-                nspawn = subprocess.Popen(
-                    ["systemd-nspawn", "-D", str(root), "--boot", "--register=no", "--keep-unit", "--private-network",
-                     "--capability=CAP_NET_ADMIN,CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf",
-                     f"--bind={bpffs}:/run/failoverd-bpf", "-q"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            leader = None
-            deadline = time.monotonic() + 60
-            while leader is None and time.monotonic() < deadline and nspawn.poll() is None:
-                # nspawn's own helper children come and go: the leader is the one running systemd.
-                children = run("pgrep", "-P", str(nspawn.pid), "-x", "systemd", check=False).stdout.split()
-                leader = int(children[0]) if children else None
-                if leader is None:
-                    time.sleep(0.1)
-            self.assertIsNotNone(leader, f"the container did not boot: {(self.work / 'container.log').read_text()[-2000:]}")
-            inside = lambda *argv, check=True, timeout=TIMEOUT: run("nsenter", "-t", str(leader), "-a", *argv,
-                                                                   env=env, check=check, timeout=timeout)
-            # Until systemd has its private socket, systemctl cannot reach it: ask again, bounded.
-            deadline = time.monotonic() + 120
-            booted = None
-            while time.monotonic() < deadline:
-                booted = inside("systemctl", "is-system-running", "--wait", check=False, timeout=120)
-                if booted.stdout.strip() in ("running", "degraded"):
-                    break
-                time.sleep(0.2)
-            self.assertIn(booted.stdout.strip(), ("running", "degraded"), booted.stderr)
-            main_pid = lambda: int(inside("systemctl", "show", "-p", "MainPID", "--value", "failoverd").stdout)
-            status = lambda: json.loads(inside("failoverctl", "status", "--json").stdout)
-            vip_here = lambda: "198.18.1.10/24" in inside("ip", "-o", "addr", "show", "dev", "svc0").stdout
+            (root / "etc/corosync/corosync.conf").write_text(
+                "totem {\n version: 2\n cluster_name: failoverd-test\n transport: knet\n"
+                " crypto_cipher: none\n crypto_hash: none\n}\n"
+                "nodelist {\n" + "".join(f" node {{\n  ring0_addr: 198.18.2.{i}\n  name: node{i}\n  nodeid: {i}\n }}\n"
+                                         for i in (1, 2)) +
+                "}\nquorum {\n provider: corosync_votequorum\n two_node: 1\n}\n")
+            placeholder = (root / "etc/failoverd/failoverd.conf").read_text()
+            # The second node is a copy (the same cluster key); then each gets its addresses and name.
+            run("cp", "-a", str(root), str(roots[1]))
+            configs = []
+            for i, node in enumerate(roots, start=1):
+                (node / "etc/systemd/system/test-network.service").write_text(
+                    "[Unit]\nDescription=the test's addresses\nDefaultDependencies=no\nBefore=corosync.service\n"
+                    "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+                    f"ExecStart=/sbin/ip addr add 198.18.2.{i}/24 dev host0\n"
+                    f"ExecStart=/sbin/ip addr add 198.18.1.{i}/24 dev host0\nExecStart=/sbin/ip link set host0 up\n"
+                    "[Install]\nWantedBy=multi-user.target\n")
+                (node / "etc/systemd/system/multi-user.target.wants/test-network.service").symlink_to(
+                    "/etc/systemd/system/test-network.service")
+                config = node / "etc/failoverd/failoverd.conf"
+                config.write_text(placeholder.replace("node-name = node1", f"node-name = node{i}").replace(
+                    "node-priority = 100", f"node-priority = {300 - 100 * i}") + (
+                    "vip = 198.18.1.10/24\ninterface = host0\ntls-certificate = /etc/ssl/failoverd-test/www.pem\n"
+                    "tls-key = /etc/ssl/failoverd-test/www.key\nguard-pin-directory = /run/failoverd-bpf\n"))
+                configs.append(config)
+            # Their link: a bridge in a namespace of the test's, joined to nothing else.
+            run("ip", "netns", "add", namespace)
+            run("ip", "-n", namespace, "link", "add", "br0", "type", "bridge")
+            run("ip", "-n", namespace, "link", "set", "br0", "up")
+            for i, (node, bpffs) in enumerate(zip(roots, mounts), start=1):
+                # The guard pins under a bpf file system: the container's /sys is read-only, so one
+                # is mounted here and bound in. nspawn's defaults lack CAP_BPF, CAP_PERFMON, bpf(2).
+                bpffs.mkdir()
+                run("mount", "-t", "bpf", "bpf", str(bpffs))
+                with open(self.work / f"node{i}.log", "w") as log:
+                    containers.append(subprocess.Popen(
+                        # nsenter, not ip netns exec: the latter remounts /sys, hiding the cgroup
+                        # file systems nspawn needs.
+                        ["nsenter", f"--net=/run/netns/{namespace}", "systemd-nspawn", "-D", str(node), "--boot",
+                         "--register=no", "--keep-unit", f"--machine=node{i}", "--network-bridge=br0",
+                         "--capability=CAP_NET_ADMIN,CAP_BPF,CAP_PERFMON", "--system-call-filter=bpf",
+                         f"--bind={bpffs}:/run/failoverd-bpf", "-q"],
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
 
-            # Booted: enabled, configured, so started; ready (Type=notify) only once in sync.
-            active = inside("systemctl", "is-active", "failoverd", check=False)
-            self.assertEqual(active.stdout.strip(), "active", active.stderr + inside(
-                "journalctl", "-u", "failoverd", "--no-pager", "-o", "cat", check=False).stdout[-3000:])
-            inside("systemctl", "restart", "failoverd")
-            after_restart = status()
-            self.assertTrue(after_restart["in_sync"], "systemctl restart returned before the node was in sync")
-            deadline = time.monotonic() + 20
-            while not (status()["role"] == "active" and vip_here()) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            self.assertTrue(vip_here(), "the node did not take the VIP")
+            def leader_of(index):
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and containers[index].poll() is None:
+                    # nspawn's own helper children come and go: the leader is the one running systemd.
+                    children = run("pgrep", "-P", str(containers[index].pid), "-x", "systemd", check=False).stdout.split()
+                    if children:
+                        return int(children[0])
+                    time.sleep(0.1)
+                self.fail(f"node{index + 1} did not boot: {(self.work / f'node{index + 1}.log').read_text()[-2000:]}")
+
+            leaders = [leader_of(0), leader_of(1)]
+
+            def inside(index, *argv, check=True, timeout=TIMEOUT):
+                return run("nsenter", "-t", str(leaders[index]), "-a", *argv, env=env, check=check, timeout=timeout)
+
+            for index in (0, 1):
+                # Until systemd has its private socket, systemctl cannot reach it: ask again, bounded.
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    booted = inside(index, "systemctl", "is-system-running", "--wait", check=False, timeout=120)
+                    if booted.stdout.strip() in ("running", "degraded"):
+                        break
+                    time.sleep(0.2)
+                self.assertIn(booted.stdout.strip(), ("running", "degraded"), booted.stderr)
+            main_pid = lambda index: int(inside(index, "systemctl", "show", "-p", "MainPID", "--value", "failoverd").stdout)
+            status = lambda index: json.loads(inside(index, "failoverctl", "status", "--json").stdout)
+            vip_on = lambda index: "198.18.1.10/24" in inside(index, "ip", "-o", "addr", "show", "dev", "host0").stdout
+            journal = lambda index: inside(index, "journalctl", "-u", "failoverd", "--no-pager", "-o", "cat",
+                                           check=False).stdout
+
+            def holds(predicate):
+                try:
+                    return predicate()
+                except AssertionError:  # failoverctl while the daemon (re)starts
+                    return False
+
+            def wait_until(predicate, what, seconds=30):
+                deadline = time.monotonic() + seconds
+                while not holds(predicate):
+                    if time.monotonic() > deadline:
+                        self.fail(f"not within {seconds} s: {what}\nnode1: {journal(0)[-1500:]}\nnode2: {journal(1)[-1500:]}")
+                    time.sleep(0.1)
+
+            # Booted, configured, so started; node1 (priority 200) active, node2 a standby in sync.
+            wait_until(lambda: status(0)["role"] == "active" and vip_on(0) and status(1)["in_sync"],
+                       "node1 active with the VIP, node2 in sync")
+
+            # Stopping the active hands the VIP over before it exits.
+            began = time.monotonic()
+            inside(0, "systemctl", "stop", "failoverd", timeout=60)
+            print(f"systemctl stop on the active took {(time.monotonic() - began) * 1000:.0f} ms")
+            self.assertIn("switchover done: node2 is active", journal(0))
+            wait_until(lambda: status(1)["role"] == "active" and vip_on(1) and not vip_on(0), "node2 active with the VIP")
+
+            # Started again, node1 is ready (Type=notify) only once in sync: its snapshot from node2.
+            inside(0, "systemctl", "start", "failoverd", timeout=60)
+            self.assertTrue(status(0)["in_sync"], "systemctl start returned before the node was in sync")
+            self.assertIn("snapshot of", journal(0))
 
             # A bad configuration fails the reload visibly and changes nothing.
-            pid = main_pid()
-            config.write_text(good + "log-level = loud\n")
-            self.assertNotEqual(inside("systemctl", "reload", "failoverd", check=False, timeout=60).returncode, 0)
-            self.assertEqual(main_pid(), pid)
-            config.write_text(good)
-            inside("systemctl", "reload", "failoverd", timeout=60)
+            pid = main_pid(0)
+            good = configs[0].read_text()
+            configs[0].write_text(good + "log-level = loud\n")
+            self.assertNotEqual(inside(0, "systemctl", "reload", "failoverd", check=False, timeout=60).returncode, 0)
+            self.assertEqual(main_pid(0), pid)
+            configs[0].write_text(good)
+            inside(0, "systemctl", "reload", "failoverd", timeout=60)
 
             # A hung daemon (SIGSTOP) is killed by the watchdog and restarted.
-            inside("kill", "-STOP", str(pid))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not (
-                    main_pid() not in (0, pid) and
-                    inside("systemctl", "is-active", "failoverd", check=False).stdout.strip() == "active"):
-                time.sleep(0.2)
-            self.assertNotIn(main_pid(), (0, pid), "the watchdog did not restart the hung daemon")
-            self.assertIn("Watchdog timeout", inside("journalctl", "-u", "failoverd", "--no-pager", "-o", "cat").stdout)
+            inside(0, "kill", "-STOP", str(pid))
+            wait_until(lambda: main_pid(0) not in (0, pid) and
+                       inside(0, "systemctl", "is-active", "failoverd", check=False).stdout.strip() == "active",
+                       "the watchdog restarting the hung daemon")
+            self.assertIn("Watchdog timeout", journal(0))
 
             # The upgrade restarts the running service onto the new binary.
-            pid = main_pid()
-            inside("apt-get", "install", "-y", "-qq", "-o", "Dpkg::Options::=--force-confdef",
+            pid = main_pid(0)
+            inside(0, "apt-get", "install", "-y", "-qq", "-o", "Dpkg::Options::=--force-confdef",
                    "-o", "Dpkg::Options::=--force-confold", f"/root/{self.deb2.name}", timeout=300)
-            self.assertIn("-2", inside("dpkg-query", "-W", "-f=${Version}", "failoverd").stdout)
-            upgraded = main_pid()
+            self.assertIn("-2", inside(0, "dpkg-query", "-W", "-f=${Version}", "failoverd").stdout)
+            upgraded = main_pid(0)
             self.assertNotIn(upgraded, (0, pid), "the upgrade left the old daemon running")
-            self.assertEqual(inside("readlink", f"/proc/{upgraded}/exe").stdout.strip(), "/usr/sbin/failoverd")
-            self.assertTrue(status()["in_sync"])
-
-            # Stopping releases the VIP before the process exits.
-            began = time.monotonic()
-            inside("systemctl", "stop", "failoverd", timeout=60)
-            print(f"systemctl stop took {(time.monotonic() - began) * 1000:.0f} ms")
-            self.assertFalse(vip_here(), "the VIP outlived the stopped service")
+            self.assertEqual(inside(0, "readlink", f"/proc/{upgraded}/exe").stdout.strip(), "/usr/sbin/failoverd")
+            self.assertTrue(status(0)["in_sync"])
+            self.assertEqual(status(1)["role"], "active")
+            self.assertEqual([vip_on(0), vip_on(1)], [False, True])
         finally:
-            if nspawn is not None:
-                nspawn.terminate()  # the container powers off
+            for container in containers:
+                container.terminate()  # the container powers off
+            for container in containers:
                 try:
-                    nspawn.wait(60)
+                    container.wait(60)
                 except subprocess.TimeoutExpired:
-                    nspawn.kill()
-                    nspawn.wait(10)
-            if bpffs.is_mount():
-                run("umount", str(bpffs), check=False)
-            shutil.rmtree(root, ignore_errors=True)
-
+                    container.kill()
+                    container.wait(10)
+            for bpffs in mounts:
+                if bpffs.is_mount():
+                    run("umount", str(bpffs), check=False)
+            run("ip", "netns", "delete", namespace, check=False)
+            for node in roots:
+                shutil.rmtree(node, ignore_errors=True)
 
 if __name__ == "__main__":
     unittest.main()
