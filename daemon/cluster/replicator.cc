@@ -133,8 +133,9 @@ bool Replicator::send(Payload payload) {
   Header header;
   // State in the lowest version we speak, so that every node that could work with us reads it;
   // everything else in the group's version.
-  header.version = std::holds_alternative<StateMessage>(payload) ? versions_.min : groupVersion();
-  if (!std::holds_alternative<StateMessage>(payload) && header.version != written_version_) {
+  const bool state = std::holds_alternative<StateMessage>(payload);
+  header.version = state ? versions_.min : groupVersion();
+  if (!state && header.version != written_version_) {
     if (written_version_ != 0 || header.version != versions_.max) {
       Log{LogLevel::Notice, "replication"} << "writing protocol version " << int{header.version}
                                            << ": the highest that this node and every member speak";

@@ -25,6 +25,13 @@ def run(*argv, cwd=ROOT, check=True, env=None, timeout=TIMEOUT):
     return result
 
 
+def make_certificate(directory):
+    """A self-signed ECDSA certificate for www.example.org: www.pem and www.key in directory."""
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-subj", "/CN=www.example.org", "-days", "30", "-keyout", str(directory / "www.key"),
+        "-out", str(directory / "www.pem"))
+
+
 class Packages(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -143,9 +150,7 @@ class Packages(unittest.TestCase):
             config = chroot / "etc/failoverd/failoverd.conf"
             certs = chroot / "etc/ssl/failoverd-test"  # the operator's files: a purge leaves them
             certs.mkdir(parents=True)
-            run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-subj", "/CN=www.example.org", "-days", "30", "-keyout", str(certs / "www.key"),
-                "-out", str(certs / "www.pem"))
+            make_certificate(certs)
             config.write_text(config.read_text().replace("node-name = node1\n", "") +
                               "# an operator's change\nnode-name = edge-a\nvip = 198.18.1.10/24\ninterface = eth0\n"
                               "tls-certificate = /etc/ssl/failoverd-test/www.pem\ntls-key = /etc/ssl/failoverd-test/www.key\n")
@@ -210,9 +215,7 @@ class Packages(unittest.TestCase):
                 "systemd-sysv", "iproute2", "procps", f"/root/{self.deb1.name}", env=env)
             certs = root / "etc/ssl/failoverd-test"
             certs.mkdir(parents=True)
-            run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-subj", "/CN=www.example.org", "-days", "30", "-keyout", str(certs / "www.key"),
-                "-out", str(certs / "www.pem"))
+            make_certificate(certs)
             (root / "etc/corosync/corosync.conf").write_text(
                 "totem {\n version: 2\n cluster_name: failoverd-test\n transport: knet\n"
                 " crypto_cipher: none\n crypto_hash: none\n}\n"
