@@ -549,6 +549,55 @@ void validateLease(Validator& v, const std::string& self, LeaseConfig& lease, bo
   }
 }
 
+
+// alpn: the protocols offered, in order of preference. Its default offers h2 wherever it can
+// be served: always from the files, through the relay only to an h2-backend.
+void parseAlpn(Validator& v, tls::ListenerConfig& listener, bool relay) {
+  const auto given = v.optional("alpn");
+  const bool h2_backend = !listener.service.h2_backend_address.empty();
+  if (!given) {
+    listener.tls.alpn = {std::string(tls::ALPN_HTTP11)};
+    if (!relay || h2_backend) {
+      listener.tls.alpn.insert(listener.tls.alpn.begin(), std::string(tls::ALPN_HTTP2));
+    }
+    return;
+  }
+  std::vector<std::string> protocols;
+  std::string_view rest = given->value;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    auto name = rest.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') {
+      name.remove_prefix(1);
+    }
+    while (!name.empty() && name.back() == ' ') {
+      name.remove_suffix(1);
+    }
+    if (name != tls::ALPN_HTTP2 && name != tls::ALPN_HTTP11) {
+      v.problem(*given, "alpn", "'" + std::string(name) + "' is not h2 or http/1.1 (give e.g. h2,http/1.1)");
+      return;
+    }
+    if (std::ranges::find(protocols, name) != protocols.end()) {
+      v.problem(*given, "alpn", "'" + std::string(name) + "' is given twice");
+      return;
+    }
+    protocols.emplace_back(name);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  }
+  if (protocols.empty()) {
+    v.problem(*given, "alpn", "is empty: give h2, http/1.1 or both (h2,http/1.1)");
+    return;
+  }
+  const bool offers_h2 = std::ranges::find(protocols, tls::ALPN_HTTP2) != protocols.end();
+  if (relay && offers_h2 && !h2_backend) {
+    v.problem(*given, "alpn", "offers h2 but the relay has no h2-backend: give h2-backend = ADDRESS:PORT "
+                              "(an h2c backend), or alpn = http/1.1");
+  } else if (relay && !offers_h2 && h2_backend) {
+    v.problem(*given, "alpn", "does not offer h2, so h2-backend would never be used: add h2 or drop h2-backend");
+  }
+  listener.tls.alpn = std::move(protocols);
+}
+
 void validateTls(Validator& v, Config& config) {
   auto& listener = config.listener;
   if (const auto address = v.single("tls-listen")) {
@@ -635,6 +684,11 @@ void validateTls(Validator& v, Config& config) {
         listener.service.document_root = root->value;
       }
     }
+    for (const auto* key : {"backend", "h2-backend", "proxy-protocol"}) {
+      if (const auto given = v.optional(key)) {
+        v.problem(*given, key, "applies only to service = relay, and this service is static");
+      }
+    }
   } else if (service == tls::ServiceConfig::Kind::Relay) {
     if (const auto backend = v.single("backend")) {
       if (auto endpoint = v.endpoint(*backend, "backend")) {
@@ -642,10 +696,17 @@ void validateTls(Validator& v, Config& config) {
         listener.service.backend_port = endpoint->second;
       }
     }
+    if (const auto h2_backend = v.optional("h2-backend")) {
+      if (auto endpoint = v.endpoint(*h2_backend, "h2-backend")) {
+        listener.service.h2_backend_address = endpoint->first;
+        listener.service.h2_backend_port = endpoint->second;
+      }
+    }
     if (const auto proxy = v.flag("proxy-protocol")) {
       listener.service.proxy_protocol = *proxy;
     }
   }
+  parseAlpn(v, listener, service == tls::ServiceConfig::Kind::Relay);
 }
 
 std::string joinProblems(const std::vector<std::string>& problems) {
@@ -788,7 +849,9 @@ OptionTable optionTable() {
     ("tls-idle-timeout", text()->default_value("60"), "seconds before an idle connection is closed")
     ("service", text()->default_value("static"), "static (files from document-root) or relay (to backend)")
     ("document-root", text()->default_value("/var/lib/failoverd/www"), "files served by the static service")
-    ("backend", text(), "ADDRESS:PORT the relay service forwards to")
+    ("alpn", text(), "protocols offered in ALPN, preferred first: h2,http/1.1 (the default where h2 can be served), or one of them")
+    ("backend", text(), "ADDRESS:PORT the relay service forwards HTTP/1.1 connections to")
+    ("h2-backend", text(), "ADDRESS:PORT of an h2c backend the relay forwards HTTP/2 connections to")
     ("proxy-protocol", text()->default_value("no"), "send a PROXY v2 header to the backend");
   addLeaseOptions(table, true);
   return table;

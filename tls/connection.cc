@@ -60,8 +60,11 @@ void Connection::beginDrain() {
   draining_ = true;
   // Only a keep-alive connection between requests closes at once (its client reopens, as
   // HTTP allows). A new one gets its first request answered: closing it would fail it.
+  // HTTP/2 connections get a GOAWAY instead, from the next progress(), and close once their
+  // streams are done.
   const bool idle = from_client_.empty() && to_client_.empty() && responses_ > 0;
-  if (phase_ == Phase::Service && idle && server_.config().service.kind == ServiceConfig::Kind::StaticFiles) {
+  if (phase_ == Phase::Service && idle && !http2_ &&
+      server_.config().service.kind == ServiceConfig::Kind::StaticFiles) {
     phase_ = Phase::Closing;
   }
 }
@@ -130,9 +133,8 @@ bool Connection::handshake() {
   tls_wants_write_ = false;
   const int result = SSL_do_handshake(ssl_.get());
   if (result == 1) {
-    finishHandshake();
     phase_ = Phase::Service;
-    return true;
+    return finishHandshake();
   }
   if (!sslProgress(result) || client_eof_) {
     TlsCounters::add(server_.counters().handshake_failures);
@@ -141,8 +143,13 @@ bool Connection::handshake() {
   return true;
 }
 
-void Connection::finishHandshake() {
+bool Connection::finishHandshake() {
   auto& counters = server_.counters();
+  const unsigned char* protocol = nullptr;
+  unsigned int protocol_length = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &protocol, &protocol_length);
+  http2_ = std::string_view(reinterpret_cast<const char*>(protocol), protocol_length) == ALPN_HTTP2;
+  TlsCounters::add(http2_ ? counters.connections_http2 : counters.connections_http11);
   const bool tls13 = SSL_version(ssl_.get()) == TLS1_3_VERSION;
   if (SSL_session_reused(ssl_.get()) == 0) {
     TlsCounters::add(tls13 ? counters.full_tls13 : counters.full_tls12);
@@ -153,6 +160,20 @@ void Connection::finishHandshake() {
     TlsCounters::add(facts_.resumed_from_cache ? counters.resumed_tls13_stateful
                                                : counters.resumed_tls13_ticket);
   }
+  if (!http2_) {
+    return true;
+  }
+  if (server_.config().service.kind == ServiceConfig::Kind::Relay) {
+    client_frames_.emplace(Http2FrameCursor::CLIENT_PREFACE);
+    backend_frames_.emplace();
+    return true;
+  }
+  auto h2 = Http2Server::create(server_.files(), 200, counters);
+  if (!h2) {
+    return false;
+  }
+  h2_ = std::move(*h2);
+  return true;
 }
 
 Connection::Step Connection::awaitConfirmation() {
@@ -296,18 +317,86 @@ void Connection::serveHttp() {
   }
 }
 
+bool Connection::serveHttp2() {
+  bool broken = false;
+  if (!from_client_.empty()) {
+    broken = !h2_->receive(from_client_);
+    from_client_.clear();
+  }
+  if (draining_) {
+    h2_->goAway();
+  }
+  if (!h2_->send(to_client_, BUFFER_LIMIT)) {
+    return false;
+  }
+  if (broken || h2_->finished()) {
+    phase_ = Phase::Closing; // after the GOAWAY, when there is one
+  }
+  return true;
+}
+
+bool Connection::backendDown() {
+  TlsCounters::add(server_.counters().backend_connect_failures);
+  if (backend_) {
+    worker_.loop().remove(backend_.get());
+    backend_.reset();
+  }
+  backend_failed_ = true;
+  to_backend_.clear();
+  if (http2_) {
+    auto h2 = Http2Server::create(nullptr, 502, server_.counters());
+    if (!h2) {
+      return false;
+    }
+    h2_ = std::move(*h2);
+    return serveHttp2();
+  }
+  answerBackendDownHttp11();
+  return true;
+}
+
+void Connection::answerBackendDownHttp11() {
+  if (parseHttpRequest(from_client_).status == HttpParse::Status::Incomplete && !client_eof_) {
+    return; // answered once the request is in
+  }
+  from_client_.clear();
+  TlsCounters::add(server_.counters().http_errors);
+  respondError(502, to_client_);
+  phase_ = Phase::Closing;
+}
+
+bool Connection::serve() {
+  if (h2_) {
+    return serveHttp2();
+  }
+  if (server_.config().service.kind == ServiceConfig::Kind::StaticFiles) {
+    serveHttp();
+    return true;
+  }
+  if (backend_failed_) {
+    answerBackendDownHttp11();
+    return true;
+  }
+  return relay();
+}
+
+void Connection::sendRelayGoAway() {
+  if (draining_ && !relay_goaway_sent_ && backend_frames_ && backend_frames_->atBoundary()) {
+    to_client_ += http2GoAwayFrame(client_frames_->highestStream());
+    relay_goaway_sent_ = true;
+  }
+}
+
 bool Connection::openBackend() {
-  const auto& address = *server_.backend_;
+  const auto& address = http2_ ? *server_.h2_backend_ : *server_.backend_;
   sys::UniqueFd fd(::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
-    TlsCounters::add(server_.counters().backend_connect_failures);
     return false;
   }
   const auto length = address.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address),
                 static_cast<socklen_t>(length)) < 0 &&
       errno != EINPROGRESS) {
-    TlsCounters::add(server_.counters().backend_connect_failures);
     return false;
   }
   if (server_.config().service.proxy_protocol) {
@@ -323,7 +412,7 @@ bool Connection::openBackend() {
 bool Connection::relay() {
   auto& counters = server_.counters();
   if (!backend_ && !openBackend()) {
-    return false;
+    return backendDown();
   }
   if (backend_connecting_) {
     pollfd writable{backend_.get(), POLLOUT, 0};
@@ -334,10 +423,12 @@ bool Connection::relay() {
     socklen_t length = sizeof error;
     ::getsockopt(backend_.get(), SOL_SOCKET, SO_ERROR, &error, &length);
     if (error != 0) {
-      TlsCounters::add(counters.backend_connect_failures);
-      return false;
+      return backendDown();
     }
     backend_connecting_ = false;
+  }
+  if (client_frames_) {
+    client_frames_->follow(from_client_);
   }
   to_backend_ += from_client_;
   from_client_.clear();
@@ -362,12 +453,16 @@ bool Connection::relay() {
     if (n > 0) {
       to_client_.append(buffer.data(), static_cast<std::size_t>(n));
       TlsCounters::add(counters.bytes_relayed, static_cast<std::uint64_t>(n));
+      if (backend_frames_) {
+        backend_frames_->follow({buffer.data(), static_cast<std::size_t>(n)});
+      }
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       break;
     } else {
       backend_eof_ = true;
     }
   }
+  sendRelayGoAway();
   if (backend_eof_) {
     phase_ = Phase::Closing;
   }
@@ -408,12 +503,8 @@ bool Connection::progress() {
     if (!readTls()) {
       return false;
     }
-    if (relaying) {
-      if (!relay()) {
-        return false;
-      }
-    } else {
-      serveHttp();
+    if (!serve()) {
+      return false;
     }
     if (!writeTls()) {
       return false;
@@ -428,7 +519,7 @@ bool Connection::progress() {
     ERR_clear_error();
     return false;
   }
-  if (!relaying && client_eof_ && to_client_.empty()) {
+  if ((!relaying || backend_failed_) && client_eof_ && to_client_.empty()) {
     return false;
   }
   updateInterest();
@@ -436,14 +527,13 @@ bool Connection::progress() {
 }
 
 void Connection::updateInterest() {
-  const bool relaying = server_.config().service.kind == ServiceConfig::Kind::Relay;
   std::uint32_t client = 0;
   if (phase_ == Phase::Handshake ||
       (!client_eof_ && phase_ == Phase::Service && from_client_.size() < BUFFER_LIMIT &&
        to_backend_.size() < BUFFER_LIMIT)) {
     client |= EPOLLIN;
   }
-  if (!to_client_.empty() || tls_wants_write_ || !unsent_.empty()) {
+  if (!to_client_.empty() || tls_wants_write_ || !unsent_.empty() || (h2_ && h2_->wantsWrite())) {
     client |= EPOLLOUT;
   }
   if (holding_) {
@@ -453,7 +543,7 @@ void Connection::updateInterest() {
     (void)worker_.loop().modify(client_.get(), client);
     client_interest_ = client;
   }
-  if (relaying && backend_) {
+  if (backend_) {
     std::uint32_t backend = 0;
     if (backend_connecting_ || !to_backend_.empty()) {
       backend |= EPOLLOUT;

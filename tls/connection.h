@@ -2,6 +2,8 @@
 
 #include "sys/unique_fd.h"
 #include "tls/context.h"
+#include "tls/http2.h"
+#include "tls/http2_frames.h"
 #include "tls/openssl_ptr.h"
 
 #include <sys/socket.h>
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace failover::tls {
@@ -47,10 +50,18 @@ private:
   bool readEarlyData();
   bool readTls();
   bool writeTls();
+  // The service, by the protocol ALPN chose: HTTP/1.1 or HTTP/2 from the files, or the relay.
+  bool serve();
   void serveHttp();
+  bool serveHttp2();
   bool relay();
   bool openBackend();
-  void finishHandshake();
+  // The relay's backend cannot be reached: the client gets a 502 in its protocol.
+  bool backendDown();
+  void answerBackendDownHttp11();
+  // While draining an h2 relay: a GOAWAY between two of the backend's frames.
+  void sendRelayGoAway();
+  bool finishHandshake();
   // Sync mode: sends what OpenSSL wrote to the memory BIO, once any session the handshake
   // created is settled; after the handshake, hands the socket back to OpenSSL.
   Step sendStaged();
@@ -82,6 +93,13 @@ private:
   bool backend_eof_ = false;
   bool backend_write_shut_ = false;
   bool draining_ = false;
+  bool http2_ = false;         // ALPN chose h2
+  bool backend_failed_ = false;
+  std::unique_ptr<Http2Server> h2_; // HTTP/2 from the files, or the relay's 502 answers
+  // An h2 relay follows both directions' frame boundaries, to send a GOAWAY when draining.
+  std::optional<Http2FrameCursor> client_frames_;
+  std::optional<Http2FrameCursor> backend_frames_;
+  bool relay_goaway_sent_ = false;
   std::uint64_t responses_ = 0;
   std::uint32_t client_interest_ = 0;
   std::uint32_t backend_interest_ = 0;

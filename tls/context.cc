@@ -21,7 +21,6 @@ constexpr const char* TLS12_CIPHERS =
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr const char* GROUPS = "X25519:P-256";
 constexpr std::uint32_t MAX_EARLY_DATA = 16384;
-constexpr unsigned char ALPN_HTTP11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 int contextIndex() {
   static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -64,11 +63,14 @@ int onServerName(SSL* ssl, int* alert, void*) noexcept {
   return SSL_TLSEXT_ERR_OK;
 }
 
-int onAlpn(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+// The first of our protocols (in our order of preference) that the client offers.
+int onAlpn(SSL* ssl, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
            unsigned int in_length, void*) noexcept {
+  const auto* owner = ownerOf(ssl);
+  const std::string_view ours = owner->alpnWire();
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, out_length, ALPN_HTTP11, sizeof ALPN_HTTP11, in, in_length) !=
-      OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, out_length, reinterpret_cast<const unsigned char*>(ours.data()),
+                            static_cast<unsigned int>(ours.size()), in, in_length) != OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_ALERT_FATAL; // RFC 7301 3.2: no_application_protocol
   }
   *out = selected;
@@ -293,6 +295,16 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
                                                             TlsCounters& counters,
                                                             SessionHooks* hooks) {
   std::unique_ptr<TlsContext> self(new TlsContext(settings, cache, keyring, counters, hooks));
+  if (settings.alpn.empty()) {
+    return fail(Errc::InvalidArgument, "no ALPN protocol to offer: give h2, http/1.1 or both");
+  }
+  for (const auto& protocol : settings.alpn) {
+    if (protocol != ALPN_HTTP2 && protocol != ALPN_HTTP11) {
+      return fail(Errc::InvalidArgument, "ALPN protocol '" + protocol + "' is not served: give h2 or http/1.1");
+    }
+    self->alpn_wire_ += static_cast<char>(protocol.size());
+    self->alpn_wire_ += protocol;
+  }
   auto certificates = settings.certificates;
   if (!settings.certificate_directory.empty()) {
     std::error_code ec;

@@ -43,7 +43,14 @@ struct TlsSettings {
   // out of the cache, and the removal reaches SessionHooks so that the cluster forgets it too.
   // (OpenSSL's own anti-replay check needs its internal cache, which ours replaces.)
   bool early_data = false;
+  // The application protocols offered in ALPN, in this server's order of preference: "h2"
+  // and/or "http/1.1". A client that offers none of them is refused (no_application_protocol);
+  // one that sends no ALPN at all gets HTTP/1.1.
+  std::vector<std::string> alpn{"http/1.1"};
 };
+
+inline constexpr std::string_view ALPN_HTTP2 = "h2";
+inline constexpr std::string_view ALPN_HTTP11 = "http/1.1";
 
 // The SSL_CTXs of one listener: one per server name, all sharing one session-ID context,
 // one session cache and one ticket keyring, so a session resumes whatever name it is for.
@@ -84,6 +91,8 @@ public:
   const std::vector<LoadedCertificate>& certificates() const noexcept { return certificates_; }
 
   const TlsSettings& settings() const noexcept { return settings_; }
+  // settings().alpn in ALPN's wire format (each name after its length byte).
+  std::string_view alpnWire() const noexcept { return alpn_wire_; }
   SessionCache& cache() noexcept { return cache_; }
   TicketKeyring& keyring() noexcept { return keyring_; }
   TlsCounters& counters() noexcept { return counters_; }
@@ -105,6 +114,7 @@ private:
   SessionHooks* hooks_;
   std::map<std::string, SslCtxPtr, std::less<>> by_name_;
   std::vector<LoadedCertificate> certificates_;
+  std::string alpn_wire_;
   SSL_CTX* default_ = nullptr;
 };
 

@@ -22,8 +22,10 @@ struct TlsCounters {
   Counter handshake_failures{0};
   Counter connections_accepted{0};
   Counter connections_closed{0};
+  Counter connections_http2{0};       // handshakes that chose h2 in ALPN
+  Counter connections_http11{0};      // the others (http/1.1, or no ALPN)
   Counter http_requests{0};
-  Counter http_errors{0};             // 4xx answers to malformed or unknown requests
+  Counter http_errors{0};             // 4xx and 5xx answers; HTTP/2 connections that broke the protocol
   Counter backend_connect_failures{0};
   Counter bytes_relayed{0};
   Counter unknown_server_names{0};

@@ -25,24 +25,14 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-// Served over HTTPS only: tell browsers to stay on it, and not to sniff or frame the files.
-constexpr const char* SECURITY_HEADERS = "Strict-Transport-Security: max-age=31536000\r\n"
-                                         "X-Content-Type-Options: nosniff\r\n"
-                                         "X-Frame-Options: DENY\r\n";
-
-const char* reason(int status) {
-  switch (status) {
-  case 200: return "OK";
-  case 400: return "Bad Request";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 413: return "Content Too Large";
-  case 431: return "Request Header Fields Too Large";
-  case 501: return "Not Implemented";
-  case 505: return "HTTP Version Not Supported";
-  default: return "Error";
+std::string securityHeaderLines() {
+  std::string lines;
+  for (const auto& [name, value] : SECURITY_HEADERS) {
+    lines.append(name).append(": ").append(value).append("\r\n");
   }
+  return lines;
 }
+
 
 std::string contentType(const std::filesystem::path& path) {
   static const std::map<std::string, std::string, std::less<>> types{
@@ -61,6 +51,23 @@ HttpParse bad(int status) {
 }
 
 } // namespace
+
+const char* reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 413: return "Content Too Large";
+  case 431: return "Request Header Fields Too Large";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Error";
+  }
+}
+
+std::string errorBody(int status) { return std::to_string(status) + " " + reason(status) + "\n"; }
 
 HttpParse parseHttpRequest(std::string_view input) {
   const auto end = input.find("\r\n\r\n");
@@ -136,7 +143,8 @@ sys::Result<std::shared_ptr<const StaticFiles>> StaticFiles::load(const std::fil
     std::ifstream in(entry.path(), std::ios::binary);
     std::ostringstream body;
     body << in.rdbuf();
-    const auto relative = "/" + std::filesystem::relative(entry.path(), root).generic_string();
+    std::string relative = "/"; // appended, not "/" + ...: GCC 12 warns falsely on that (PR 105329)
+    relative += std::filesystem::relative(entry.path(), root).generic_string();
     files->files_[relative] = File{contentType(entry.path()), body.str()};
   }
   return std::shared_ptr<const StaticFiles>(std::move(files));
@@ -153,7 +161,7 @@ const StaticFiles::File* StaticFiles::find(std::string_view target) const {
 }
 
 void respondError(int status, std::string& out) {
-  const std::string body = std::to_string(status) + " " + reason(status) + "\n";
+  const std::string body = errorBody(status);
   out += "HTTP/1.1 " + std::to_string(status) + " " + reason(status) +
          "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\nConnection: close\r\n\r\n" + body;
@@ -175,12 +183,12 @@ int respond(const StaticFiles& files, const HttpRequest& request, bool close, st
   const bool head = request.method == "HEAD";
   const auto* file = files.find(request.target);
   const int status = file ? 200 : 404;
-  const std::string not_found = "404 Not Found\n";
+  const std::string not_found = errorBody(404);
   const std::string_view body = file ? std::string_view(file->body) : std::string_view(not_found);
   out += "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\nContent-Type: " +
          (file ? file->content_type : "text/plain") + "\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\nConnection: " + (close ? "close" : "keep-alive") +
-         "\r\n" + SECURITY_HEADERS + "\r\n";
+         "\r\n" + securityHeaderLines() + "\r\n";
   if (!head) {
     out += body;
   }

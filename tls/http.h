@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace failover::tls {
 
@@ -48,6 +49,18 @@ public:
 private:
   std::map<std::string, File, std::less<>> files_;
 };
+
+// Sent with every file (over HTTP/1.1 and HTTP/2): served over HTTPS only, browsers are told
+// to stay on it, and not to sniff or frame the files.
+inline constexpr std::pair<std::string_view, std::string_view> SECURITY_HEADERS[] = {
+    {"strict-transport-security", "max-age=31536000"},
+    {"x-content-type-options", "nosniff"},
+    {"x-frame-options", "DENY"}};
+
+// The reason phrase of a status this server sends ("Bad Gateway"), and its plain-text body
+// ("502 Bad Gateway\n").
+const char* reason(int status);
+std::string errorBody(int status);
 
 // Appends the response to `request` to out; returns the HTTP status.
 int respond(const StaticFiles& files, const HttpRequest& request, bool close, std::string& out);

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 
@@ -76,6 +77,19 @@ sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config,
       return std::unexpected(backend.error());
     }
     server->backend_ = *backend;
+    const bool offers_h2 = std::ranges::find(c.tls.alpn, ALPN_HTTP2) != c.tls.alpn.end();
+    if (offers_h2 != !c.service.h2_backend_address.empty()) {
+      return sys::fail(sys::Errc::InvalidArgument,
+                       offers_h2 ? "the relay offers h2 but has no h2 backend: give one, or offer only http/1.1"
+                                 : "the relay has an h2 backend but does not offer h2: offer h2, or drop the h2 backend");
+    }
+    if (offers_h2) {
+      auto h2_backend = socketAddress(c.service.h2_backend_address, c.service.h2_backend_port);
+      if (!h2_backend) {
+        return std::unexpected(h2_backend.error());
+      }
+      server->h2_backend_ = *h2_backend;
+    }
   }
   if (auto generated = server->keyring_.generate(static_cast<std::int64_t>(std::time(nullptr)));
       !generated) {

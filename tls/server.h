@@ -27,8 +27,12 @@ struct ServiceConfig {
   Kind kind = Kind::StaticFiles;
   std::filesystem::path document_root;         // StaticFiles
   std::size_t max_document_bytes = 64u << 20;  // StaticFiles
-  std::string backend_address;                 // Relay: an IPv4 or IPv6 literal
+  std::string backend_address;                 // Relay: an IPv4 or IPv6 literal (HTTP/1.1)
   std::uint16_t backend_port = 0;              // Relay
+  // Relay: where connections that chose h2 go, an h2c backend (HTTP/2 with prior knowledge);
+  // required when the listener offers h2.
+  std::string h2_backend_address;
+  std::uint16_t h2_backend_port = 0;
   bool proxy_protocol = false;                 // Relay: send a PROXY v2 header first
 };
 
@@ -114,6 +118,7 @@ private:
   SessionHooks* hooks_ = nullptr;
   std::shared_ptr<const StaticFiles> files_;
   std::optional<sockaddr_storage> backend_;
+  std::optional<sockaddr_storage> h2_backend_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::uint16_t port_ = 0;
   bool started_ = false;

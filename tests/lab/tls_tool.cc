@@ -66,7 +66,9 @@ std::string stats(tls::TlsServer& server, const CountingHooks& hooks) {
       << " misses=" << cache.misses << " evictions=" << cache.evictions << " expired=" << cache.expired
       << " imported=" << c.sessions_imported << " rejected=" << c.sessions_rejected
       << " ticket_failures=" << c.ticket_decrypt_failures << " renewals=" << c.ticket_renewals
-      << " requests=" << c.http_requests << " relayed=" << c.bytes_relayed
+      << " requests=" << c.http_requests << " relayed=" << c.bytes_relayed << " h2=" << c.connections_http2
+      << " http11=" << c.connections_http11 << " http_errors=" << c.http_errors
+      << " backend_failures=" << c.backend_connect_failures
       << " handshake_failures=" << c.handshake_failures << " unknown_names=" << c.unknown_server_names
       << " created=" << hooks.created << " removed=" << hooks.removed
       << " open=" << server.openConnections();
@@ -79,7 +81,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   tls::ListenerConfig config;
   std::vector<std::string> certificates;
-  std::string tickets = "on", backend;
+  std::string tickets = "on", backend, h2_backend, alpn;
   unsigned port = 0, timeout = 300, workers = 2;
   std::size_t cache_entries = 100000;
   po::options_description options("tls-tool");
@@ -90,6 +92,8 @@ int main(int argc, char** argv) {
     ("cert-dir", po::value(&config.tls.certificate_directory), "")
     ("docroot", po::value(&config.service.document_root), "")
     ("backend", po::value(&backend), "ADDRESS:PORT to relay to")
+    ("h2-backend", po::value(&h2_backend), "ADDRESS:PORT of an h2c backend for h2 connections")
+    ("alpn", po::value(&alpn), "comma-separated, preferred first (default: h2,http/1.1 where h2 is served)")
     ("proxy-protocol", po::bool_switch(&config.service.proxy_protocol), "")
     ("tickets", po::value(&tickets), "on or off")
     ("session-timeout", po::value(&timeout), "seconds")
@@ -115,11 +119,25 @@ int main(int argc, char** argv) {
     const auto colon = pair.find(':');
     config.tls.certificates.push_back({pair.substr(0, colon), pair.substr(colon + 1)});
   }
+  if (alpn.empty()) {
+    alpn = !backend.empty() && h2_backend.empty() ? "http/1.1" : "h2,http/1.1";
+  }
+  config.tls.alpn.clear();
+  for (std::size_t start = 0; start <= alpn.size();) {
+    const auto comma = std::min(alpn.find(',', start), alpn.size());
+    config.tls.alpn.push_back(alpn.substr(start, comma - start));
+    start = comma + 1;
+  }
+  const auto endpoint = [](const std::string& text) {
+    const auto colon = text.rfind(':');
+    return std::pair{text.substr(0, colon), static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)))};
+  };
   if (!backend.empty()) {
-    const auto colon = backend.rfind(':');
     config.service.kind = tls::ServiceConfig::Kind::Relay;
-    config.service.backend_address = backend.substr(0, colon);
-    config.service.backend_port = static_cast<std::uint16_t>(std::stoi(backend.substr(colon + 1)));
+    std::tie(config.service.backend_address, config.service.backend_port) = endpoint(backend);
+  }
+  if (!h2_backend.empty()) {
+    std::tie(config.service.h2_backend_address, config.service.h2_backend_port) = endpoint(h2_backend);
   }
 
   CountingHooks hooks;
