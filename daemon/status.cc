@@ -150,6 +150,12 @@ nlohmann::json buildStatus(const StatusSources& from) {
             {"resumed_tls12_ticket", tls.resumed_tls12_ticket.load()},
             {"resumed_tls13_stateful", tls.resumed_tls13_stateful.load()},
             {"resumed_tls13_ticket", tls.resumed_tls13_ticket.load()}}},
+          {"service",
+           {{"connections", {{"h2", tls.connections_http2.load()}, {"http/1.1", tls.connections_http11.load()}}},
+            {"http_requests", tls.http_requests.load()},
+            {"http_errors", tls.http_errors.load()},
+            {"backend_connect_failures", tls.backend_connect_failures.load()},
+            {"bytes_relayed", tls.bytes_relayed.load()}}},
           {"control_refused", from.control != nullptr ? from.control->counters().refused : 0},
           {"request_servers",
            {{"control", requestServerStatus(from.control)}, {"metrics", requestServerStatus(from.metrics)}}},
@@ -281,6 +287,24 @@ std::string renderPrometheus(const nlohmann::json& s) {
   gauge("failoverd_handshakes_total", "TLS handshakes completed, by kind", "counter");
   for (const auto& [kind, count] : s["handshakes"].items()) {
     out << "failoverd_handshakes_total{kind=\"" << kind << "\"} " << count << "\n";
+  }
+  const auto service = s.value("service", nlohmann::json::object());
+  if (!service.empty()) {
+    gauge("failoverd_connections_total", "TLS connections, by the application protocol ALPN chose", "counter");
+    for (const auto& [protocol, count] : service["connections"].items()) {
+      out << "failoverd_connections_total{protocol=\"" << protocol << "\"} " << count << "\n";
+    }
+    gauge("failoverd_http_requests_total", "HTTP requests answered by the static service (HTTP/1.1 and HTTP/2)",
+          "counter");
+    out << "failoverd_http_requests_total " << service["http_requests"] << "\n";
+    gauge("failoverd_http_errors_total",
+          "error answers (4xx, and the relay's 502) and HTTP/2 connections ended for a protocol error", "counter");
+    out << "failoverd_http_errors_total " << service["http_errors"] << "\n";
+    gauge("failoverd_backend_connect_failures_total", "relay connections whose backend could not be reached",
+          "counter");
+    out << "failoverd_backend_connect_failures_total " << service["backend_connect_failures"] << "\n";
+    gauge("failoverd_relayed_bytes_total", "bytes the relay carried, both directions", "counter");
+    out << "failoverd_relayed_bytes_total " << service["bytes_relayed"] << "\n";
   }
   gauge("failoverd_request_connections_dropped_total",
         "connections to the control socket or the metrics endpoint closed without their answer, by reason",

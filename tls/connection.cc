@@ -318,10 +318,12 @@ void Connection::serveHttp() {
 }
 
 bool Connection::serveHttp2() {
-  bool broken = false;
   if (!from_client_.empty()) {
-    broken = !h2_->receive(from_client_);
+    const bool http2 = h2_->receive(from_client_);
     from_client_.clear();
+    if (!http2) {
+      return false;
+    }
   }
   if (draining_) {
     h2_->goAway();
@@ -329,8 +331,8 @@ bool Connection::serveHttp2() {
   if (!h2_->send(to_client_, BUFFER_LIMIT)) {
     return false;
   }
-  if (broken || h2_->finished()) {
-    phase_ = Phase::Closing; // after the GOAWAY, when there is one
+  if (h2_->finished()) {
+    phase_ = Phase::Closing;
   }
   return true;
 }

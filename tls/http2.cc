@@ -38,6 +38,7 @@ sys::Result<std::unique_ptr<Http2Server>> Http2Server::create(const StaticFiles*
   nghttp2_session_callbacks_set_on_header_callback(raw_callbacks, onHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(raw_callbacks, onFrameReceived);
   nghttp2_session_callbacks_set_on_stream_close_callback(raw_callbacks, onStreamClosed);
+  nghttp2_session_callbacks_set_on_frame_send_callback(raw_callbacks, onFrameSent);
   nghttp2_session* session = nullptr;
   if (nghttp2_session_server_new(&session, raw_callbacks, server.get()) != 0) {
     return sys::fail(sys::Errc::System, "HTTP/2: out of memory for a session");
@@ -56,7 +57,6 @@ bool Http2Server::receive(std::string_view input) {
   const auto taken = nghttp2_session_mem_recv(session_.get(), reinterpret_cast<const std::uint8_t*>(input.data()),
                                               input.size());
   if (taken < 0) {
-    // nghttp2 queued a GOAWAY (PROTOCOL_ERROR and the like) where the error allows one.
     TlsCounters::add(counters_.http_errors);
     return false;
   }
@@ -89,6 +89,15 @@ void Http2Server::goAway() {
 
 bool Http2Server::finished() const {
   return nghttp2_session_want_read(session_.get()) == 0 && nghttp2_session_want_write(session_.get()) == 0;
+}
+
+int Http2Server::onFrameSent(nghttp2_session*, const nghttp2_frame* frame, void* self) noexcept {
+  // nghttp2 answers a connection error of the client's with a GOAWAY naming it, and ends the
+  // session once it is out.
+  if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+    TlsCounters::add(owner(self)->counters_.http_errors);
+  }
+  return 0;
 }
 
 int Http2Server::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self) noexcept {

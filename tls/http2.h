@@ -35,8 +35,8 @@ public:
   Http2Server(const Http2Server&) = delete;
   Http2Server& operator=(const Http2Server&) = delete;
 
-  // Takes all of input; false when it broke the protocol (a GOAWAY is then queued: send()
-  // it, then close).
+  // Takes all of input; false when it is not HTTP/2 at all (close now). Other protocol errors
+  // queue a GOAWAY that names them (counted when sent), after which finished() is true.
   bool receive(std::string_view input);
   // Appends frames to out while out holds less than `limit` bytes and something is pending;
   // false on an internal error (close the connection).
@@ -59,6 +59,7 @@ private:
   };
 
   Http2Server(const StaticFiles* files, int fixed_status, TlsCounters& counters);
+  static int onFrameSent(nghttp2_session*, const nghttp2_frame* frame, void* self) noexcept;
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self) noexcept;
   static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
                       std::size_t name_length, const std::uint8_t* value, std::size_t value_length,

@@ -33,6 +33,7 @@ void Http2FrameCursor::follow(std::string_view bytes) {
         return;
       }
       header_used_ = 0;
+      ++frames_;
       payload_left_ = (std::size_t{header_[0]} << 16) | (std::size_t{header_[1]} << 8) | header_[2];
       const std::uint8_t type = header_[3];
       const std::uint8_t flags = header_[4];

@@ -20,9 +20,12 @@ public:
   explicit Http2FrameCursor(std::size_t preface = 0) : skip_(preface) {}
 
   void follow(std::string_view bytes);
-  // Between two frames, and not between the frames of one header block (HEADERS or
-  // PUSH_PROMISE and their CONTINUATIONs, which nothing may split).
-  bool atBoundary() const noexcept { return skip_ == 0 && header_used_ == 0 && payload_left_ == 0 && !in_header_block_; }
+  // After a whole frame, and not between the frames of one header block (HEADERS or
+  // PUSH_PROMISE and their CONTINUATIONs, which nothing may split). Never before the first
+  // frame: a server's connection preface is its SETTINGS, which nothing may precede.
+  bool atBoundary() const noexcept {
+    return frames_ > 0 && header_used_ == 0 && payload_left_ == 0 && !in_header_block_;
+  }
   // The highest stream ID a HEADERS frame opened (0: none yet).
   std::uint32_t highestStream() const noexcept { return highest_stream_; }
 
@@ -32,6 +35,7 @@ private:
   std::size_t header_used_ = 0;
   std::size_t payload_left_ = 0;
   bool in_header_block_ = false;
+  std::uint64_t frames_ = 0; // frames whose header was read
   std::uint32_t highest_stream_ = 0;
 };
 

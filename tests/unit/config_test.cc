@@ -344,3 +344,29 @@ TEST_CASE("the witness's file: its name among the voters, the key, the lease key
     CHECK(contains(error.what(), "unknown key 'vip'"));
   }
 }
+
+TEST_CASE("alpn: h2 by default wherever it can be served, and every combination that cannot is named") {
+  ConfigDir d;
+  const auto file = d.dir / "failoverd.conf";
+  using Protocols = std::vector<std::string>;
+  CHECK(loadConfig(d.write(d.valid()), {}).listener.tls.alpn == Protocols{"h2", "http/1.1"});
+  CHECK(loadConfig(d.write(d.valid() + "alpn = http/1.1, h2\n"), {}).listener.tls.alpn == Protocols{"http/1.1", "h2"});
+  const std::string relay = "service = relay\nbackend = 127.0.0.1:8080\n";
+  auto config = loadConfig(d.write(d.valid() + relay), {});
+  CHECK(config.listener.tls.alpn == Protocols{"http/1.1"});
+  config = loadConfig(d.write(d.valid() + relay + "h2-backend = [::1]:8081\n"), {});
+  CHECK(config.listener.tls.alpn == Protocols{"h2", "http/1.1"});
+  CHECK(config.listener.service.h2_backend_address == "::1");
+  CHECK(config.listener.service.h2_backend_port == 8081);
+
+  CHECK(contains(problemsOf(d.write(d.valid() + relay + "alpn = h2\n")),
+                 "alpn: offers h2 but the relay has no h2-backend"));
+  CHECK(contains(problemsOf(d.write(d.valid() + relay + "h2-backend = 127.0.0.1:8081\nalpn = http/1.1\n")),
+                 "alpn: does not offer h2, so h2-backend would never be used"));
+  CHECK(contains(problemsOf(d.write(d.valid() + "alpn = h3\n")), "alpn: 'h3' is not h2 or http/1.1"));
+  CHECK(contains(problemsOf(d.write(d.valid() + "alpn = h2,h2\n")), "alpn: 'h2' is given twice"));
+  CHECK(contains(problemsOf(d.write(d.valid() + "h2-backend = 127.0.0.1:8081\n")),
+                 file.string() + ":11: h2-backend: applies only to service = relay"));
+  CHECK(contains(problemsOf(d.write(d.valid() + relay + "h2-backend = nowhere\n")),
+                 "h2-backend: 'nowhere' is not ADDRESS:PORT"));
+}

@@ -30,7 +30,10 @@ nlohmann::json snapshot(const std::string& role) {
            {{"enabled", true}, {"held", true}, {"renewals", 11}, {"missed_renewals", 2}, {"losses", 1},
             {"grants_given", 9}, {"rejected", {{"replayed", 4}}}}},
           {"sessions_cached", 5},
-          {"handshakes", {{"full_tls12", 6}}}};
+          {"handshakes", {{"full_tls12", 6}}},
+          {"service",
+           {{"connections", {{"h2", 8}, {"http/1.1", 9}}}, {"http_requests", 10}, {"http_errors", 1},
+            {"backend_connect_failures", 2}, {"bytes_relayed", 0}}}};
 }
 } // namespace
 
@@ -46,6 +49,9 @@ TEST_CASE("the metrics render the status snapshot: every role has a gauge, handi
   CHECK(text.find("failoverd_replication_cold_starts_total 7\n") != std::string::npos);
   CHECK(text.find("failoverd_replication_protocol_version 2\n") != std::string::npos);
   CHECK(text.find("failoverd_handshakes_total{kind=\"full_tls12\"} 6\n") != std::string::npos);
+  CHECK(text.find("failoverd_connections_total{protocol=\"h2\"} 8\n") != std::string::npos);
+  CHECK(text.find("failoverd_connections_total{protocol=\"http/1.1\"} 9\n") != std::string::npos);
+  CHECK(text.find("failoverd_backend_connect_failures_total 2\n") != std::string::npos);
   CHECK(text.find("failoverd_lease_held 1\n") != std::string::npos);
   CHECK(text.find("failoverd_lease_renewals_total 11\n") != std::string::npos);
   CHECK(text.find("failoverd_lease_missed_renewals_total 2\n") != std::string::npos);
