@@ -193,6 +193,9 @@ int main(int argc, char** argv) {
       say(rotated ? "rotated" : "error what=" + rotated.error().message);
     } else if (command == "stats") {
       say(stats(s, hooks));
+    } else if (command == "close-connections") {
+      s.closeConnections();
+      say("closing");
     } else if (command == "drain") {
       s.drain(std::chrono::milliseconds(std::stoi(argument.empty() ? "0" : argument)));
       say("drained open=" + std::to_string(s.openConnections()));
