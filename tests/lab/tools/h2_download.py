@@ -16,26 +16,14 @@ import ssl
 import struct
 import sys
 
+from h2_wire import (ACK, DATA, END_STREAM, GOAWAY, HEADERS, INITIAL_WINDOW, SETTINGS, STATUS, WINDOW_UPDATE,
+                     FrameReader, frame, get_request)
+
 ca, host, address = sys.argv[1:4]
-DATA, HEADERS, SETTINGS, GOAWAY, WINDOW_UPDATE = 0x0, 0x1, 0x4, 0x7, 0x8
-END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-INITIAL_WINDOW = 65535
 
 context = ssl.create_default_context(cafile=ca)
 context.set_alpn_protocols(["h2"])
 session = None
-
-
-def frame(kind, flags, stream, payload=b""):
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
-
-
-def literal(index, value):
-    """HPACK: a literal field without indexing, its name from the static table, no Huffman."""
-    value = value.encode()
-    assert index < 15 and len(value) < 127
-    return bytes([index, len(value)]) + value
 
 
 class Connection:
@@ -45,39 +33,24 @@ class Connection:
         self.tls = context.wrap_socket(raw, server_hostname=host, session=session)
         assert self.tls.selected_alpn_protocol() == "h2", self.tls.selected_alpn_protocol()
         self.resumed = self.tls.session_reused
-        self.buffer = b""
+        self.frames = FrameReader(self.tls)
         self.status = None
         self.received = 0
         self.ended = False
         self.goaway = None
-        # :method GET (static 2), :scheme https (static 7), :path and :authority literal.
-        block = bytes([0x82, 0x87]) + literal(4, path) + literal(1, host)
-        self.tls.sendall(PREFACE + frame(SETTINGS, 0, 0) + frame(HEADERS, END_STREAM | END_HEADERS, 1, block))
-
-    def next_frame(self):
-        while len(self.buffer) < 9 or len(self.buffer) < 9 + int.from_bytes(self.buffer[:3], "big"):
-            chunk = self.tls.recv(65536)
-            if not chunk:
-                raise ConnectionError("the server closed the connection")
-            self.buffer += chunk
-        length = int.from_bytes(self.buffer[:3], "big")
-        kind, flags = self.buffer[3], self.buffer[4]
-        stream = int.from_bytes(self.buffer[5:9], "big") & 0x7FFFFFFF
-        payload, self.buffer = self.buffer[9:9 + length], self.buffer[9 + length:]
-        return kind, flags, stream, payload
+        self.tls.sendall(get_request(host, path))
 
     def read(self, until):
         """Reads frames until `until()` holds or the stream ended."""
         while not self.ended and not until():
-            kind, flags, stream, payload = self.next_frame()
+            kind, flags, stream, payload = self.frames.next()
             if kind == SETTINGS and not flags & ACK:
                 self.tls.sendall(frame(SETTINGS, ACK, 0))
             elif kind == GOAWAY:
                 self.goaway = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
                 print(f"goaway last={self.goaway}", flush=True)
             elif kind == HEADERS and stream == 1:
-                # The server indexes :status from the static table: 0x88 is 200, 0x8d 404.
-                self.status = {0x88: 200, 0x8D: 404}.get(payload[0], f"0x{payload[0]:02x}")
+                self.status = STATUS.get(payload[0], f"0x{payload[0]:02x}")
             elif kind == DATA and stream == 1:
                 self.received += len(payload)
             if stream == 1 and flags & END_STREAM:
