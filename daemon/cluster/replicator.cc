@@ -61,14 +61,21 @@ std::uint64_t Replicator::sessionCreated(const tls::SessionRecord& record) noexc
     return 0;
   }
   std::uint64_t number = 0;
+  bool first = false;
   try {
     const std::lock_guard lock(pending_mutex_);
+    first = pending_created_.empty() && pending_removed_.empty();
     pending_created_.push_back(record);
     number = ++numbered_;
   } catch (...) {
     return 0; // out of memory: this session stays local
   }
-  callbacks_.request_flush();
+  // One wake-up of the owner's loop per batch: until it takes the batch, later sessions join
+  // it, and a busy server pays one eventfd write (and one cross-CPU wake-up) per batch, not
+  // per handshake.
+  if (first) {
+    callbacks_.request_flush();
+  }
   return confirming_.load() ? number : 0;
 }
 
@@ -76,13 +83,17 @@ void Replicator::sessionRemoved(std::span<const std::uint8_t> id) noexcept {
   if (!replicate_) {
     return;
   }
+  bool first = false;
   try {
     const std::lock_guard lock(pending_mutex_);
+    first = pending_created_.empty() && pending_removed_.empty();
     pending_removed_.emplace_back(id.begin(), id.end());
   } catch (...) {
     return;
   }
-  callbacks_.request_flush();
+  if (first) {
+    callbacks_.request_flush();
+  }
 }
 
 void Replicator::flushPending() {

@@ -273,6 +273,26 @@ TEST_CASE("a joining node is not in sync, and not cold-started, while a member t
   CHECK(late.store.entries() == 0);
 }
 
+TEST_CASE("sessions queued before the owner's loop flushes make one batch and ask for one wake-up") {
+  Cluster cluster;
+  cluster.startThree();
+  auto& active = *cluster.nodes[0];
+  const auto expires = cluster.nowSeconds() + 300;
+  for (std::uint32_t serial = 1; serial <= 5; ++serial) {
+    active.replicator->sessionCreated(MapSessionStore::record(serial, expires));
+  }
+  active.replicator->sessionRemoved(MapSessionStore::record(1, expires).id);
+  CHECK(active.flush_requests == 1);
+  const auto sent = active.replicator->stats().records_sent.load();
+  active.replicator->flushPending();
+  CHECK(active.replicator->stats().records_sent.load() == sent + 5);
+  active.replicator->sessionCreated(MapSessionStore::record(6, expires)); // a new batch
+  CHECK(active.flush_requests == 2);
+  cluster.group.deliver();
+  CHECK(cluster.nodes[1]->store.has(5));
+  CHECK_FALSE(cluster.nodes[1]->store.has(1)); // its removal followed it in the same batch
+}
+
 TEST_CASE("sync mode: a session is confirmed when its message comes back in the agreed order, not before") {
   Cluster cluster;
   cluster.startThree();
