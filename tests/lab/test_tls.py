@@ -135,19 +135,20 @@ class Service(TlsCase):
                               capture_output=True, timeout=20)
 
     def test_curl_fetches_the_50k_file_intact_over_keep_alive(self):
+        """Over HTTP/1.1, asked for (curl prefers h2, which the server offers first)."""
         server = self.env.server()
         url = f"https://a.example:{server.port}/file50k.bin"
-        result = self.curl(server.port, url)
+        result = self.curl(server.port, "--http1.1", url)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(len(result.stdout), FILE_50K)
         self.assertEqual(result.stdout, self.env.file_50k)
-        head = self.curl(server.port, "-I", url).stdout.decode()
+        head = self.curl(server.port, "--http1.1", "-I", url).stdout.decode()
         self.assertRegex(head, r"HTTP/1.1 200 OK")
         self.assertRegex(head, rf"Content-Length: {FILE_50K}")
-        missing = self.curl(server.port, "-o", "/dev/null", "-w", "%{http_code}",
+        missing = self.curl(server.port, "--http1.1", "-o", "/dev/null", "-w", "%{http_code}",
                             f"https://a.example:{server.port}/nope")
         self.assertEqual(missing.stdout.decode(), "404")
-        two = self.curl(server.port, "-v", "-o", "/dev/null", "-o", "/dev/null", url, url)
+        two = self.curl(server.port, "--http1.1", "-v", "-o", "/dev/null", "-o", "/dev/null", url, url)
         self.assertIn("Re-using existing connection", two.stderr.decode())
         self.assertEqual(server.stats()["requests"], 5)
 

@@ -45,6 +45,17 @@ class Packages(unittest.TestCase):
         cls.rpm = next(cls.out.glob("failoverd-*-1.*.rpm"))
 
     @classmethod
+    def fresh_debian(cls, destination):
+        """A fresh Debian 12 (minbase) at destination: debootstrapped once per run, then copied,
+        so the two tests that need one pay for one download."""
+        pristine = cls.work / "debian12"
+        if not pristine.exists():
+            run("debootstrap", "--variant=minbase", "bookworm", str(cls.work / "debian12.partial"), MIRROR,
+                timeout=1200)
+            (cls.work / "debian12.partial").rename(pristine)
+        run("cp", "-a", str(pristine), str(destination))
+
+    @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.work, ignore_errors=True)
 
@@ -118,7 +129,7 @@ class Packages(unittest.TestCase):
         chroot = self.work / "root"
         proc = chroot / "proc"
         try:
-            run("debootstrap", "--variant=minbase", "bookworm", str(chroot), MIRROR, timeout=1200)
+            self.fresh_debian(chroot)
             run("mount", "-t", "proc", "proc", str(proc))
             (chroot / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")  # start nothing
             os.chmod(chroot / "usr/sbin/policy-rc.d", 0o755)
@@ -216,7 +227,7 @@ class Packages(unittest.TestCase):
         try:
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
             root = roots[0]
-            run("debootstrap", "--variant=minbase", "bookworm", str(root), MIRROR, timeout=1200)
+            self.fresh_debian(root)
             # (systemd mounts a tmpfs on the container's /tmp: the packages go to /root.)
             for deb in (self.deb1, self.deb2):
                 shutil.copy(deb, root / "root")
@@ -249,7 +260,12 @@ class Packages(unittest.TestCase):
                 config.write_text(placeholder.replace("node-name = node1", f"node-name = node{i}").replace(
                     "node-priority = 100", f"node-priority = {300 - 100 * i}") + (
                     "vip = 198.18.1.10/24\ninterface = host0\ntls-certificate = /etc/ssl/failoverd-test/www.pem\n"
-                    "tls-key = /etc/ssl/failoverd-test/www.key\nguard-pin-directory = /run/failoverd-bpf\n"))
+                    "tls-key = /etc/ssl/failoverd-test/www.key\nguard-pin-directory = /run/failoverd-bpf\n"
+                    # Two Debian systems and a package upgrade on two cores: the active's daemon
+                    # was seen not to run for up to 163 ms, which at the default 50 ms bound
+                    # (rightly) hands the VIP over, as docs/configuration.md says of loaded hosts.
+                    # This test is about systemd; the guard's timing has its own tests.
+                    "guard-bound-ms = 250\n"))
                 configs.append(config)
             # Their link: a bridge in a namespace of the test's, joined to nothing else.
             run("ip", "netns", "add", namespace)
@@ -310,7 +326,10 @@ class Packages(unittest.TestCase):
                 deadline = time.monotonic() + seconds
                 while not holds(predicate):
                     if time.monotonic() > deadline:
-                        self.fail(f"not within {seconds} s: {what}\nnode1: {journal(0)[-1500:]}\nnode2: {journal(1)[-1500:]}")
+                        corosync = [inside(i, "journalctl", "-u", "corosync", "--no-pager", "-o", "cat", check=False).stdout
+                                    for i in (0, 1)]
+                        self.fail(f"not within {seconds} s: {what}\nnode1: {journal(0)[-1500:]}\nnode2: {journal(1)[-1500:]}"
+                                  f"\ncorosync on node1: {corosync[0][-1000:]}\ncorosync on node2: {corosync[1][-1000:]}")
                     time.sleep(0.1)
 
             # Booted, configured, so started; node1 (priority 200) active, node2 a standby in sync.
@@ -356,7 +375,8 @@ class Packages(unittest.TestCase):
             self.assertNotIn(upgraded, (0, pid), "the upgrade left the old daemon running")
             self.assertEqual(inside(0, "readlink", f"/proc/{upgraded}/exe").stdout.strip(), "/usr/sbin/failoverd")
             self.assertTrue(status(0)["in_sync"])
-            self.assertEqual(status(1)["role"], "active")
+            roles = [status(0)["role"], status(1)["role"]]
+            self.assertEqual(roles, ["standby", "active"], f"\nnode1: {journal(0)[-3000:]}\nnode2: {journal(1)[-3000:]}")
             self.assertEqual([vip_on(0), vip_on(1)], [False, True])
         finally:
             for container in containers:
