@@ -53,7 +53,9 @@ def start_nginx(lab, host):
     directory.mkdir()
     chain, key = lab.certs["a-rsa"]
     conf = directory / "nginx.conf"
+    # As root: the lab's document root is private to it.
     conf.write_text(f"""
+user root;
 worker_processes 1;
 daemon off;
 pid {directory}/nginx.pid;
@@ -74,7 +76,12 @@ http {{
     ssl_session_timeout 5m;
     ssl_session_tickets on;
     http2_max_concurrent_streams 100;
+    # nginx ends an HTTP/2 connection after keepalive_requests (1,000 by default), and h2load
+    # does not reconnect in a timed run; failoverd sets no such limit.
+    keepalive_requests 10000000;
     root {lab.docroot};
+    # failoverd serves its files from memory; nginx keeps its open files' descriptors.
+    open_file_cache max=1000 inactive=60s;
   }}
 }}
 """)
@@ -91,14 +98,21 @@ def h2load(lab, port, clients, streams, seconds):
                    "--warm-up-time", "1", f"https://{VIP}:{port}{PATH}", timeout=seconds + 60).stdout
     finished = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
     counts = re.search(r"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", out)
-    if not finished or not counts or int(counts.group(3)) != 0:
+    ok = re.search(r"status codes: (\d+) 2xx", out)
+    if (not finished or not counts or not ok or int(counts.group(3)) != 0 or ok.group(1) != counts.group(2)
+            or int(counts.group(2)) == 0):
         raise RuntimeError(f"h2load: {out[-800:]}")
+    # Every answer carried the whole file: h2load counts a response without its body as a success.
+    data = re.search(r"traffic: .*\((\d+)\) data", out)
+    if not data or int(data.group(1)) < int(counts.group(2)) * len(BODY):
+        raise RuntimeError(f"h2load: less data than {counts.group(2)} bodies: {out[-800:]}")
     return int(counts.group(2)), float(finished.group(1))
 
 
 def connections(lab, port, mode, seconds):
-    out = lab.exec(lab.clients[0], PYTHON, str(TOOLS / "h2_connections.py"), str(lab.certs["ca"][0]), HOST, VIP,
-                   str(port), PATH, mode, str(seconds), timeout=seconds + 60).stdout
+    result = lab.exec(lab.clients[0], PYTHON, str(TOOLS / "h2_connections.py"), str(lab.certs["ca"][0]), HOST, VIP,
+                      str(port), PATH, mode, str(seconds), timeout=seconds + 60)
+    out = result.stdout + result.stderr
     match = re.search(r"connections=(\d+) resumed=(\d+) failed=(\d+) seconds=([\d.]+)", out)
     if not match or int(match.group(3)) != 0:
         raise RuntimeError(f"h2_connections.py: {out}")

@@ -16,7 +16,7 @@ import ssl
 import struct
 import sys
 
-from h2_wire import (ACK, DATA, END_STREAM, GOAWAY, HEADERS, INITIAL_WINDOW, SETTINGS, STATUS, WINDOW_UPDATE,
+from h2_wire import (ACK, DATA, END_STREAM, GOAWAY, HEADERS, INITIAL_WINDOW, SETTINGS, status_of, WINDOW_UPDATE,
                      FrameReader, frame, get_request)
 
 ca, host, address = sys.argv[1:4]
@@ -50,7 +50,7 @@ class Connection:
                 self.goaway = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
                 print(f"goaway last={self.goaway}", flush=True)
             elif kind == HEADERS and stream == 1:
-                self.status = STATUS.get(payload[0], f"0x{payload[0]:02x}")
+                self.status = status_of(payload)
             elif kind == DATA and stream == 1:
                 self.received += len(payload)
             if stream == 1 and flags & END_STREAM:

@@ -8,8 +8,21 @@ DATA, HEADERS, SETTINGS, GOAWAY, WINDOW_UPDATE = 0x0, 0x1, 0x4, 0x7, 0x8
 END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 INITIAL_WINDOW = 65535
-# The server indexes :status from HPACK's static table: 0x88 is 200, 0x8d 404.
+# Servers index :status from HPACK's static table: 0x88 is 200, 0x8d 404.
 STATUS = {0x88: 200, 0x8D: 404}
+
+
+def status_of(block):
+    """The :status of a response header block whose first field is an indexed :status, after
+    any dynamic table size updates (nginx starts its first block with one), or None."""
+    at = 0
+    while at < len(block) and block[at] & 0xE0 == 0x20:
+        at += 1
+        if block[at - 1] & 0x1F == 0x1F:  # a multi-byte size: continuation bytes have the top bit set
+            while at < len(block) and block[at] & 0x80:
+                at += 1
+            at += 1
+    return STATUS.get(block[at]) if at < len(block) else None
 
 
 def frame(kind, flags, stream, payload=b""):
