@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
+from nginx_tls import tls_directives  # noqa: E402
 from lab import PYTHON, TOOLS, VIP4, Lab, busywait  # noqa: E402
 
 VIP = VIP4.split("/")[0]
@@ -34,8 +35,6 @@ HOST = "a.example"
 NGINX_PORT = 8443
 PATH = "/page.html"
 BODY = "<!doctype html><title>failoverd</title><p>" + "x" * 1000 + "</p>\n"  # about 1 KB
-CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-           "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 TICKS = os.sysconf("SC_CLK_TCK")
 WORKLOADS = ("streams 10", "streams 100", "new conns", "resumed conns")
 
@@ -66,15 +65,7 @@ http {{
   {"".join(f"{kind}_temp_path {directory}; " for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))}
   server {{
     listen {VIP}:{NGINX_PORT} ssl http2;
-    ssl_certificate {chain};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_ciphers {CIPHERS};
-    ssl_prefer_server_ciphers on;
-    ssl_ecdh_curve X25519:prime256v1;
-    ssl_session_cache shared:SSL:64m;
-    ssl_session_timeout 5m;
-    ssl_session_tickets on;
+    {tls_directives(chain, key)}
     http2_max_concurrent_streams 100;
     # nginx ends an HTTP/2 connection after keepalive_requests (1,000 by default), and h2load
     # does not reconnect in a timed run; failoverd sets no such limit.

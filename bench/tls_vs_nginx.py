@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
+from nginx_tls import tls_directives  # noqa: E402
 from tlsenv import TlsEnv  # noqa: E402
 
-CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-           "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -56,15 +55,7 @@ http {{
   access_log off;
   server {{
     listen 127.0.0.1:{self.port} ssl;
-    ssl_certificate {chain};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_ciphers {CIPHERS};
-    ssl_prefer_server_ciphers on;
-    ssl_ecdh_curve X25519:prime256v1;
-    ssl_session_cache shared:SSL:64m;
-    ssl_session_timeout 5m;
-    ssl_session_tickets on;
+    {tls_directives(chain, key)}
     root {env.docroot};
     keepalive_requests 100000;
   }}

@@ -60,6 +60,11 @@ bool Http2Server::receive(std::string_view input) {
     TlsCounters::add(counters_.http_errors);
     return false;
   }
+  if (files_ == nullptr && answered_) {
+    // After the requests this input held are answered: the client's next request opens a new
+    // connection, which tries the backend again.
+    goAway();
+  }
   return true;
 }
 
@@ -160,11 +165,11 @@ int Http2Server::answer(std::int32_t stream_id, Stream& stream) {
   const bool head = stream.method == "HEAD";
   int status = fixed_status_;
   std::string_view content_type = "text/plain";
-  if (stream.method != "GET" && !head) {
+  if (files_ == nullptr) {
+    stream.body = error_body_; // whatever the method: the relay's backend is down
+  } else if (stream.method != "GET" && !head) {
     status = 405;
     stream.body = {};
-  } else if (files_ == nullptr) {
-    stream.body = error_body_;
   } else if (const auto* file = files_->find(stream.path)) {
     status = 200;
     content_type = file->content_type;
@@ -196,9 +201,7 @@ int Http2Server::answer(std::int32_t stream_id, Stream& stream) {
   const bool with_body = !head && !stream.body.empty();
   const int submitted = nghttp2_submit_response(session_.get(), stream_id, headers.data(), headers.size(),
                                                 with_body ? &body : nullptr);
-  if (files_ == nullptr) {
-    goAway(); // the client's next request opens a new connection, which tries the backend again
-  }
+  answered_ = true;
   return submitted == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 

@@ -27,9 +27,9 @@ class Http2Server {
 public:
   static constexpr std::uint32_t MAX_STREAMS = 100;
 
-  // files may be null: then every request gets `fixed_status` and the connection is shut
-  // (GOAWAY) after the first answer, so the client's retry opens a new one. Fails only when
-  // out of memory.
+  // files may be null: then every request, whatever its method, gets `fixed_status`, and the
+  // connection is shut (GOAWAY) once the input holding the first request is answered, so the
+  // client's next request opens a new one. Fails only when out of memory.
   static sys::Result<std::unique_ptr<Http2Server>> create(const StaticFiles* files,
                                                           int fixed_status, TlsCounters& counters);
   Http2Server(const Http2Server&) = delete;
@@ -77,6 +77,7 @@ private:
   Nghttp2SessionPtr session_;
   std::map<std::int32_t, Stream> streams_;
   bool going_away_ = false;
+  bool answered_ = false;
 };
 
 } // namespace failover::tls

@@ -57,6 +57,22 @@ def handshakes(lab, host):
     return full, sum(counts.values()) - full
 
 
+def download_across_switchover(test, lab, client):
+    """With tools/h2_download.py (client) fetching /download.bin on n1 and stopped at HTTP/2's
+    initial window, a switchover to n2: the download gets n1's GOAWAY naming its stream, then
+    completes, and the switchover succeeds."""
+    n1 = lab.nodes[0]
+    client.send("get /download.bin")
+    test.assertEqual(client.expect(r"^started ").string, "started resumed=False")
+    client.expect(r"^window-full received=\d+$")
+    switchover = Probe(lab, n1, lab.failoverctl_argv(n1, "switchover"), "switchover", stdin=False)
+    client.send("continue-after-goaway")
+    test.assertEqual(client.expect(r"^goaway ").string, "goaway last=1")
+    test.assertEqual(client.expect(r"^(done|failed) ").string, f"done status=200 bytes={DOWNLOAD_BYTES} goaway=1")
+    switchover.expect(r"done, n2 is active", timeout=BOUND)
+    test.assertEqual(switchover.process.wait(BOUND), 0)
+
+
 class StaticFiles(unittest.TestCase):
     def test_curl_and_nghttp_get_the_files_over_http2_and_a_download_survives_a_switchover(self):
         with Lab(nodes=2, clients=1) as lab:
@@ -82,17 +98,8 @@ class StaticFiles(unittest.TestCase):
             # connection that reaches n2 and resumes the session of the first.
             client = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "h2_download.py"), str(lab.certs["ca"][0]),
                                                  HOST, VIP], "h2-download")
-            client.send("get /download.bin")
-            self.assertEqual(client.expect(r"^started ").string, "started resumed=False")
-            client.expect(r"^window-full received=\d+$")
             before = handshakes(lab, n2)
-            switchover = Probe(lab, n1, lab.failoverctl_argv(n1, "switchover"), "switchover", stdin=False)
-            client.send("continue-after-goaway")
-            self.assertEqual(client.expect(r"^goaway ").string, "goaway last=1")
-            self.assertEqual(client.expect(r"^(done|failed) ").string,
-                             f"done status=200 bytes={DOWNLOAD_BYTES} goaway=1")
-            switchover.expect(r"done, n2 is active", timeout=BOUND)
-            self.assertEqual(switchover.process.wait(BOUND), 0)
+            download_across_switchover(self, lab, client)
             self.assertEqual(vip_holders(lab), ["n2"])
             client.send("get /page.html")
             self.assertEqual(client.expect(r"^started ").string, "started resumed=True")
@@ -103,28 +110,35 @@ class StaticFiles(unittest.TestCase):
                              "(full, resumed) handshakes on n2 for the request after the switchover")
 
 
+def start_nginx(lab, host):
+    """nginx in host's namespace as the relay's backends on 127.0.0.1: h2c (prior knowledge) and
+    HTTP/1.1, both behind PROXY v2, each answering with the protocol it saw and the client's
+    address from the PROXY header; /download.bin from the lab's files."""
+    directory = host.dir / "nginx"
+    directory.mkdir(exist_ok=True)
+    answer = 'location / { return 200 "$server_protocol from $proxy_protocol_addr\\n"; } ' \
+             f'location = /download.bin {{ root {lab.docroot}; }}'
+    (directory / "nginx.conf").write_text(
+        f"user root;\nworker_processes 1;\nerror_log {directory}/error.log;\npid {directory}/nginx.pid;\n"
+        "daemon off;\nevents {}\nhttp {\n  access_log off;\n"
+        + "".join(f"  {kind}_temp_path {directory};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        + f"  server {{ listen 127.0.0.1:{H2C_PORT} http2 proxy_protocol; {answer} }}\n"
+        + f"  server {{ listen 127.0.0.1:{HTTP11_PORT} proxy_protocol; {answer} }}\n}}\n")
+    (directory / "nginx.pid").unlink(missing_ok=True)
+    nginx = lab.spawn(host, ["nginx", "-c", str(directory / "nginx.conf"), "-p", str(directory)])
+    busywait(lambda: (directory / "nginx.pid").exists(), BOUND, f"nginx started on {host.name}")
+    return nginx
+
+
 class Relay(unittest.TestCase):
-    def test_h2_goes_to_the_h2c_backend_http11_to_the_other_both_with_proxy_v2_and_a_dead_backend_gives_502(self):
+    def test_h2_to_the_h2c_backend_http11_to_the_other_with_proxy_v2_502_when_down_and_goaway_on_switchover(self):
         with Lab(nodes=2, clients=1) as lab:
-            lab.prepare_failoverd()
-            n1 = lab.nodes[0]
-            nginx_dir = n1.dir / "nginx"
-            nginx_dir.mkdir()
-            (nginx_dir / "nginx.conf").write_text(
-                f"worker_processes 1;\nerror_log {nginx_dir}/error.log;\npid {nginx_dir}/nginx.pid;\n"
-                "daemon off;\nevents {}\nhttp {\n  access_log off;\n"
-                + "".join(f"  {kind}_temp_path {nginx_dir};\n"
-                          for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-                + f'  server {{ listen 127.0.0.1:{H2C_PORT} http2 proxy_protocol; location / {{ return 200 '
-                  f'"$server_protocol from $proxy_protocol_addr\\n"; }} }}\n'
-                + f'  server {{ listen 127.0.0.1:{HTTP11_PORT} proxy_protocol; location / {{ return 200 '
-                  f'"$server_protocol from $proxy_protocol_addr\\n"; }} }}\n}}\n')
-            nginx = lab.spawn(n1, ["nginx", "-c", str(nginx_dir / "nginx.conf"), "-p", str(nginx_dir)])
-            busywait(lambda: (nginx_dir / "nginx.pid").exists(), BOUND, "nginx started")
-            lab.start_failoverd(n1, priority=200, extra=(
+            prepare_documents(lab)
+            n1, n2 = lab.nodes
+            nginx = [start_nginx(lab, n1), start_nginx(lab, n2)]
+            lab.start_active_and_standby(
                 f"service = relay\nbackend = 127.0.0.1:{HTTP11_PORT}\nh2-backend = 127.0.0.1:{H2C_PORT}\n"
-                "proxy-protocol = yes\n"))
-            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+                "proxy-protocol = yes\n")
             n1.failoverd.expect(r"\[vip\] taken and announced", timeout=BOUND)
             client = lab.clients[0].service_ip4
             answer = curl(lab, "--http2", "-w", "%{http_version} %{response_code}", f"{URL}/x").stdout
@@ -134,8 +148,8 @@ class Relay(unittest.TestCase):
             nghttp = lab.exec(lab.clients[0], "nghttp", "-ns", f"https://{VIP}/a", f"https://{VIP}/b").stdout
             self.assertEqual(len(re.findall(r"^\s+\d+\s+\S+\s+\S+\s+\S+\s+200\s", nghttp, re.M)), 2, nghttp)
 
-            nginx.send_signal(signal.SIGTERM)
-            nginx.wait(10)
+            nginx[0].send_signal(signal.SIGTERM)
+            nginx[0].wait(10)
             for version, expected in (("--http2", "2 502"), ("--http1.1", "1.1 502")):
                 answer = curl(lab, version, "-w", "%{http_version} %{response_code}", f"{URL}/x").stdout
                 self.assertEqual(answer, f"502 Bad Gateway\n{expected}")
@@ -143,6 +157,16 @@ class Relay(unittest.TestCase):
             self.assertEqual(service["backend_connect_failures"], 2)
             self.assertGreater(service["bytes_relayed"], 0)
             self.assertEqual(service["connections"]["h2"], 3)
+
+            # A relayed download in flight during a switchover: n1 puts a GOAWAY between two of
+            # nginx's frames, the download completes, and the next request goes through n2.
+            nginx[0] = start_nginx(lab, n1)
+            download = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "h2_download.py"), str(lab.certs["ca"][0]),
+                                                   HOST, VIP], "h2-download")
+            download_across_switchover(self, lab, download)
+            answer = curl(lab, "--http2", "-w", "%{http_version} %{response_code}", f"{URL}/x").stdout
+            self.assertEqual(answer, f"HTTP/2.0 from {client}\n2 200")
+            self.assertEqual(lab.status(n2)["service"]["connections"]["h2"], 1)
 
 
 class Browser(unittest.TestCase):

@@ -190,8 +190,10 @@ TEST_CASE("HTTP/2: GOAWAY lets a download in flight finish, refuses later stream
 TEST_CASE("HTTP/2: without files every request gets the fixed status, and the connection is shut after it") {
   Pair pair(nullptr, 502);
   const auto stream = pair.request("GET", "/");
+  const auto post = pair.request("POST", "/form");
   pair.exchange();
   CHECK(pair.responses[stream].headers[":status"] == "502");
+  CHECK(pair.responses[post].headers[":status"] == "502");
   CHECK(pair.responses[stream].body == "502 Bad Gateway\n");
   CHECK(pair.client_got_goaway);
   CHECK(pair.server->finished());
