@@ -68,8 +68,13 @@ Settings readConfigFile(std::istream& in, const std::filesystem::path& file,
     }
     const std::string key(trim(text.substr(0, equals)));
     const std::string value(trim(text.substr(equals + 1)));
+    if (key.empty()) {
+      // (Boost's find_nothrow would throw for it: an empty name matches every option.)
+      problems.push_back(where + ": no key before '=' in '" + std::string(text) + "'");
+      continue;
+    }
     const auto* option = table.find_nothrow(key, false);
-    if (key.empty() || option == nullptr) {
+    if (option == nullptr) {
       problems.push_back(where + ": unknown key '" + key +
                          "' (see failoverd --help or failoverd.conf(5) for the keys)");
       continue;

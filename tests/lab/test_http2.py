@@ -24,18 +24,19 @@ PAGE = {
                  '<body><h1 id="title">failoverd over HTTP/2</h1><img id="logo" src="logo.svg" alt="logo"></body></html>\n',
     "style.css": "#title { color: rgb(1, 2, 3); }\n",
     # What the page reports of itself once loaded: its heading, whether the style sheet
-    # applied, the image's width, and the protocol every resource came over.
+    # applied, the image's width, and the protocol every resource came over (sorted: the
+    # resources finish in any order).
     "app.js": "window.report = () => ({\n"
               "  title: document.getElementById('title').textContent,\n"
               "  styled: getComputedStyle(document.getElementById('title')).color === 'rgb(1, 2, 3)',\n"
               "  image: document.getElementById('logo').naturalWidth,\n"
               "  protocols: performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))\n"
-              "    .map(entry => entry.name.split('/').pop() + '=' + entry.nextHopProtocol),\n"
+              "    .map(entry => entry.name.split('/').pop() + '=' + entry.nextHopProtocol).sort(),\n"
               "});\n",
     "logo.svg": '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#36c"/></svg>\n',
 }
 LOADED = {"title": "failoverd over HTTP/2", "styled": True, "image": 40,
-          "protocols": ["page.html=h2", "style.css=h2", "app.js=h2", "logo.svg=h2"]}
+          "protocols": ["app.js=h2", "logo.svg=h2", "page.html=h2", "style.css=h2"]}  # in any order they came
 
 
 def prepare_documents(lab):

@@ -145,6 +145,10 @@ TEST_CASE("each kind of bad configuration is named with its file, line and key")
     const auto problems = problemsOf(d.write(d.valid() + "vip-adress = 198.18.1.10/24\n"));
     CHECK(contains(problems, at + "11: unknown key 'vip-adress'"));
   }
+  SUBCASE("a value without a key (found by the config fuzz target: it escaped as Boost's ambiguous_option)") {
+    const auto problems = problemsOf(d.write(d.valid() + " = 198.18.1.10/24\n"));
+    CHECK(contains(problems, at + "11: no key before '=' in '= 198.18.1.10/24'"));
+  }
   SUBCASE("malformed address") {
     const auto problems = problemsOf(d.write("vip = 198.18.1.300/24\n" + d.valid()));
     CHECK(contains(problems, at + "1: vip: '198.18.1.300' is not an IPv4 or IPv6 address"));
