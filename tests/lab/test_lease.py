@@ -309,6 +309,13 @@ class Switchovers(unittest.TestCase):
 
 LOSS = 0.01  # of the datagrams each node receives on its cluster link
 HOG_SECONDS_MARGIN = 60
+FAILOVERD_PRIORITY = 40  # failoverd's default realtime-priority, which the lab keeps
+# Gaps the stall meter reports (the machine's own stalls of a real-time thread), and how far a
+# stall failoverd's guard reports may exceed the meter's: the guard's timer ticks every fifth
+# of its bound (20 ms in the lab) and the meter every 5 ms.
+METER_THRESHOLD_MS = 30
+GUARD_STALL_SLACK_MS = 30
+GUARD_STALL = re.compile(r"did not run for (\d+) ms")
 
 
 # What a soak reports of the daemons' logs: role changes, the VIP and the lease.
@@ -334,7 +341,9 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None, token_ms=
     node drops that share of what it receives there) and a loaded CPU (one busy loop per core,
     and continuous new and resumed TLS connections to the VIP). Nothing fails, so the VIP must
     not move. Returns what was counted: per-node lease figures, Corosync's memberships formed,
-    the client's connections, and what the client saw answer for the VIP (sampled every 20 ms).
+    the client's connections, what the client saw answer for the VIP (sampled every 20 ms),
+    the stalls failoverd's guards reported and those the machine imposed on a real-time thread
+    of failoverd's priority (tools/stall_meter.py).
     token_ms: Corosync's token (the lab's 200 by default)."""
     with Lab(nodes=3, clients=1, **({"token_ms": token_ms} if token_ms else {})) as lab:
         c1 = lab.clients[0]
@@ -352,18 +361,24 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None, token_ms=
         reading = threading.Event()
         reader = threading.Thread(target=read_daemons, args=(lab.nodes, reading), daemon=True)
         reader.start()
+        meter = None
         try:
             load = Probe(lab, c1, [PYTHON, str(TOOLS / "soak_client.py"), VIP4.split("/")[0]], "soak-client")
             load.expect(r"^started$")
             load.send("mark soak")
             load.expect(r"^marked soak$")
+            meter = Probe(None, None, [PYTHON, str(TOOLS / "stall_meter.py"), str(FAILOVERD_PRIORITY),
+                                       str(METER_THRESHOLD_MS), str(seconds + HOG_SECONDS_MARGIN)], "stall-meter")
+            meter.expect(r"^metering \d+$")
             sampler = sample(lab, c1, seconds=seconds, interval_ms=20, window_ms=15)
             sampler.expect(r"^sampling$")
             rows, (count, arp_two, nd_two) = samples_of(sampler, timeout=seconds + 60)
+            meter.send("stop")
+            meter.expect(r"^done$", timeout=BOUND)
             load.send("stop")
             load.expect(r"^done$", timeout=BOUND)
         finally:
-            lab.stop_all(hogs)
+            lab.stop_all(hogs + ([meter.process] if meter else []))
             reading.set()
             reader.join(BOUND)
         counted = {"samples": count, "two_macs": arp_two + nd_two,
@@ -383,19 +398,39 @@ def soak(seconds, timing_text=timing(), report=print, busy_loops=None, token_ms=
             if match:
                 counted.update(zip(("new", "resumed", "lost", "refused", "failed"), map(int, match.groups())))
         counted["errors"] = [line for line in load.lines if line.startswith("error ")][:10]
+        counted["machine_stalls_ms"] = [int(line.split()[-2]) for line in meter.lines if line.startswith("stall ")]
+        counted["guard_stalls_ms"] = [int(match.group(1)) for host in lab.nodes for line in host.failoverd.lines
+                                      if (match := GUARD_STALL.search(line))]
         counted["events"] = [f"{host.name} {line}" for host in lab.nodes for line in host.failoverd.lines
                              if SOAK_EVENT.search(line)][:60]
         report(counted)
         return counted
 
 
+def machine_explains(counted):
+    """Whether every stall failoverd's guards reported matches one the machine imposed."""
+    return all(any(machine >= guard - GUARD_STALL_SLACK_MS for machine in counted["machine_stalls_ms"])
+               for guard in counted["guard_stalls_ms"])
+
+
 class Soak(unittest.TestCase):
     def test_no_spurious_failover_under_loss_and_load(self):
         """CI's short soak (FAILOVER_LEASE_SOAK_SECONDS, 60 by default): at 1 % loss and a
         loaded CPU the active keeps its lease and the VIP, and clients see nothing fail.
-        bench/lease_soak.py runs an hour at the product's default lease."""
+        bench/lease_soak.py runs an hour at the product's default lease. A run in which the
+        machine itself kept a real-time thread from running past the guard's bound (a stolen
+        vCPU on a contended host: tools/stall_meter.py) is run again, once: the guard letting the
+        VIP go then is its job, not a spurious failover. A stall of failoverd alone fails."""
         seconds = float(os.environ.get("FAILOVER_LEASE_SOAK_SECONDS", "60"))
         counted = soak(seconds, token_ms=LEASE_TOKEN_MS)
+        if counted["guard_stalls_ms"] and machine_explains(counted):
+            # The machine (not failoverd) stopped a real-time thread past the guard's bound, and
+            # the guard let the VIP go as it must: this run says nothing of spurious failovers.
+            print(f"the machine stalled {counted['machine_stalls_ms']} ms, failoverd's guard "
+                  f"{counted['guard_stalls_ms']} ms: soaking again")
+            counted = soak(seconds, token_ms=LEASE_TOKEN_MS)
+        whose = "as the machine did" if machine_explains(counted) else "while the machine did not"
+        self.assertEqual(counted["guard_stalls_ms"], [], f"failoverd stalled past its guard's bound, {whose}: {counted}")
         self.assertGreater(counted["samples"], seconds * 10)
         self.assertEqual(counted["two_macs"], 0, counted)
         self.assertEqual(counted["actives"], ["n1"], counted)
