@@ -19,7 +19,6 @@ Needs: apt-get install nginx-light nghttp2-client
 """
 
 import argparse
-import os
 import re
 import statistics
 import sys
@@ -27,61 +26,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
-from nginx_tls import tls_directives  # noqa: E402
-from lab import PYTHON, TOOLS, VIP4, Lab, busywait  # noqa: E402
+from lab import PYTHON, TOOLS, Lab  # noqa: E402
+from nginx_tls import VIP, cpu_seconds, start_nginx  # noqa: E402
 
-VIP = VIP4.split("/")[0]
 HOST = "a.example"
 NGINX_PORT = 8443
 PATH = "/page.html"
 BODY = "<!doctype html><title>failoverd</title><p>" + "x" * 1000 + "</p>\n"  # about 1 KB
-TICKS = os.sysconf("SC_CLK_TCK")
 WORKLOADS = ("streams 10", "streams 100", "new conns", "resumed conns")
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
-
-
-def start_nginx(lab, host):
-    directory = host.dir / "nginx"
-    directory.mkdir()
-    chain, key = lab.certs["a-rsa"]
-    conf = directory / "nginx.conf"
-    # As root: the lab's document root is private to it.
-    conf.write_text(f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  {"".join(f"{kind}_temp_path {directory}; " for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))}
-  server {{
-    listen {VIP}:{NGINX_PORT} ssl http2;
-    {tls_directives(chain, key)}
-    http2_max_concurrent_streams 100;
-    # nginx ends an HTTP/2 connection after keepalive_requests (1,000 by default), and h2load
-    # does not reconnect in a timed run; failoverd sets no such limit.
-    keepalive_requests 10000000;
-    root {lab.docroot};
-    # failoverd serves its files from memory; nginx keeps its open files' descriptors.
-    open_file_cache max=1000 inactive=60s;
-  }}
-}}
-""")
-    master = lab.spawn(host, ["nginx", "-c", str(conf), "-p", str(directory)])
-    children = Path(f"/proc/{master.pid}/task/{master.pid}/children")
-    busywait(lambda: children.read_text().split() and lab.exec(
-        lab.clients[0], "curl", "-sk", "--http2", "-o", "/dev/null", f"https://{VIP}:{NGINX_PORT}{PATH}",
-        check=False).returncode == 0, 10, "nginx serving")
-    return [master.pid, int(children.read_text().split()[0])]
 
 
 def h2load(lab, port, clients, streams, seconds):
@@ -140,7 +92,8 @@ def main():
         (lab.docroot / PATH.lstrip("/")).write_text(BODY)
         n1, n2 = lab.start_active_and_standby()
         n1.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
-        servers = {"failoverd": (443, [n1.failoverd.process.pid]), "nginx": (NGINX_PORT, start_nginx(lab, n1))}
+        servers = {"failoverd": (443, [n1.failoverd.process.pid]), "nginx": (NGINX_PORT, start_nginx(
+            lab, n1, "a-rsa", NGINX_PORT, PATH, http2=True, directives="http2_max_concurrent_streams 100;"))}
         results = {(w, name): [] for w in WORKLOADS for name in servers}
         corosync = []
         for run in range(args.runs):

@@ -1,156 +1,132 @@
-"""Full and resumed TLS handshakes per second, and per server-CPU-second, for failoverd's TLS
-server (tls-tool, one worker) and nginx (one worker) with the same certificate, cipher list
-and session settings, on the same machine in the same run, measured with openssl s_time
-(-new / -reuse; TLS 1.2 and 1.3; RSA-2048 and ECDSA P-256); then 50 KB GET throughput with
-wrk. Medians of RUNS runs. Not a test: prints a table.
+"""Full and resumed TLS handshakes per second, and per server-CPU-second, for failoverd and
+nginx (one worker each, the same certificate, cipher list and session settings) in the same
+run, in the realistic configuration: failoverd active on n1 of a two-node lab with replication
+on (sync mode, the default) and n2 a standby in sync; nginx in n1's namespace on the VIP, port
+8443. openssl s_time from the client namespace (-new / -reuse; TLS 1.2 and 1.3; RSA-2048 and
+ECDSA P-256, each served alone: with both, a TLS 1.3 client's signature algorithms pick
+ECDSA); then 50 KB GETs with wrk. Not a test: prints a table of medians over RUNS runs, the two
+servers alternating.
 
-    FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 3] [--seconds 3]
+Server CPU counts every thread of the active's failoverd (the TLS worker, the loop that
+replicates and confirms sessions) and nginx's master and worker; beside it, n1's Corosync and
+n2's failoverd (the standby importing the sessions) in % of a CPU while failoverd was measured.
+With --session-tickets no (both servers) every session is stateful: each full handshake's
+session is replicated, and in sync mode its final flight waits for the standby's copy.
+
+    FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3] [--session-tickets no]
 Needs: apt-get install nginx-light wrk
 """
 
 import argparse
-import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
-from nginx_tls import tls_directives  # noqa: E402
-from tlsenv import TlsEnv  # noqa: E402
+from lab import Lab  # noqa: E402
+from nginx_tls import VIP, cpu_seconds, start_nginx  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+NGINX_PORT = 8443
+FILE_50K = "file50k.bin"
+CERTS = (("a-rsa", "RSA"), ("a-ec", "ECDSA"))
 
 
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+class OneCertificateLab(Lab):
+    """The lab with failoverd serving one certificate of the lab's (it configures both)."""
+
+    def __init__(self, cert, **options):
+        super().__init__(**options)
+        self.cert = cert
+
+    def failoverd_config(self, host, priority=100, extra=""):
+        config = super().failoverd_config(host, priority, extra)
+        chain, key = self.certs[self.cert]
+        lines = [line for line in config.read_text().splitlines()
+                 if not line.startswith(("tls-certificate ", "tls-key "))]
+        config.write_text("\n".join(lines + [f"tls-certificate = {chain}", f"tls-key = {key}"]) + "\n")
+        return config
 
 
-class Nginx:
-    def __init__(self, env, cert):
-        self.dir = env.dir / f"nginx-{cert}"
-        self.dir.mkdir()
-        self.port = free_port()
-        chain, key = env.certs[cert]
-        conf = self.dir / "nginx.conf"
-        conf.write_text(f"""
-user root;
-worker_processes 1;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  server {{
-    listen 127.0.0.1:{self.port} ssl;
-    {tls_directives(chain, key)}
-    root {env.docroot};
-    keepalive_requests 100000;
-  }}
-}}
-""")
-        self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.dir)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:  # bounded wait for the worker process and the socket
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-            if children and subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}"],
-                                           input=b"", capture_output=True, timeout=5).returncode == 0:
-                self.worker = int(children[0])
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not start: {(self.dir / 'error.log').read_text()}")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
-
-
-def s_time(port, version, mode, seconds):
-    out = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{port}", f"-{mode}",
-                          f"-{version}", "-time", str(seconds), "-www", "/index.html"],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout
-    match = re.search(r"(\d+) connections in ([\d.]+)s", out)
+def s_time(lab, port, version, mode, seconds):
+    """(connections, wall-clock seconds) of one s_time run. Not s_time's own "connections in
+    N s": that N is the client's user CPU time."""
+    started = time.monotonic()
+    out = lab.exec(lab.clients[0], "openssl", "s_time", "-connect", f"{VIP}:{port}", f"-{mode}", f"-{version}",
+                   "-time", str(seconds), "-www", "/index.html", timeout=seconds + 60).stdout
+    elapsed = time.monotonic() - started
+    match = re.search(r"(\d+) connections in [\d.]+s;", out)
     if not match:
         raise RuntimeError(f"s_time printed no result: {out[-500:]}")
-    return int(match.group(1)), float(match.group(2))
+    return int(match.group(1)), elapsed
 
 
-def measure(port, pid, version, mode, seconds):
-    cpu_before = cpu_seconds(pid)
-    count, elapsed = s_time(port, version, mode, seconds)
-    cpu = cpu_seconds(pid) - cpu_before
-    return count / elapsed, count / max(cpu, 1e-9)
-
-
-def wrk(port, seconds):
-    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", f"https://127.0.0.1:{port}/file50k.bin"],
-                         capture_output=True, text=True, timeout=seconds + 60).stdout
+def wrk(lab, port, seconds):
+    out = lab.exec(lab.clients[0], "wrk", "-t1", "-c16", f"-d{seconds}s", f"https://{VIP}:{port}/{FILE_50K}",
+                   timeout=seconds + 60).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not match:
-        raise RuntimeError(f"wrk printed no result: {out[-500:]}")
+    if not match or "Non-2xx" in out:
+        raise RuntimeError(f"wrk: {out[-500:]}")
     return float(match.group(1))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--session-tickets", choices=("yes", "no"), default="yes")
     args = parser.parse_args()
+    settings = f"tls-session-tickets = {args.session_tickets}\n"
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install {'nginx-light' if tool == 'nginx' else tool}")
-    env = TlsEnv()
-    try:
-        print(f"medians of {args.runs} runs of {args.seconds} s; 'per CPU s' = handshakes per "
-              "second of the server process's CPU time")
-        print(f"{'cert':6} {'TLS':4} {'mode':5} | {'failoverd/s':>11} {'nginx/s':>9} {'ratio':>5} | "
-              f"{'failoverd/CPU s':>15} {'nginx/CPU s':>11} {'ratio':>5}")
-        for cert, label in (("a-rsa", "RSA"), ("a-ec", "ECDSA")):
-            ours = env.server(certs=(cert,), workers=1)
-            nginx = Nginx(env, cert)
-            try:
-                for version in ("tls1_2", "tls1_3"):
-                    for mode in ("new", "reuse"):
-                        results = {"ours": [], "nginx": []}
-                        for _ in range(args.runs):  # interleaved, so drift hits both alike
-                            results["ours"].append(measure(ours.port, ours.process.pid, version, mode, args.seconds))
-                            results["nginx"].append(measure(nginx.port, nginx.worker, version, mode, args.seconds))
-                        med = {k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v))
-                               for k, v in results.items()}
-                        print(f"{label:6} {version[3:].replace('_', '.'):4} {mode:5} | {med['ours'][0]:11.0f} "
-                              f"{med['nginx'][0]:9.0f} {med['ours'][0] / med['nginx'][0]:5.2f} | "
-                              f"{med['ours'][1]:15.0f} {med['nginx'][1]:11.0f} {med['ours'][1] / med['nginx'][1]:5.2f}",
-                              flush=True)
-                stats = ours.stats()
-                print(f"       failoverd counters: full12={stats['full12']} full13={stats['full13']} "
-                      f"resumed12_id={stats['resumed12_id']} resumed12_ticket={stats['resumed12_ticket']} "
-                      f"resumed13_ticket={stats['resumed13_ticket']}")
-                if cert == "a-ec":
-                    gets = {"ours": [], "nginx": []}
-                    for _ in range(args.runs):
-                        gets["ours"].append(wrk(ours.port, args.seconds))
-                        gets["nginx"].append(wrk(nginx.port, args.seconds))
-                    a, b = statistics.median(gets["ours"]), statistics.median(gets["nginx"])
-                    print(f"wrk 50 KB GET, keep-alive, 16 connections: failoverd {a:.0f}/s, nginx {b:.0f}/s, "
-                          f"ratio {a / b:.2f}")
-            finally:
-                nginx.stop()
-                ours.stop()
-    finally:
-        env.close()
+    print(f"medians of {args.runs} runs of {args.seconds} s; 'per CPU s' = handshakes per second of the "
+          "server's CPU time (every failoverd thread; nginx's master and worker)")
+    print(f"{'cert':6} {'TLS':4} {'mode':5} | {'failoverd/s':>11} {'nginx/s':>9} {'ratio':>5} | "
+          f"{'failoverd/CPU s':>15} {'nginx/CPU s':>11} {'ratio':>5} | {'% CPU: Corosync n1, failoverd n2':>32}")
+    for cert, label in CERTS:
+        with OneCertificateLab(cert, nodes=2, clients=1) as lab:
+            lab.prepare_failoverd()
+            (lab.docroot / FILE_50K).write_bytes(bytes((i * 7 + 3) % 251 for i in range(50_000)))
+            n1, n2 = lab.start_active_and_standby(settings)
+            n1.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
+            servers = {"failoverd": (443, [n1.failoverd.process.pid]),
+                       "nginx": (NGINX_PORT, start_nginx(lab, n1, cert, NGINX_PORT, "/index.html",
+                                                              tickets=args.session_tickets == "yes"))}
+            for version in ("tls1_2", "tls1_3"):
+                for mode in ("new", "reuse"):
+                    results = {name: [] for name in servers}
+                    beside = []
+                    for _ in range(args.runs):  # interleaved, so drift hits both alike
+                        for name, (port, pids) in servers.items():
+                            side_before = cpu_seconds([n1.corosync.pid]), cpu_seconds([n2.failoverd.process.pid])
+                            before = cpu_seconds(pids)
+                            count, elapsed = s_time(lab, port, version, mode, args.seconds)
+                            cpu = cpu_seconds(pids) - before
+                            results[name].append((count / elapsed, count / max(cpu, 1e-9)))
+                            if name == "failoverd":
+                                corosync = cpu_seconds([n1.corosync.pid]) - side_before[0]
+                                standby = cpu_seconds([n2.failoverd.process.pid]) - side_before[1]
+                                beside.append((100 * corosync / elapsed, 100 * standby / elapsed))
+                    ours, theirs = ([statistics.median(x) for x in zip(*results[name])] for name in servers)
+                    side = [statistics.median(x) for x in zip(*beside)]
+                    print(f"{label:6} {version[3:].replace('_', '.'):4} {mode:5} | {ours[0]:11.0f} {theirs[0]:9.0f} "
+                          f"{ours[0] / theirs[0]:5.2f} | {ours[1]:15.0f} {theirs[1]:11.0f} {ours[1] / theirs[1]:5.2f} | "
+                          f"{side[0]:20.1f} {side[1]:11.1f}", flush=True)
+            status, standby = lab.status(n1), lab.status(n2)
+            replication = status["replication"]
+            print(f"       failoverd's counters: handshakes {status['handshakes']}; replication {replication['mode']}: "
+                  f"{replication['records_sent']} records in {replication['sent']} messages, sync {replication['sync']}; "
+                  f"n2 applied {standby['replication']['records_applied']}, in sync: {standby['in_sync']}")
+            gets = {name: [] for name in servers}
+            for _ in range(args.runs):
+                for name, (port, _pids) in servers.items():
+                    gets[name].append(wrk(lab, port, args.seconds))
+            ours, theirs = statistics.median(gets["failoverd"]), statistics.median(gets["nginx"])
+            print(f"       wrk 50 KB GET, keep-alive, 16 connections: failoverd {ours:.0f}/s, nginx {theirs:.0f}/s, "
+                  f"ratio {ours / theirs:.2f}", flush=True)
 
 
 if __name__ == "__main__":

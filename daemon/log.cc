@@ -1,5 +1,7 @@
 #include "daemon/log.h"
 
+#include "sys/pi_mutex.h"
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -27,7 +29,8 @@ std::string_view toString(LogLevel level) {
 namespace {
 
 std::atomic<LogLevel> current_level{LogLevel::Notice};
-std::mutex output_mutex;
+// Shared by the agent's real-time thread and the TLS workers.
+sys::PiMutex output_mutex;
 
 int syslogPriority(LogLevel level) {
   switch (level) {

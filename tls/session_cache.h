@@ -1,5 +1,6 @@
 #pragma once
 
+#include "sys/pi_mutex.h"
 #include "sys/secret_buffer.h"
 
 #include <cstddef>
@@ -67,7 +68,8 @@ private:
 
   const std::size_t max_entries_;
   const std::size_t max_bytes_;
-  mutable std::mutex mutex_;
+  // Taken by the TLS workers and by the agent's real-time loop (imports, snapshots).
+  mutable sys::PiMutex mutex_;
   Lru lru_; // front = most recently used
   Index index_;
   SessionCacheStats stats_;

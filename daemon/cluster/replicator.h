@@ -4,6 +4,7 @@
 #include "daemon/cluster/message.h"
 #include "daemon/cluster/session_store.h"
 #include "sys/clock.h"
+#include "sys/pi_mutex.h"
 #include "tls/session_hooks.h"
 
 #include <array>
@@ -141,7 +142,8 @@ private:
   const sys::Clock& clock_;
   const bool replicate_;
   Callbacks callbacks_;
-  std::mutex pending_mutex_;
+  // Taken by the TLS workers (capture) and the agent's real-time loop (flush).
+  sys::PiMutex pending_mutex_;
   std::vector<tls::SessionRecord> pending_created_;
   std::vector<std::vector<std::uint8_t>> pending_removed_;
   // Session numbers (SessionConfirmations): the last one given out, under pending_mutex_.

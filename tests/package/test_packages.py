@@ -45,6 +45,17 @@ class Packages(unittest.TestCase):
         cls.rpm = next(cls.out.glob("failoverd-*-1.*.rpm"))
 
     @classmethod
+    def fresh_debian(cls, destination):
+        """A fresh Debian 12 (minbase) at destination: debootstrapped once per run, then copied,
+        so the two tests that need one pay for one download (about a minute)."""
+        pristine = cls.work / "debian12"
+        if not pristine.exists():
+            run("debootstrap", "--variant=minbase", "bookworm", str(cls.work / "debian12.partial"), MIRROR,
+                timeout=1200)
+            (cls.work / "debian12.partial").rename(pristine)
+        run("cp", "-a", str(pristine), str(destination))
+
+    @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.work, ignore_errors=True)
 
@@ -118,7 +129,7 @@ class Packages(unittest.TestCase):
         chroot = self.work / "root"
         proc = chroot / "proc"
         try:
-            run("debootstrap", "--variant=minbase", "bookworm", str(chroot), MIRROR, timeout=1200)
+            self.fresh_debian(chroot)
             run("mount", "-t", "proc", "proc", str(proc))
             (chroot / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")  # start nothing
             os.chmod(chroot / "usr/sbin/policy-rc.d", 0o755)
@@ -216,7 +227,7 @@ class Packages(unittest.TestCase):
         try:
             env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
             root = roots[0]
-            run("debootstrap", "--variant=minbase", "bookworm", str(root), MIRROR, timeout=1200)
+            self.fresh_debian(root)
             # (systemd mounts a tmpfs on the container's /tmp: the packages go to /root.)
             for deb in (self.deb1, self.deb2):
                 shutil.copy(deb, root / "root")
