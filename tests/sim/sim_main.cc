@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -62,62 +61,37 @@ struct Totals {
     lease_losses += outcome.lease_losses;
     lease_fast += outcome.lease_fast_takeovers;
   }
-
-  void add(const Totals& other) {
-    events += other.events;
-    takeovers += other.takeovers;
-    switchovers += other.switchovers;
-    aborted += other.aborted;
-    sessions_confirmed += other.sessions_confirmed;
-    sessions_lost += other.sessions_lost;
-    sessions_window += other.sessions_window;
-    simulated_ms += other.simulated_ms;
-    lease_seeds += other.lease_seeds;
-    lease_renewals += other.lease_renewals;
-    lease_losses += other.lease_losses;
-    lease_fast += other.lease_fast;
-  }
 };
 
 constexpr std::uint64_t NO_SEED = std::numeric_limits<std::uint64_t>::max();
 
-// The lowest seed that broke an invariant, and its outcome.
-struct FirstViolation {
-  std::uint64_t seed = NO_SEED;
-  failover::sim::Outcome outcome;
-};
-
-// Runs seeds [first, first + count) on `jobs` threads, each taking every jobs-th seed. A thread
-// skips the seeds above the lowest violation found so far, never one below it, so the violation
-// reported is the lowest whatever the threads' timing: a campaign replays exactly.
-Totals runSeeds(std::uint64_t first, std::uint64_t count, unsigned jobs, const failover::sim::Options& options,
-                FirstViolation& violation) {
+// Runs seeds [first, first + count) on `jobs` threads, each taking every jobs-th seed, and
+// returns their outcomes in seed order, a trace kept only where an invariant broke. A thread
+// skips the seeds above the lowest violation found so far, never one below it, so the first
+// violation in the result is the lowest whatever the threads' timing: a campaign replays
+// exactly. (The seeds skipped have no outcome.)
+std::vector<std::optional<failover::sim::Outcome>> runSeeds(std::uint64_t first, std::uint64_t count, unsigned jobs,
+                                                            const failover::sim::Options& options) {
+  std::vector<std::optional<failover::sim::Outcome>> outcomes(count);
   std::atomic<std::uint64_t> lowest_violation{NO_SEED};
-  std::mutex merge;
-  Totals totals;
-  {
-    std::vector<std::jthread> threads;
-    for (unsigned job = 0; job < jobs; ++job) {
-      threads.emplace_back([&, job] {
-        Totals mine;
-        for (std::uint64_t seed = first + job; seed < first + count && seed < lowest_violation.load(); seed += jobs) {
-          auto outcome = failover::sim::run(seed, options);
-          if (!outcome.ok) {
-            const std::lock_guard lock(merge);
-            if (seed < violation.seed) {
-              violation = {seed, std::move(outcome)};
-              lowest_violation = seed;
-            }
-            return;
+  std::vector<std::jthread> threads;
+  for (unsigned job = 0; job < jobs; ++job) {
+    threads.emplace_back([&, job] {
+      for (std::uint64_t seed = first + job; seed < first + count && seed < lowest_violation.load(); seed += jobs) {
+        auto outcome = failover::sim::run(seed, options);
+        if (outcome.ok) {
+          outcome.trace.clear();
+        } else {
+          for (auto lowest = lowest_violation.load(); seed < lowest;) {
+            lowest_violation.compare_exchange_weak(lowest, seed);
           }
-          mine.add(outcome);
         }
-        const std::lock_guard lock(merge);
-        totals.add(mine);
-      });
-    }
-  } // the threads join here
-  return totals;
+        outcomes[seed - first] = std::move(outcome); // each thread its own elements
+      }
+    });
+  }
+  threads.clear(); // joins them
+  return outcomes;
 }
 
 void printViolation(std::uint64_t seed, const failover::sim::Outcome& outcome, const failover::sim::Options& options) {
@@ -209,14 +183,20 @@ int main(int argc, char** argv) {
     if (jobs == 0) {
       jobs = std::max(1U, std::thread::hardware_concurrency());
     }
-    FirstViolation violation;
-    t = runSeeds(first, seeds, static_cast<unsigned>(std::min<std::uint64_t>(jobs, 256)), options, violation);
-    if (violation.seed != NO_SEED) {
-      for (const auto& line : violation.outcome.trace) {
-        std::cout << line << '\n';
+    const auto outcomes = runSeeds(first, seeds, static_cast<unsigned>(std::min<std::uint64_t>(jobs, 256)), options);
+    for (std::uint64_t index = 0; index < outcomes.size(); ++index) {
+      if (!outcomes[index]) {
+        continue; // above a violation
       }
-      printViolation(violation.seed, violation.outcome, options);
-      return EXIT_VIOLATION;
+      const auto& outcome = *outcomes[index];
+      if (!outcome.ok) {
+        for (const auto& line : outcome.trace) {
+          std::cout << line << '\n';
+        }
+        printViolation(first + index, outcome, options);
+        return EXIT_VIOLATION;
+      }
+      t.add(outcome);
     }
   }
   std::cout << "cluster-sim: " << seeds << " seeds (" << first << ".." << first + seeds - 1 << "), " << options.steps
