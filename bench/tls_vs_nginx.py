@@ -11,9 +11,12 @@ Server CPU counts every thread of the active's failoverd (the TLS worker, the lo
 replicates and confirms sessions) and nginx's master and worker; beside it, n1's Corosync and
 n2's failoverd (the standby importing the sessions) in % of a CPU while failoverd was measured.
 With --session-tickets no (both servers) every session is stateful: each full handshake's
-session is replicated, and in sync mode its final flight waits for the standby's copy.
+session is replicated, and in sync mode its final flight waits for the standby's copy. With
+--clients N, N s_time processes run at once (one, the default, is the worst case for
+replication: each handshake is a batch of its own).
 
-    FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3] [--session-tickets no]
+    FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3]
+        [--session-tickets no] [--clients N]
 Needs: apt-get install nginx-light wrk
 """
 
@@ -21,6 +24,7 @@ import argparse
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,17 +54,20 @@ class OneCertificateLab(Lab):
         return config
 
 
-def s_time(lab, port, version, mode, seconds):
-    """(connections, wall-clock seconds) of one s_time run. Not s_time's own "connections in
-    N s": that N is the client's user CPU time."""
+def s_time(lab, port, version, mode, seconds, clients):
+    """(connections, wall-clock seconds) of `clients` s_time processes run at once. Not
+    s_time's own "connections in N s": that N is the client's user CPU time."""
+    argv = ["openssl", "s_time", "-connect", f"{VIP}:{port}", f"-{mode}", f"-{version}", "-time", str(seconds),
+            "-www", "/index.html"]
     started = time.monotonic()
-    out = lab.exec(lab.clients[0], "openssl", "s_time", "-connect", f"{VIP}:{port}", f"-{mode}", f"-{version}",
-                   "-time", str(seconds), "-www", "/index.html", timeout=seconds + 60).stdout
+    processes = [lab.spawn(lab.clients[0], argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(clients)]
+    outputs = [process.communicate(timeout=seconds + 60)[0] for process in processes]
     elapsed = time.monotonic() - started
-    match = re.search(r"(\d+) connections in [\d.]+s;", out)
-    if not match:
-        raise RuntimeError(f"s_time printed no result: {out[-500:]}")
-    return int(match.group(1)), elapsed
+    counts = [re.search(r"(\d+) connections in [\d.]+s;", out) for out in outputs]
+    if not all(counts):
+        raise RuntimeError(f"s_time printed no result: {[out[-300:] for out in outputs]}")
+    return sum(int(match.group(1)) for match in counts), elapsed
 
 
 def wrk(lab, port, seconds):
@@ -77,6 +84,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--session-tickets", choices=("yes", "no"), default="yes")
+    parser.add_argument("--clients", type=int, default=1, help="s_time processes at once (default 1)")
     args = parser.parse_args()
     settings = f"tls-session-tickets = {args.session_tickets}\n"
     for tool in ("nginx", "wrk"):
@@ -103,7 +111,7 @@ def main():
                         for name, (port, pids) in servers.items():
                             side_before = cpu_seconds([n1.corosync.pid]), cpu_seconds([n2.failoverd.process.pid])
                             before = cpu_seconds(pids)
-                            count, elapsed = s_time(lab, port, version, mode, args.seconds)
+                            count, elapsed = s_time(lab, port, version, mode, args.seconds, args.clients)
                             cpu = cpu_seconds(pids) - before
                             results[name].append((count / elapsed, count / max(cpu, 1e-9)))
                             if name == "failoverd":
