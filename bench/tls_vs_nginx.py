@@ -79,6 +79,31 @@ def wrk(lab, port, seconds):
     return float(match.group(1))
 
 
+def handshakes(lab, servers, label, version, mode, args):
+    """Prints one row: both servers' handshakes per second and per CPU-second (medians, the
+    servers interleaved so that drift hits both alike), and beside them what n1's Corosync and
+    n2's failoverd used while failoverd was measured."""
+    n1, n2 = lab.nodes[:2]
+    beside_pids = ([n1.corosync.pid], [n2.failoverd.process.pid])
+    results = {name: [] for name in servers}
+    beside = []
+    for _ in range(args.runs):
+        for name, (port, pids) in servers.items():
+            beside_before = [cpu_seconds(side) for side in beside_pids]
+            before = cpu_seconds(pids)
+            count, elapsed = s_time(lab, port, version, mode, args.seconds, args.clients)
+            cpu = cpu_seconds(pids) - before
+            results[name].append((count / elapsed, count / max(cpu, 1e-9)))
+            if name == "failoverd":
+                beside.append([100 * (cpu_seconds(side) - start) / elapsed
+                               for side, start in zip(beside_pids, beside_before)])
+    ours, theirs = ([statistics.median(x) for x in zip(*results[name])] for name in servers)
+    side = [statistics.median(x) for x in zip(*beside)]
+    print(f"{label:6} {version[3:].replace('_', '.'):4} {mode:5} | {ours[0]:11.0f} {theirs[0]:9.0f} "
+          f"{ours[0] / theirs[0]:5.2f} | {ours[1]:15.0f} {theirs[1]:11.0f} {ours[1] / theirs[1]:5.2f} | "
+          f"{side[0]:20.1f} {side[1]:11.1f}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -105,24 +130,7 @@ def main():
                                                               tickets=args.session_tickets == "yes"))}
             for version in ("tls1_2", "tls1_3"):
                 for mode in ("new", "reuse"):
-                    results = {name: [] for name in servers}
-                    beside = []
-                    for _ in range(args.runs):  # interleaved, so drift hits both alike
-                        for name, (port, pids) in servers.items():
-                            side_before = cpu_seconds([n1.corosync.pid]), cpu_seconds([n2.failoverd.process.pid])
-                            before = cpu_seconds(pids)
-                            count, elapsed = s_time(lab, port, version, mode, args.seconds, args.clients)
-                            cpu = cpu_seconds(pids) - before
-                            results[name].append((count / elapsed, count / max(cpu, 1e-9)))
-                            if name == "failoverd":
-                                corosync = cpu_seconds([n1.corosync.pid]) - side_before[0]
-                                standby = cpu_seconds([n2.failoverd.process.pid]) - side_before[1]
-                                beside.append((100 * corosync / elapsed, 100 * standby / elapsed))
-                    ours, theirs = ([statistics.median(x) for x in zip(*results[name])] for name in servers)
-                    side = [statistics.median(x) for x in zip(*beside)]
-                    print(f"{label:6} {version[3:].replace('_', '.'):4} {mode:5} | {ours[0]:11.0f} {theirs[0]:9.0f} "
-                          f"{ours[0] / theirs[0]:5.2f} | {ours[1]:15.0f} {theirs[1]:11.0f} {ours[1] / theirs[1]:5.2f} | "
-                          f"{side[0]:20.1f} {side[1]:11.1f}", flush=True)
+                    handshakes(lab, servers, label, version, mode, args)
             status, standby = lab.status(n1), lab.status(n2)
             replication = status["replication"]
             print(f"       failoverd's counters: handshakes {status['handshakes']}; replication {replication['mode']}: "
