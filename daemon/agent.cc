@@ -32,7 +32,8 @@ constexpr auto DRAIN_BOUND = 2000ms;
 
 using sys::orThrow;
 
-Agent::Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop)
+Agent::Agent(Config config, boost::program_options::variables_map command_line, std::vector<std::string> arguments,
+             sys::EventLoop& loop)
     : config_(std::make_shared<const Config>(std::move(config))), command_line_(std::move(command_line)),
       loop_(loop), signals_(orThrow(sys::SignalFd::create({STOP_SIGNAL, INTERRUPT_SIGNAL, RELOAD_SIGNAL}), "signals")),
       tick_(orThrow(sys::TimerFd::create(), "timer")),
@@ -45,7 +46,13 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   auto key = orThrow(tls::readSecretFile(c.cluster_key_file, MIN_CLUSTER_KEY, MAX_CLUSTER_KEY), "cluster-key-file");
   auto sealer = orThrow(cluster::Sealer::create(key.view()), "cluster key");
 
-  tls_ = orThrow(tls::TlsServer::create(c.listener, &hooks_), "TLS service");
+  auto counters = orThrow(TlsService::createCounters(), "TLS service counters");
+  tls_ = orThrow(tls::TlsServer::create(c.listener, nullptr, static_cast<tls::TlsCounters*>(counters.data())),
+                 "TLS service");
+  tls_service_ = std::make_unique<TlsService>(
+      *tls_, std::move(counters), std::move(arguments), loop_,
+      TlsService::Callbacks{[this](const tls::SessionRecord& record) { return replicator_->sessionCreated(record); },
+                            [this](std::span<const std::uint8_t> id) { replicator_->sessionRemoved(id); }});
   link_ = cluster::ClusterLink::create(
       c.cluster_group, loop_,
       {[this](const cluster::GroupMember& from, std::span<const std::uint8_t> data) { replicator_->onDeliver(from, data); },
@@ -83,7 +90,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   if (!link_) {
     throw std::runtime_error("cannot create the cluster link");
   }
-  session_store_ = std::make_unique<cluster::TlsSessionStore>(*tls_);
+  session_store_ = std::make_unique<cluster::TlsSessionStore>(*tls_, *tls_service_);
   replication_wakeup_ = orThrow(sys::Wakeup::create(), "replication");
   replicator_ = std::make_unique<cluster::Replicator>(
       std::move(sealer), *link_, *session_store_, clock_,
@@ -95,7 +102,6 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
           [this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
             handle(toEvent(from, message));
           }});
-  hooks_.target = replicator_.get();
 
   vip_ = orThrow(netctl::VipOwner::create(
                      vipPlan(c), loop_,
@@ -129,7 +135,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   for (const auto& note : vip_->reconciled()) {
     Log{LogLevel::Notice, "vip"} << note;
   }
-  orThrow(tls_->start(), "TLS service");
+  orThrow(tls_service_->start(), "TLS service");
 
   std::optional<gid_t> group;
   if (c.control_group) {
@@ -175,7 +181,8 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
           }),
           "timer");
   orThrow(tick_.arm(TICK), "timer");
-  // Last, so that the TLS workers (started above) keep the default scheduler.
+  // Last. The TLS service processes started from here on (restarts) get the default
+  // scheduler back: setThreadRealtime sets SCHED_RESET_ON_FORK.
   if (c.realtime_priority > 0) {
     orThrow(sys::setThreadRealtime(c.realtime_priority),
             "realtime-priority = " + std::to_string(c.realtime_priority) +
@@ -237,7 +244,7 @@ void Agent::carryOut(const Decision& decision) {
 void Agent::resync() { replicator_->resync(); }
 void Agent::publishKeyring() { replicator_->publishKeyring(); }
 void Agent::sendHandover(const HandoverStep& step) { replicator_->sendHandover(toMessage(step)); }
-void Agent::closeConnections() { tls_->closeConnections(); }
+void Agent::closeConnections() { tls_service_->closeConnections(); }
 // Only a node with the lease on is ever asked to; a switchover names its target either way.
 void Agent::contendLease() { lease_->want(); }
 void Agent::releaseLease() { lease_->giveUp(); }
@@ -308,6 +315,7 @@ void Agent::onTick() {
     }
   }
   tls_->keyring().dropExpired(std::time(nullptr));
+  tls_service_->syncKeyring();
   sd_notify(0, "WATCHDOG=1");
 }
 
@@ -343,7 +351,7 @@ void Agent::stop() {
   } else {
     Log{LogLevel::Notice, "vip"} << "network changes undone (the VIP released, if held): stopping";
   }
-  tls_->drain(DRAIN_BOUND);
+  tls_service_->stop(DRAIN_BOUND);
   if (hooks_runner_) {
     // After the VIP is released: a hook told "stopped" may rely on it being gone.
     hooks_runner_->notify({HookEvent::Kind::Stop, std::string(toString(roles_.role())), "stopped",
@@ -377,6 +385,8 @@ std::expected<std::vector<std::string>, std::string> Agent::reload() {
     if (auto swapped = tls_->reloadTls(candidate.listener.tls); !swapped) {
       return refuse("tls: " + swapped.error().message);
     }
+    // The TLS service process reads certificates only while it is root, at its start.
+    tls_service_->replace();
   }
   setLogLevel(candidate.log_level);
   roles_.setPriority(candidate.node_priority);
@@ -402,13 +412,14 @@ sys::Result<std::size_t> Agent::rotateKeys() {
   if (auto rotated = tls_->keyring().rotate(std::time(nullptr)); !rotated) {
     return std::unexpected(rotated.error());
   }
+  tls_service_->syncKeyring();
   replicator_->publishKeyring();
   Log{LogLevel::Notice, "tls"} << "ticket keys rotated (operator)";
   return tls_->keyring().size();
 }
 
 nlohmann::json Agent::status() const {
-  return buildStatus({*config_, roles_, facts(), *replicator_, *tls_, *vip_, link_->localNode(), clock_,
+  return buildStatus({*config_, roles_, facts(), *replicator_, *tls_, tls_service_->stats(), *vip_, link_->localNode(), clock_,
                       transitions_, last_transition_, last_transition_at_, started_at_, control_.get(), metrics_.get(),
                       hooks_runner_.get(), lease_.get()});
 }

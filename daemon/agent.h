@@ -10,6 +10,7 @@
 #include "daemon/hooks.h"
 #include "daemon/lease_service.h"
 #include "daemon/role/role_machine.h"
+#include "daemon/tls_service.h"
 #include "sys/clock.h"
 #include "sys/event_loop.h"
 #include "sys/wakeup.h"
@@ -31,7 +32,10 @@ namespace failover::daemon {
 class Agent final : private ControlTarget, private ClusterEffects {
 public:
   // Throws std::runtime_error when the node cannot start (start-up is the only place that may).
-  Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop);
+  // `arguments`: the command line the daemon was started with (the TLS service process gets
+  // the same, so that it reads the same configuration).
+  Agent(Config config, boost::program_options::variables_map command_line, std::vector<std::string> arguments,
+        sys::EventLoop& loop);
   ~Agent() override;
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -39,20 +43,6 @@ public:
   const Config& config() const noexcept { return *config_; }
 
 private:
-  // Forwards the TLS workers' session events to the replicator, which exists only after the
-  // TLS server (it needs it): the server is created with this stable object instead.
-  struct HookForwarder : tls::SessionHooks {
-    cluster::Replicator* target = nullptr;
-    std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override {
-      return target != nullptr ? target->sessionCreated(record) : 0;
-    }
-    void sessionRemoved(std::span<const std::uint8_t> id) noexcept override {
-      if (target != nullptr) {
-        target->sessionRemoved(id);
-      }
-    }
-  };
-
   // ControlTarget: what the control commands act on.
   Role role() const override { return roles_.role(); }
   std::string nameOf(std::uint32_t node) const override;
@@ -86,15 +76,14 @@ private:
   sys::EventLoop& loop_;
   sys::SignalFd signals_;
   sys::TimerFd tick_;
-  HookForwarder hooks_;
   sys::SystemClock clock_;
+  // The agent's copy of the TLS state (never started: the TLS service process serves).
+  std::unique_ptr<tls::TlsServer> tls_;
+  std::unique_ptr<TlsService> tls_service_;
   std::unique_ptr<cluster::ClusterLink> link_;
   std::unique_ptr<cluster::TlsSessionStore> session_store_;
   std::optional<sys::Wakeup> replication_wakeup_;
   std::unique_ptr<cluster::Replicator> replicator_;
-  // Declared after what its worker threads call into (the replicator, through hooks_), so
-  // that it is destroyed first, its workers joined, also when start-up fails half-way.
-  std::unique_ptr<tls::TlsServer> tls_;
   std::unique_ptr<netctl::VipOwner> vip_;
   std::unique_ptr<RequestServer> control_;
   std::unique_ptr<RequestServer> metrics_;

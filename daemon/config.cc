@@ -1,5 +1,7 @@
 #include "daemon/config.h"
 
+#include "sys/sandbox.h"
+
 #include "tls/secret.h"
 
 #include <grp.h>
@@ -339,6 +341,13 @@ void validateControl(Validator& v, Config& config) {
   }
   if (const auto level = validateLogLevel(v)) {
     config.log_level = *level;
+  }
+  if (const auto user = v.single("tls-user")) {
+    if (auto account = sys::lookupAccount(user->value); !account) {
+      v.problem(*user, "tls-user", account.error().message);
+    } else {
+      config.tls_user = *account;
+    }
   }
 }
 
@@ -802,6 +811,8 @@ OptionTable optionTable() {
     ("control-socket", text()->default_value("/run/failoverd/control.sock"),
      "unix socket that failoverctl talks to")
     ("control-group", text(), "group whose members may use the control socket (root always may)")
+    ("tls-user", text()->default_value("failoverd-tls"),
+     "the unprivileged system user the TLS service process runs as (never root)")
     ("log-level", text()->default_value("notice"), "error, warning, notice, info or debug", LIVE)
     ("preempt", text()->default_value("no"),
      "yes: a better-ranked in-sync node takes the VIP from the active one", LIVE)

@@ -4,6 +4,7 @@
 #include "daemon/log.h"
 #include "daemon/role/lease.h"
 #include "netctl/address.h"
+#include "sys/sandbox.h"
 #include "netctl/vip_owner.h"
 #include "tls/server.h"
 
@@ -64,6 +65,7 @@ struct Config {
   std::filesystem::path cluster_key_file;
   std::filesystem::path control_socket;
   std::optional<std::string> control_group;
+  sys::Account tls_user; // the TLS service process's (tls-user)
   LogLevel log_level = LogLevel::Notice;
 
   // Election and replication.

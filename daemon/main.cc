@@ -2,6 +2,7 @@
 #include "daemon/agent.h"
 #include "daemon/config.h"
 #include "daemon/exit_codes.h"
+#include "daemon/tls_process.h"
 #include "failover/version.h"
 
 #include <boost/program_options.hpp>
@@ -25,6 +26,13 @@ po::options_description genericOptions() {
   return options;
 }
 
+// Not in --help: how the agent starts its TLS service process (see tls_process.h).
+po::options_description internalOptions() {
+  po::options_description options("Internal");
+  options.add_options()("tls-service", po::value<unsigned>(), "run as the TLS service process, with N listeners");
+  return options;
+}
+
 void printHelp(const po::options_description& all) {
   std::cout << "Usage: failoverd [OPTION]...\n"
                "Keeps a virtual IP and the TLS sessions behind it alive across a failover.\n\n"
@@ -45,7 +53,7 @@ int checkConfig(const std::string& file, const po::variables_map& command_line) 
   return EXIT_OK;
 }
 
-int runDaemon(const std::string& file, po::variables_map command_line) {
+int runDaemon(const std::string& file, po::variables_map command_line, std::vector<std::string> arguments) {
   auto config = daemon::loadConfig(file, command_line);
   auto loop = sys::EventLoop::create();
   if (!loop) {
@@ -53,7 +61,7 @@ int runDaemon(const std::string& file, po::variables_map command_line) {
     return EXIT_RUNTIME_FAILURE;
   }
   try {
-    daemon::Agent agent(std::move(config), std::move(command_line), *loop);
+    daemon::Agent agent(std::move(config), std::move(command_line), std::move(arguments), *loop);
     if (auto ran = loop->run(); !ran) {
       std::cerr << "failoverd: event loop failed: " << ran.error().message << '\n';
       return EXIT_RUNTIME_FAILURE;
@@ -68,8 +76,10 @@ int runDaemon(const std::string& file, po::variables_map command_line) {
 } // namespace
 
 int main(int argc, char** argv) {
+  po::options_description shown;
+  shown.add(genericOptions()).add(daemon::configOptions());
   po::options_description all;
-  all.add(genericOptions()).add(daemon::configOptions());
+  all.add(shown).add(internalOptions());
   po::variables_map command_line;
   try {
     // An empty positional table makes a stray argument an error instead of being ignored.
@@ -82,7 +92,7 @@ int main(int argc, char** argv) {
     return EXIT_USAGE;
   }
   if (command_line.count("help") != 0) {
-    printHelp(all);
+    printHelp(shown);
     return EXIT_OK;
   }
   if (command_line.count("version") != 0) {
@@ -94,7 +104,10 @@ int main(int argc, char** argv) {
       return checkConfig(command_line["check-config"].as<std::string>(), command_line);
     }
     const auto file = command_line["config"].as<std::string>();
-    return runDaemon(file, std::move(command_line));
+    if (command_line.count("tls-service") != 0) {
+      return daemon::runTlsProcess(daemon::loadConfig(file, command_line), command_line["tls-service"].as<unsigned>());
+    }
+    return runDaemon(file, std::move(command_line), std::vector<std::string>(argv, argv + argc));
   } catch (const daemon::ConfigError& error) {
     for (const auto& problem : error.problems()) {
       std::cerr << "failoverd: " << problem << '\n';

@@ -121,6 +121,12 @@ nlohmann::json buildStatus(const StatusSources& from) {
           {"members", members},
           {"sessions_cached", tls_server.cache().stats().entries},
           {"open_connections", tls_server.openConnections()},
+          {"tls_service",
+           {{"pid", from.tls_service.pid > 0 ? json(from.tls_service.pid) : json(nullptr)},
+            {"user", config.tls_user.name},
+            {"starts", from.tls_service.starts},
+            {"channel_errors", from.tls_service.channel_errors},
+            {"sessions_unreported", tls.sessions_unreported.load()}}},
           {"certificates", certificates},
           {"ticket_keys", tls_server.keyring().size()},
           {"ticket_key",
@@ -184,6 +190,16 @@ std::string renderPrometheus(const nlohmann::json& s) {
   out << "failoverd_last_transition_timestamp_seconds " << s["last_transition"]["at"] << "\n";
   gauge("failoverd_open_connections", "TLS connections open now", "gauge");
   out << "failoverd_open_connections " << s["open_connections"] << "\n";
+  const auto& tls_service = s["tls_service"];
+  gauge("failoverd_tls_service_starts_total",
+        "TLS service processes started (the first one, restarts after a failure, replacements on reload)", "counter");
+  out << "failoverd_tls_service_starts_total " << tls_service["starts"] << "\n";
+  gauge("failoverd_tls_service_channel_errors_total",
+        "TLS service processes cut off for sending what the channel's format refuses", "counter");
+  out << "failoverd_tls_service_channel_errors_total " << tls_service["channel_errors"] << "\n";
+  gauge("failoverd_tls_sessions_unreported_total",
+        "sessions the TLS service could not report to the agent (channel full): not replicated", "counter");
+  out << "failoverd_tls_sessions_unreported_total " << tls_service["sessions_unreported"] << "\n";
   gauge("failoverd_certificate_expiry_seconds", "seconds until each served certificate's notAfter (negative: expired)",
         "gauge");
   for (const auto& certificate : s["certificates"]) {

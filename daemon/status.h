@@ -6,6 +6,7 @@
 #include "daemon/hooks.h"
 #include "daemon/lease_service.h"
 #include "daemon/role/role_machine.h"
+#include "daemon/tls_service.h"
 #include "netctl/vip_owner.h"
 #include "sys/clock.h"
 #include "tls/server.h"
@@ -25,7 +26,8 @@ struct StatusSources {
   const RoleMachine& roles;
   const ClusterFacts& facts;
   const cluster::Replicator& replicator;
-  tls::TlsServer& tls;
+  tls::TlsServer& tls; // the agent's copy: the counters are the TLS service process's
+  const TlsService::Stats& tls_service;
   const netctl::VipOwner& vip;
   std::uint32_t node_id;
   const sys::Clock& clock;

@@ -32,12 +32,25 @@ std::string commandLine(const std::vector<std::string>& argv) {
 } // namespace
 
 Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output,
-                           const std::vector<std::string>& environment) {
+                           const std::vector<std::string>& environment, const std::vector<int>& passed) {
   if (argv.empty()) {
     return fail(Errc::InvalidArgument, "spawnProcess: empty command");
   }
+  // Copies above the numbers they go to, so that no dup2 below overwrites a source still to be
+  // copied (the copies are close-on-exec; the dup2 targets are not).
+  const int first_free = 3 + static_cast<int>(passed.size());
+  std::vector<UniqueFd> sources;
+  for (const int fd : passed) {
+    sources.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, first_free));
+    if (!sources.back()) {
+      return std::unexpected(systemError("fcntl(F_DUPFD_CLOEXEC)"));
+    }
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    posix_spawn_file_actions_adddup2(&actions, sources[i].get(), 3 + static_cast<int>(i));
+  }
   if (output >= 0) {
     posix_spawn_file_actions_adddup2(&actions, output, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, output, STDERR_FILENO);

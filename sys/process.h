@@ -18,9 +18,10 @@ struct CommandResult {
 // Starts argv[0] (looked up in PATH) with no shell: stdin from /dev/null, stdout and stderr to
 // `output` (or inherited if it is -1), and no signal blocked (the daemon blocks the signals it
 // reads through a signalfd; a child must not inherit that). `environment` ("NAME=VALUE") is
-// added to the daemon's own, replacing a variable of the same name. Returns the child's pid.
+// added to the daemon's own, replacing a variable of the same name. The fds in `passed` are the
+// child's 3, 4, 5, ... in that order (every other fd is close-on-exec). Returns the child's pid.
 Result<pid_t> spawnProcess(const std::vector<std::string>& argv, int output = -1,
-                           const std::vector<std::string>& environment = {});
+                           const std::vector<std::string>& environment = {}, const std::vector<int>& passed = {});
 
 // Runs argv[0] (looked up in PATH) with no shell, waits at most `timeout` (then kills it),
 // and returns its exit code and output. For short administrative commands (iptables).

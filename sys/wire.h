@@ -27,6 +27,7 @@ public:
     }
   }
   void bytes(std::span<const std::uint8_t> data) { bytes_.insert(bytes_.end(), data.begin(), data.end()); }
+  void reserve(std::size_t size) { bytes_.reserve(size); }
   SecretBuffer& data() noexcept { return bytes_; }
 
 private:

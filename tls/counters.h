@@ -19,6 +19,9 @@ struct TlsCounters {
   Counter ticket_renewals{0};         // a ticket under an older key, reissued under the current
   Counter sessions_imported{0};
   Counter sessions_rejected{0};       // an import whose record or DER was invalid
+  // Sessions the TLS service process could not report to the agent (its channel was full:
+  // the agent was not reading). They stay on this node only.
+  Counter sessions_unreported{0};
   Counter handshake_failures{0};
   Counter connections_accepted{0};
   Counter connections_closed{0};
@@ -37,6 +40,8 @@ struct TlsCounters {
   Counter sync_unprotected{0};
   Counter sync_closed{0};
   Counter sync_wait_us{0};
+  // A gauge, not a count: the connections the workers hold now.
+  Counter open_connections{0};
 
   static void add(Counter& counter, std::uint64_t n = 1) noexcept {
     counter.fetch_add(n, std::memory_order_relaxed);

@@ -52,12 +52,14 @@ std::int64_t nanosecondsOf(std::chrono::steady_clock::time_point t) {
 
 } // namespace
 
-TlsServer::TlsServer(ListenerConfig config)
+TlsServer::TlsServer(ListenerConfig config, TlsCounters* counters)
     : config_(std::move(config)), cache_(config_.cache_entries, config_.cache_bytes),
-      keyring_(config_.ticket_rotation, config_.tls.session_timeout) {}
+      keyring_(config_.ticket_rotation, config_.tls.session_timeout),
+      counters_(counters != nullptr ? *counters : own_counters_) {}
 
-sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config, SessionHooks* hooks) {
-  std::unique_ptr<TlsServer> server(new TlsServer(std::move(config)));
+sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config, SessionHooks* hooks,
+                                                          TlsCounters* counters) {
+  std::unique_ptr<TlsServer> server(new TlsServer(std::move(config), counters));
   auto& c = server->config_;
   auto context = TlsContext::create(c.tls, server->cache_, server->keyring_, server->counters_, hooks);
   if (!context) {
@@ -148,16 +150,32 @@ sys::Result<sys::UniqueFd> TlsServer::openListener() {
   return fd;
 }
 
-sys::Status TlsServer::start() {
-  if (started_) {
-    return {};
-  }
+sys::Result<std::vector<sys::UniqueFd>> TlsServer::openListeners() {
+  std::vector<sys::UniqueFd> listeners;
   for (unsigned i = 0; i < config_.workers; ++i) {
     auto listener = openListener();
     if (!listener) {
       return std::unexpected(listener.error());
     }
-    auto worker = Worker::create(*this, std::move(*listener));
+    listeners.push_back(std::move(*listener));
+  }
+  return listeners;
+}
+
+sys::Status TlsServer::start() {
+  auto listeners = openListeners();
+  if (!listeners) {
+    return std::unexpected(listeners.error());
+  }
+  return start(std::move(*listeners));
+}
+
+sys::Status TlsServer::start(std::vector<sys::UniqueFd> listeners) {
+  if (started_) {
+    return {};
+  }
+  for (auto& listener : listeners) {
+    auto worker = Worker::create(*this, std::move(listener));
     if (!worker) {
       return std::unexpected(worker.error());
     }
@@ -213,11 +231,7 @@ void TlsServer::wakeHolders() {
 }
 
 std::size_t TlsServer::openConnections() const noexcept {
-  std::size_t open = 0;
-  for (const auto& worker : workers_) {
-    open += worker->openConnections();
-  }
-  return open;
+  return counters_.open_connections.load(std::memory_order_relaxed);
 }
 
 sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::UniqueFd listener) {
@@ -265,6 +279,7 @@ Worker::Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, s
 Worker::~Worker() {
   join();
   connections_.clear();
+  countOpen(0);
 }
 
 void Worker::start() {
@@ -378,11 +393,16 @@ void Worker::onAccept() {
       continue;
     }
     connections_.emplace(fd, std::move(connection));
-    open_.store(connections_.size(), std::memory_order_relaxed);
+    countOpen(connections_.size());
     if (draining_) {
       connections_[fd]->beginDrain();
     }
   }
+}
+
+void Worker::countOpen(std::size_t open) {
+  const auto before = std::exchange(open_, open);
+  server_.counters_.open_connections.fetch_add(open - before, std::memory_order_relaxed); // wraps down as well
 }
 
 void Worker::onConnectionEvent(int client_fd) {
@@ -397,7 +417,7 @@ void Worker::close(int client_fd) {
   // The fd may be reused at once: a stale hold must not apply to the next connection.
   std::erase_if(held_, [client_fd](const Held& entry) { return entry.client_fd == client_fd; });
   holding_.store(held_.size());
-  open_.store(connections_.size(), std::memory_order_relaxed);
+  countOpen(connections_.size());
   if (draining_ && connections_.empty()) {
     loop_.stop();
   }
@@ -454,7 +474,7 @@ void Worker::onSweep() {
     connections_.clear(); // the drain bound is over: close what is left
     held_.clear();
     holding_.store(0);
-    open_.store(0, std::memory_order_relaxed);
+    countOpen(0);
     loop_.stop();
     return;
   }

@@ -71,13 +71,21 @@ class Worker;
 // its own SO_REUSEPORT socket, sharing the TLS contexts, the session cache and the keyring.
 class TlsServer {
 public:
-  static sys::Result<std::unique_ptr<TlsServer>> create(ListenerConfig config, SessionHooks* hooks);
+  // `counters`: where the counters live (memory shared with another process), or null for
+  // the server's own.
+  static sys::Result<std::unique_ptr<TlsServer>> create(ListenerConfig config, SessionHooks* hooks,
+                                                        TlsCounters* counters = nullptr);
   ~TlsServer();
   TlsServer(const TlsServer&) = delete;
   TlsServer& operator=(const TlsServer&) = delete;
 
+  // The listening sockets, one per worker (SO_REUSEPORT); IP_FREEBIND as configured. With
+  // port 0, the first one picks the port and the others share it.
+  sys::Result<std::vector<sys::UniqueFd>> openListeners();
   // Opens the sockets and starts the workers.
   sys::Status start();
+  // Starts one worker per socket given (opened by openListeners(), maybe in another process).
+  sys::Status start(std::vector<sys::UniqueFd> listeners);
   // Stops accepting, lets open connections finish (keep-alive ones close after their current
   // response) for at most `bound`, then closes what is left and joins the workers.
   void drain(std::chrono::milliseconds bound);
@@ -95,6 +103,7 @@ public:
   SessionCache& cache() noexcept { return cache_; }
   TicketKeyring& keyring() noexcept { return keyring_; }
   TlsCounters& counters() noexcept { return counters_; }
+  const TlsCounters& counters() const noexcept { return counters_; }
   const StaticFiles* files() const noexcept { return files_.get(); }
   std::size_t openConnections() const noexcept;
 
@@ -105,14 +114,15 @@ public:
   const SessionConfirmations& confirmations() const noexcept { return confirmations_; }
 
 private:
-  TlsServer(ListenerConfig config);
+  TlsServer(ListenerConfig config, TlsCounters* counters);
   sys::Result<sys::UniqueFd> openListener();
   void wakeHolders();
 
   ListenerConfig config_;
   SessionCache cache_;
   TicketKeyring keyring_;
-  TlsCounters counters_;
+  TlsCounters own_counters_;
+  TlsCounters& counters_; // own_counters_, or shared ones
   SessionConfirmations confirmations_;
   std::atomic<std::shared_ptr<TlsContext>> context_;
   SessionHooks* hooks_ = nullptr;

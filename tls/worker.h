@@ -34,7 +34,6 @@ public:
 
   sys::EventLoop& loop() noexcept { return loop_; }
   TlsServer& server() noexcept { return server_; }
-  std::size_t openConnections() const noexcept { return open_.load(std::memory_order_relaxed); }
   // Routes the backend socket's events to the connection whose client fd is client_fd.
   sys::Status watchBackend(int backend_fd, int client_fd, std::uint32_t events);
   // Sync mode: the connection holds its final handshake flight until its session is settled
@@ -52,6 +51,8 @@ private:
   void onSweep();
   void onConnectionEvent(int client_fd);
   void close(int client_fd);
+  // Keeps the server's open_connections gauge at the sum of its workers' connections.
+  void countOpen(std::size_t open);
   void stopListening();
   // Tells every open connection to finish (idle ones close now), and lets each progress.
   void drainConnections();
@@ -75,7 +76,7 @@ private:
   std::deque<Held> held_; // in deadline order: every hold has the same bound
   std::atomic<std::size_t> holding_{0};
   std::atomic<bool> settled_{false};
-  std::atomic<std::size_t> open_{0};
+  std::size_t open_ = 0; // what this worker added to the open_connections gauge
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> close_requested_{false};
   std::atomic<std::int64_t> drain_deadline_ns_{0};

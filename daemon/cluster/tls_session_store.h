@@ -1,30 +1,46 @@
 #pragma once
 
 #include "daemon/cluster/session_store.h"
+#include "daemon/tls_service.h"
 #include "tls/server.h"
 
 namespace failover::daemon::cluster {
 
-// The daemon's SessionStore: the TLS server's cache, keyring and confirmations.
+// The daemon's SessionStore: the agent's copy of the cache and keyring (the mirror, which
+// checks what it imports), kept in step with the TLS service process it feeds.
 class TlsSessionStore final : public SessionStore {
 public:
-  explicit TlsSessionStore(tls::TlsServer& server) : server_(server) {}
+  TlsSessionStore(tls::TlsServer& mirror, TlsService& service) : mirror_(mirror), service_(service) {}
 
-  void sessionsConfirmed(std::uint64_t through) override { server_.sessionsConfirmed(through); }
-  void sessionsAbandoned(std::uint64_t through) override { server_.sessionsAbandoned(through); }
-  std::size_t entries() const override { return server_.cache().stats().entries; }
+  void sessionsConfirmed(std::uint64_t through) override { service_.sessionsConfirmed(through); }
+  void sessionsAbandoned(std::uint64_t through) override { service_.sessionsAbandoned(through); }
+  std::size_t entries() const override { return mirror_.cache().stats().entries; }
   std::vector<tls::SessionRecord> snapshot(std::int64_t now_seconds) const override {
-    return server_.cache().snapshot(now_seconds);
+    return mirror_.cache().snapshot(now_seconds);
   }
   bool importSession(const tls::SessionRecord& record, std::int64_t now_seconds) override {
-    return server_.context()->importSession(record, now_seconds).has_value();
+    if (!mirror_.context()->importSession(record, now_seconds)) {
+      return false;
+    }
+    service_.importSession(record);
+    return true;
   }
-  void removeSession(std::span<const std::uint8_t> id) override { server_.cache().remove(id); }
-  tls::SecretBytes exportKeyring() const override { return server_.keyring().exportKeys(); }
-  sys::Status importKeyring(std::span<const std::uint8_t> keys) override { return server_.keyring().importKeys(keys); }
+  void removeSession(std::span<const std::uint8_t> id) override {
+    mirror_.cache().remove(id);
+    service_.removeSession(id);
+  }
+  tls::SecretBytes exportKeyring() const override { return mirror_.keyring().exportKeys(); }
+  sys::Status importKeyring(std::span<const std::uint8_t> keys) override {
+    auto imported = mirror_.keyring().importKeys(keys);
+    if (imported) {
+      service_.syncKeyring();
+    }
+    return imported;
+  }
 
 private:
-  tls::TlsServer& server_;
+  tls::TlsServer& mirror_;
+  TlsService& service_;
 };
 
 } // namespace failover::daemon::cluster

@@ -1,0 +1,231 @@
+#include "daemon/tls_process.h"
+
+#include "daemon/exit_codes.h"
+#include "daemon/log.h"
+#include "sys/event_loop.h"
+#include "sys/pi_mutex.h"
+#include "sys/shared_memory.h"
+#include "tls/service_channel.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <mutex>
+
+namespace failover::daemon {
+
+namespace {
+
+namespace channel = tls::channel;
+
+// Reports the sessions the workers' handshakes create to the agent. Called on the worker
+// threads; numbers are given and messages sent under one lock, so they arrive in number
+// order. A message the channel cannot take (the agent is not reading: frozen, or gone) is
+// counted and the session stays local: its number is not returned, so a sync-mode handshake
+// does not wait for a confirmation that cannot come.
+class ChannelHooks final : public tls::SessionHooks {
+public:
+  explicit ChannelHooks(int channel) : channel_(channel) {}
+  void setCounters(tls::TlsCounters* counters) { counters_ = counters; }
+
+  std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override {
+    try {
+      const std::lock_guard lock(mutex_);
+      const auto number = next_;
+      if (!send(channel::SessionCreated{number, record})) {
+        return 0;
+      }
+      ++next_;
+      return number;
+    } catch (...) {
+      return 0; // out of memory: the session stays local
+    }
+  }
+  void sessionRemoved(std::span<const std::uint8_t> id) noexcept override {
+    try {
+      const std::lock_guard lock(mutex_);
+      (void)send(channel::SessionRemoved{{id.begin(), id.end()}});
+    } catch (...) {
+    }
+  }
+
+private:
+  bool send(const channel::Message& message) {
+    if (channel::sendDatagram(channel_, channel::encode(message))) {
+      return true;
+    }
+    if (counters_ != nullptr) {
+      tls::TlsCounters::add(counters_->sessions_unreported);
+    }
+    return false;
+  }
+
+  int channel_;
+  tls::TlsCounters* counters_ = nullptr;
+  sys::PiMutex mutex_;
+  std::uint64_t next_ = 1;
+};
+
+// Applies one message from the agent; returns false when the process should end.
+bool apply(tls::TlsServer& server, const channel::Message& message, bool& seeded) {
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  return std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, channel::ImportSession>) {
+          server.cache().insert(body.record, now); // the agent checked it
+        } else if constexpr (std::is_same_v<T, channel::SessionRemoved>) {
+          server.cache().remove(body.id);
+        } else if constexpr (std::is_same_v<T, channel::Keyring>) {
+          if (auto imported = server.keyring().importKeys(body.keys); !imported) {
+            Log{LogLevel::Error, "tls-service"} << "ticket keys from the agent refused: " << imported.error().message;
+          }
+        } else if constexpr (std::is_same_v<T, channel::Seeded>) {
+          seeded = true;
+        } else if constexpr (std::is_same_v<T, channel::Confirmed>) {
+          server.sessionsConfirmed(body.through);
+        } else if constexpr (std::is_same_v<T, channel::Abandoned>) {
+          server.sessionsAbandoned(body.through);
+        } else if constexpr (std::is_same_v<T, channel::CloseConnections>) {
+          server.closeConnections();
+        } else if constexpr (std::is_same_v<T, channel::Drain>) {
+          server.drain(std::chrono::milliseconds(body.bound_ms));
+          return false;
+        } else {
+          Log{LogLevel::Error, "tls-service"} << "the agent sent a message meant for it; ignored";
+        }
+        return true;
+      },
+      message);
+}
+
+// Reads what the agent sent, until nothing is waiting. False: stop (drained, or the agent
+// is gone: then drain at once, nobody is left to replicate or confirm).
+bool readChannel(tls::TlsServer& server, int fd, sys::SecretBuffer& buffer, bool& seeded) {
+  channel::Message message;
+  for (;;) {
+    auto received = channel::receive(fd, buffer, message);
+    if (!received) {
+      Log{LogLevel::Error, "tls-service"} << received.error().message << ": stopping";
+      server.drain(std::chrono::milliseconds(0));
+      return false;
+    }
+    if (!*received) {
+      return true;
+    }
+    if (!apply(server, message, seeded)) {
+      return false;
+    }
+  }
+}
+
+} // namespace
+
+sys::SystemCallPolicy tlsProcessPolicy() {
+  return {{// the data path: sockets it was given or accepted, backends it connects to
+           "accept4", "connect", "read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg",
+           "shutdown", "close", "setsockopt", "getsockopt", "getsockname", "getpeername", "fcntl", "ioctl",
+           // its loops and timers
+           "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "timerfd_settime", "timerfd_gettime",
+           "poll", "ppoll",
+           // memory, threads' waits, time, randomness, signals, leaving
+           "mmap", "munmap", "mprotect", "madvise", "mremap", "brk", "futex", "clock_gettime", "clock_nanosleep",
+           "nanosleep", "gettimeofday", "getrandom", "gettid", "getpid", "sched_yield", "rt_sigprocmask",
+           "rt_sigaction", "rt_sigreturn", "sigaltstack", "tgkill", "exit", "exit_group", "restart_syscall",
+           "fstat", "newfstatat", "lseek",
+           // what a thread does as it begins: the workers may still be starting when the
+           // filter goes on (glibc aborts if it cannot register rseq)
+           "rseq", "set_robust_list",
+#if defined(__SANITIZE_ADDRESS__)
+           // AddressSanitizer and LeakSanitizer's own needs (test builds): reading the
+           // process's maps, and stopping the threads for the leak check at exit.
+           "openat", "readlink", "getdents64", "prctl", "clone", "ptrace", "wait4", "sched_getaffinity",
+           "getrlimit", "prlimit64", "uname",
+#endif
+          },
+          {AF_INET, AF_INET6}};
+}
+
+int runTlsProcess(const Config& config, unsigned listener_count) {
+  // The agent stops this process through the channel; SIGTERM from the service manager (the
+  // whole unit being stopped) must leave the draining to the agent, and a vanished agent is
+  // noticed on the channel.
+  ::signal(SIGTERM, SIG_IGN);
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  ::signal(SIGPIPE, SIG_IGN);
+  setLogLevel(config.log_level);
+  auto counters_memory = sys::SharedMemory::attach(sys::UniqueFd(TLS_COUNTERS_FD), sizeof(tls::TlsCounters));
+  if (!counters_memory) {
+    Log{LogLevel::Error, "tls-service"} << counters_memory.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  auto* counters = static_cast<tls::TlsCounters*>(counters_memory->data());
+  const sys::UniqueFd channel_fd(TLS_CHANNEL_FD);
+  std::vector<sys::UniqueFd> listeners;
+  for (unsigned i = 0; i < listener_count; ++i) {
+    listeners.emplace_back(TLS_FIRST_LISTENER_FD + static_cast<int>(i));
+  }
+  ChannelHooks hooks(channel_fd.get());
+  hooks.setCounters(counters);
+  auto server = tls::TlsServer::create(config.listener, &hooks, counters);
+  if (!server) {
+    Log{LogLevel::Error, "tls-service"} << "cannot start: " << server.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  if (auto dropped = sys::becomeAccount(config.tls_user); !dropped) {
+    Log{LogLevel::Error, "tls-service"} << "cannot become user '" << config.tls_user.name
+                                        << "': " << dropped.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  auto loop = sys::EventLoop::create();
+  if (!loop) {
+    Log{LogLevel::Error, "tls-service"} << loop.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  sys::SecretBuffer buffer;
+  bool seeded = false;
+  bool ended = false;
+  if (auto added = loop->add(channel_fd.get(), EPOLLIN,
+                             [&](std::uint32_t) {
+                               if (!readChannel(**server, channel_fd.get(), buffer, seeded)) {
+                                 ended = true;
+                                 loop->stop();
+                               }
+                             });
+      !added) {
+    Log{LogLevel::Error, "tls-service"} << added.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  // The seed first, so that the first client already resumes.
+  while (!seeded && !ended) {
+    if (auto ran = loop->runOnce(std::chrono::milliseconds(-1)); !ran) {
+      Log{LogLevel::Error, "tls-service"} << ran.error().message;
+      return EXIT_RUNTIME_FAILURE;
+    }
+  }
+  if (ended) {
+    return EXIT_OK;
+  }
+  if (auto started = (*server)->start(std::move(listeners)); !started) {
+    Log{LogLevel::Error, "tls-service"} << "cannot start the workers: " << started.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  if (auto confined = sys::confineSystemCalls(tlsProcessPolicy()); !confined) {
+    Log{LogLevel::Error, "tls-service"} << confined.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  if (auto sent = channel::sendDatagram(channel_fd.get(), channel::encode(channel::Started{})); !sent) {
+    Log{LogLevel::Error, "tls-service"} << sent.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  if (auto ran = loop->run(); !ran) {
+    Log{LogLevel::Error, "tls-service"} << ran.error().message;
+    (*server)->drain(std::chrono::milliseconds(0));
+    return EXIT_RUNTIME_FAILURE;
+  }
+  return EXIT_OK;
+}
+
+} // namespace failover::daemon

@@ -1,0 +1,74 @@
+#include "sys/shared_memory.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <utility>
+
+namespace failover::sys {
+
+namespace {
+
+Result<void*> mapShared(int fd, std::size_t size) {
+  void* data = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (data == MAP_FAILED) {
+    return std::unexpected(systemError("mmap(shared counters)"));
+  }
+  return data;
+}
+
+} // namespace
+
+Result<SharedMemory> SharedMemory::create(const char* name, std::size_t size) {
+  UniqueFd fd(::memfd_create(name, MFD_CLOEXEC));
+  if (!fd) {
+    return std::unexpected(systemError("memfd_create"));
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) {
+    return std::unexpected(systemError("ftruncate(memfd)"));
+  }
+  auto data = mapShared(fd.get(), size);
+  if (!data) {
+    return std::unexpected(data.error());
+  }
+  return SharedMemory(std::move(fd), *data, size);
+}
+
+Result<SharedMemory> SharedMemory::attach(UniqueFd fd, std::size_t size) {
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) {
+    return std::unexpected(systemError("fstat(shared counters)"));
+  }
+  if (static_cast<std::size_t>(st.st_size) < size) {
+    return fail(Errc::InvalidArgument, "the shared counters are " + std::to_string(st.st_size) + " bytes, " +
+                                           std::to_string(size) + " needed (agent and TLS service of different builds?)");
+  }
+  auto data = mapShared(fd.get(), size);
+  if (!data) {
+    return std::unexpected(data.error());
+  }
+  return SharedMemory(std::move(fd), *data, size);
+}
+
+SharedMemory::SharedMemory(SharedMemory&& other) noexcept
+    : fd_(std::move(other.fd_)), data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+SharedMemory& SharedMemory::operator=(SharedMemory&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) {
+      ::munmap(data_, size_);
+    }
+    fd_ = std::move(other.fd_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+SharedMemory::~SharedMemory() {
+  if (data_ != nullptr) {
+    ::munmap(data_, size_);
+  }
+}
+
+} // namespace failover::sys

@@ -1,0 +1,146 @@
+"""The internet-facing TLS service runs in its own process, unprivileged and confined: what a
+compromised one would try first fails from inside it (checked by running the calls in the real
+process, through gdb), and the agent restarts one that dies or sends garbage, re-seeding it so
+that sessions still resume."""
+
+import errno
+import pwd
+import re
+import signal
+import subprocess
+import unittest
+
+from lab import Lab, busywait
+from test_failover import BOUND, Cluster
+
+TLS_USER = "failoverd-tls"
+AF_UNIX, AF_INET, AF_NETLINK, AF_PACKET = 1, 2, 16, 17
+SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
+ETH_P_ALL_BE = 0x0300  # htons(ETH_P_ALL)
+NETLINK_ROUTE = 0
+PTRACE_ATTACH = 16
+SIOCSIFADDR = 0x8916
+CHANNEL_FD = 3  # the TLS service's end of its channel to the agent (daemon/tls_process.h)
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()
+    return fields
+
+
+def in_process(pid, calls):
+    """Runs each C expression inside process pid (gdb attaches, calls, detaches) and returns
+    (value, errno) per expression: errno as the process's own, read right after the call."""
+    commands = []
+    for expression in calls:
+        commands += ["-ex", f"print (long)({expression})", "-ex", "print *((int*(*)(void))__errno_location)()"]
+    result = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx", *commands], capture_output=True, text=True,
+                            timeout=120)
+    values = [int(v) for v in re.findall(r"^\$\d+ = (-?\d+)$", result.stdout, re.MULTILINE)]
+    if len(values) != 2 * len(calls):
+        raise AssertionError(f"gdb did not run every call in {pid}:\n{result.stdout}\n{result.stderr}")
+    return list(zip(values[0::2], values[1::2]))
+
+
+class Separation(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = Lab(nodes=2, clients=1)
+        cls.lab.__enter__()
+        try:
+            cls.cluster = Cluster(cls.lab)
+        except BaseException:
+            cls.lab.__exit__(None, None, None)
+            raise
+        cls.n1 = cls.lab.nodes[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.__exit__(None, None, None)
+
+    def service(self):
+        """The TLS service's status, once a process serves (the pid appears once it is confined
+        and seeded; a previous test may have just replaced it)."""
+        busywait(lambda: self.lab.status(self.n1)["tls_service"]["pid"] is not None, BOUND,
+                 "a serving TLS service process")
+        return self.lab.status(self.n1)["tls_service"]
+
+    def test_the_service_runs_as_its_user_with_no_capability_under_a_seccomp_filter(self):
+        pid = self.service()["pid"]
+        account = pwd.getpwnam(TLS_USER)
+        status = proc_status(pid)
+        self.assertEqual(status["Uid"], [str(account.pw_uid)] * 4, "real, effective, saved and fs uid")
+        self.assertEqual(status["Gid"], [str(account.pw_gid)] * 4)
+        self.assertEqual(status["Groups"], [], "no supplementary group")
+        for capabilities in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            self.assertEqual(int(status[capabilities][0], 16), 0, capabilities)
+        self.assertEqual(status["NoNewPrivs"], ["1"])
+        self.assertEqual(status["Seccomp"], ["2"], "a seccomp filter is on")
+        # The contrast: its parent is the agent, root with the network capabilities.
+        agent = proc_status(status["PPid"][0])
+        self.assertEqual(agent["Uid"][1], "0")
+        self.assertNotEqual(int(agent["CapEff"][0], 16), 0)
+        self.assertEqual(self.service()["user"], TLS_USER)
+
+    def test_from_inside_it_what_a_compromised_service_tries_fails(self):
+        pid = self.service()["pid"]
+        agent = int(proc_status(pid)["PPid"][0])
+        ifreq = "(char*)malloc(40)"
+        allowed, packet, netlink, unix_socket, key, ptrace, root, address = in_process(pid, [
+            # The contrast: a call the data path makes (a backend connection's socket) works.
+            f"socket({AF_INET}, {SOCK_STREAM}, 0)",
+            f"socket({AF_PACKET}, {SOCK_RAW}, {ETH_P_ALL_BE})",        # raw frames (gratuitous ARP)
+            f"socket({AF_NETLINK}, {SOCK_RAW}, {NETLINK_ROUTE})",     # adding an address, a route
+            f"socket({AF_UNIX}, {SOCK_STREAM}, 0)",                   # Corosync's IPC
+            f'open("{self.lab.cluster_key}", 0)',                      # the cluster key
+            f"ptrace({PTRACE_ATTACH}, {agent}, 0, 0)",                 # the agent
+            "setuid(0)",
+            # SIOCSIFADDR on a socket it may open: "svc0" at 198.18.0.99 (struct ifreq).
+            f"ioctl(socket({AF_INET}, {SOCK_DGRAM}, 0), {SIOCSIFADDR}, "
+            f"(char*)memcpy({ifreq}, \"svc0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\2\\0\\0\\0\\306\\022\\0\\143\", 24))",
+        ])
+        self.assertGreaterEqual(allowed[0], 0, "the harness: an allowed call must work")
+        for name, (value, err) in {"AF_PACKET socket": packet, "netlink route socket": netlink,
+                                   "unix socket (Corosync's IPC)": unix_socket, "ptrace of the agent": ptrace,
+                                   "setuid(0)": root, "SIOCSIFADDR": address}.items():
+            self.assertEqual((value, err), (-1, errno.EPERM), name)
+        # No open() at all under the filter (EPERM); the sanitizer build allows it for its own
+        # needs, and the key's mode (0600, root) refuses it (EACCES).
+        self.assertEqual(key[0], -1, "opening the cluster key")
+        self.assertIn(key[1], (errno.EPERM, errno.EACCES), "opening the cluster key")
+
+    def test_a_killed_service_is_restarted_and_reseeded_and_its_sessions_resume(self):
+        self.cluster.create(self)
+        before = self.service()
+        subprocess.run(["kill", "-KILL", str(before["pid"])], check=True)
+        busywait(lambda: self.service()["pid"] not in (None, before["pid"]), BOUND, "a new TLS service process")
+        self.n1.failoverd.expect(rf"\[tls-service\] process {before['pid']} was killed by signal Killed", BOUND)
+        self.n1.failoverd.expect(r"\[tls-service\] process \d+ serves on port", BOUND)
+        after = self.service()
+        self.assertEqual(after["starts"], before["starts"] + 1)
+        self.assertEqual(self.lab.active_nodes(), ["n1"], "the VIP stays where it was")
+        self.cluster.assert_all_resume(self)
+
+    def test_a_service_that_sends_garbage_is_cut_off_counted_and_restarted(self):
+        before = self.service()
+        # From inside it: a datagram of version 1 with an unknown type (99) on its channel. The
+        # agent kills it before gdb gets the call's result back.
+        subprocess.run(["gdb", "-p", str(before["pid"]), "-batch", "-nx", "-ex",
+                        f'print (long)send({CHANNEL_FD}, "\\001\\143garbage", 9, 0)'], capture_output=True,
+                       timeout=120)
+        self.n1.failoverd.expect(rf"\[tls-service\] cutting off process {before['pid']}: .*unknown message type 99",
+                                 BOUND)
+        busywait(lambda: self.service()["pid"] not in (None, before["pid"]), BOUND, "a new TLS service process")
+        after = self.service()
+        self.assertEqual(after["channel_errors"], before["channel_errors"] + 1)
+        self.assertEqual(after["starts"], before["starts"] + 1)
+        self.cluster.create(self, count=20)
+        self.cluster.assert_all_resume(self)
+
+
+if __name__ == "__main__":
+    unittest.main()
