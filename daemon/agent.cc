@@ -32,8 +32,7 @@ constexpr auto DRAIN_BOUND = 2000ms;
 
 using sys::orThrow;
 
-Agent::Agent(Config config, boost::program_options::variables_map command_line, std::vector<std::string> arguments,
-             sys::EventLoop& loop)
+Agent::Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop)
     : config_(std::make_shared<const Config>(std::move(config))), command_line_(std::move(command_line)),
       loop_(loop), signals_(orThrow(sys::SignalFd::create({STOP_SIGNAL, INTERRUPT_SIGNAL, RELOAD_SIGNAL}), "signals")),
       tick_(orThrow(sys::TimerFd::create(), "timer")),
@@ -50,7 +49,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   tls_ = orThrow(tls::TlsServer::create(c.listener, nullptr, static_cast<tls::TlsCounters*>(counters.data())),
                  "TLS service");
   tls_service_ = std::make_unique<TlsService>(
-      *tls_, std::move(counters), std::move(arguments), loop_,
+      *tls_, std::move(counters), [this] { return renderSettings(*config_); }, loop_,
       TlsService::Callbacks{[this](const tls::SessionRecord& record) { return replicator_->sessionCreated(record); },
                             [this](std::span<const std::uint8_t> id) { replicator_->sessionRemoved(id); }});
   link_ = cluster::ClusterLink::create(
@@ -382,11 +381,20 @@ std::expected<std::vector<std::string>, std::string> Agent::reload() {
   };
   // Each live key, applied where it lives (the option table tags which keys these are).
   if (changed("tls-certificate") || changed("tls-key")) {
-    if (auto swapped = tls_->reloadTls(candidate.listener.tls); !swapped) {
+    // Read here: the TLS service process, unprivileged, cannot read the key files.
+    auto certificates = tls::readCertificates(candidate.listener.tls);
+    if (!certificates) {
+      return refuse("tls: " + certificates.error().message);
+    }
+    if (auto swapped = tls_->reloadTls(candidate.listener.tls, *certificates); !swapped) {
       return refuse("tls: " + swapped.error().message);
     }
-    // The TLS service process reads certificates only while it is root, at its start.
-    tls_service_->replace();
+    if (auto served = tls_service_->reloadCertificates(std::move(*certificates)); !served) {
+      if (served.error().code == sys::Errc::InvalidArgument) {
+        return refuse("tls: " + served.error().message);
+      }
+      Log{LogLevel::Warning, "reload"} << "certificates: " << served.error().message;
+    }
   }
   setLogLevel(candidate.log_level);
   roles_.setPriority(candidate.node_priority);

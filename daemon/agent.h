@@ -32,10 +32,7 @@ namespace failover::daemon {
 class Agent final : private ControlTarget, private ClusterEffects {
 public:
   // Throws std::runtime_error when the node cannot start (start-up is the only place that may).
-  // `arguments`: the command line the daemon was started with (the TLS service process gets
-  // the same, so that it reads the same configuration).
-  Agent(Config config, boost::program_options::variables_map command_line, std::vector<std::string> arguments,
-        sys::EventLoop& loop);
+  Agent(Config config, boost::program_options::variables_map command_line, sys::EventLoop& loop);
   ~Agent() override;
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;

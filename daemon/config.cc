@@ -943,6 +943,16 @@ ReloadPlan reloadPlan(const Config& running, const Config& candidate) {
   return plan;
 }
 
+std::string renderSettings(const Config& config) {
+  std::string text;
+  for (const auto& [key, values] : config.values) {
+    for (const auto& value : values) {
+      text += key + " = " + value + "\n";
+    }
+  }
+  return text;
+}
+
 std::string joinKeys(const std::vector<std::string>& keys) {
   std::string text;
   for (const auto& key : keys) {

@@ -118,6 +118,10 @@ boost::program_options::options_description configOptions();
 
 // Reads `file`, applies `command_line` (which wins over the file), and validates everything
 // that can be checked without touching the network. Throws ConfigError.
+// The settings given (config.values: the file and the command line), as configuration-file
+// text that loads back into the same configuration.
+std::string renderSettings(const Config& config);
+
 Config loadConfig(const std::filesystem::path& file,
                   const boost::program_options::variables_map& command_line);
 

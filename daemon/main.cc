@@ -53,7 +53,7 @@ int checkConfig(const std::string& file, const po::variables_map& command_line) 
   return EXIT_OK;
 }
 
-int runDaemon(const std::string& file, po::variables_map command_line, std::vector<std::string> arguments) {
+int runDaemon(const std::string& file, po::variables_map command_line) {
   auto config = daemon::loadConfig(file, command_line);
   auto loop = sys::EventLoop::create();
   if (!loop) {
@@ -61,7 +61,7 @@ int runDaemon(const std::string& file, po::variables_map command_line, std::vect
     return EXIT_RUNTIME_FAILURE;
   }
   try {
-    daemon::Agent agent(std::move(config), std::move(command_line), std::move(arguments), *loop);
+    daemon::Agent agent(std::move(config), std::move(command_line), *loop);
     if (auto ran = loop->run(); !ran) {
       std::cerr << "failoverd: event loop failed: " << ran.error().message << '\n';
       return EXIT_RUNTIME_FAILURE;
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     if (command_line.count("tls-service") != 0) {
       return daemon::runTlsProcess(daemon::loadConfig(file, command_line), command_line["tls-service"].as<unsigned>());
     }
-    return runDaemon(file, std::move(command_line), std::vector<std::string>(argv, argv + argc));
+    return runDaemon(file, std::move(command_line));
   } catch (const daemon::ConfigError& error) {
     for (const auto& problem : error.problems()) {
       std::cerr << "failoverd: " << problem << '\n';

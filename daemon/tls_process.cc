@@ -68,7 +68,8 @@ private:
 };
 
 // Applies one message from the agent; returns false when the process should end.
-bool apply(tls::TlsServer& server, const channel::Message& message, bool& seeded) {
+bool apply(tls::TlsServer& server, const tls::TlsSettings& settings, int channel_fd, const channel::Message& message,
+           bool& seeded) {
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   return std::visit(
       [&](const auto& body) {
@@ -92,6 +93,10 @@ bool apply(tls::TlsServer& server, const channel::Message& message, bool& seeded
         } else if constexpr (std::is_same_v<T, channel::Drain>) {
           server.drain(std::chrono::milliseconds(body.bound_ms));
           return false;
+        } else if constexpr (std::is_same_v<T, channel::Certificates>) {
+          auto reloaded = server.reloadTls(settings, body.certificates);
+          (void)channel::sendDatagram(channel_fd, channel::encode(channel::CertificatesLoaded{
+                                                      reloaded ? std::string() : reloaded.error().message}));
         } else {
           Log{LogLevel::Error, "tls-service"} << "the agent sent a message meant for it; ignored";
         }
@@ -102,7 +107,8 @@ bool apply(tls::TlsServer& server, const channel::Message& message, bool& seeded
 
 // Reads what the agent sent, until nothing is waiting. False: stop (drained, or the agent
 // is gone: then drain at once, nobody is left to replicate or confirm).
-bool readChannel(tls::TlsServer& server, int fd, sys::SecretBuffer& buffer, bool& seeded) {
+bool readChannel(tls::TlsServer& server, const tls::TlsSettings& settings, int fd, sys::SecretBuffer& buffer,
+                 bool& seeded) {
   channel::Message message;
   for (;;) {
     auto received = channel::receive(fd, buffer, message);
@@ -114,7 +120,7 @@ bool readChannel(tls::TlsServer& server, int fd, sys::SecretBuffer& buffer, bool
     if (!*received) {
       return true;
     }
-    if (!apply(server, message, seeded)) {
+    if (!apply(server, settings, fd, message, seeded)) {
       return false;
     }
   }
@@ -189,7 +195,7 @@ int runTlsProcess(const Config& config, unsigned listener_count) {
   bool ended = false;
   if (auto added = loop->add(channel_fd.get(), EPOLLIN,
                              [&](std::uint32_t) {
-                               if (!readChannel(**server, channel_fd.get(), buffer, seeded)) {
+                               if (!readChannel(**server, config.listener.tls, channel_fd.get(), buffer, seeded)) {
                                  ended = true;
                                  loop->stop();
                                }

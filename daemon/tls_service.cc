@@ -1,16 +1,18 @@
 #include "daemon/tls_service.h"
 
 #include "daemon/log.h"
+#include "daemon/tls_process.h"
 #include "sys/process.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <stdexcept>
 
 namespace failover::daemon {
@@ -29,8 +31,11 @@ constexpr std::size_t MAX_OUTBOUND = 256u << 20;
 constexpr auto FIRST_BACKOFF = 100ms;
 constexpr auto MAX_BACKOFF = 5000ms;
 constexpr auto STABLE_AFTER = 60s;
-// How long stop() waits for the processes beyond their drain bound.
+// How long stop() waits for the process beyond its drain bound.
 constexpr auto EXIT_GRACE = 1000ms;
+// How long a reload waits for the process to use new certificates: parsing a few PEM files
+// takes milliseconds, and the agent's loop must not stall near the VIP guard's bound.
+constexpr auto CERTIFICATES_WAIT = 50ms;
 
 std::string exitDescription(int status) {
   if (WIFEXITED(status)) {
@@ -40,6 +45,14 @@ std::string exitDescription(int status) {
     return std::string("was killed by signal ") + ::strsignal(WTERMSIG(status));
   }
   return "ended";
+}
+
+sys::TimerFd timerOrThrow() {
+  auto timer = sys::TimerFd::create();
+  if (!timer) {
+    throw std::runtime_error("TLS service: " + timer.error().message);
+  }
+  return std::move(*timer);
 }
 
 } // namespace
@@ -52,16 +65,10 @@ sys::Result<sys::SharedMemory> TlsService::createCounters() {
   return memory;
 }
 
-TlsService::TlsService(tls::TlsServer& mirror, sys::SharedMemory counters, std::vector<std::string> arguments,
+TlsService::TlsService(tls::TlsServer& mirror, sys::SharedMemory counters, std::function<std::string()> configuration,
                        sys::EventLoop& loop, Callbacks callbacks)
-    : mirror_(mirror), counters_(std::move(counters)), arguments_(std::move(arguments)), loop_(loop),
-      callbacks_(std::move(callbacks)), restart_timer_([] {
-        auto timer = sys::TimerFd::create();
-        if (!timer) {
-          throw std::runtime_error("TLS service: " + timer.error().message);
-        }
-        return std::move(*timer);
-      }()) {
+    : mirror_(mirror), counters_(std::move(counters)), configuration_(std::move(configuration)), loop_(loop),
+      callbacks_(std::move(callbacks)), restart_timer_(timerOrThrow()) {
   auto listeners = mirror_.openListeners();
   if (!listeners) {
     throw std::runtime_error("TLS service: " + listeners.error().message);
@@ -72,8 +79,7 @@ TlsService::TlsService(tls::TlsServer& mirror, sys::SharedMemory counters, std::
                                restart_timer_.acknowledge();
                                if (auto spawned = spawn(); !spawned) {
                                  Log{LogLevel::Error, "tls-service"} << spawned.error().message;
-                                 backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, MAX_BACKOFF);
-                                 (void)restart_timer_.arm(backoff_);
+                                 scheduleRestart();
                                }
                              });
       !added) {
@@ -83,11 +89,11 @@ TlsService::TlsService(tls::TlsServer& mirror, sys::SharedMemory counters, std::
 
 TlsService::~TlsService() {
   loop_.remove(restart_timer_.fd());
-  for (auto& process : processes_) {
-    loop_.remove(process->channel.get());
-    loop_.remove(process->pidfd.get());
-    ::kill(process->pid, SIGKILL);
-    ::waitpid(process->pid, nullptr, 0);
+  if (process_) {
+    loop_.remove(process_->channel.get());
+    loop_.remove(process_->pidfd.get());
+    ::kill(process_->pid, SIGKILL);
+    ::waitpid(process_->pid, nullptr, 0);
   }
 }
 
@@ -105,15 +111,20 @@ sys::Status TlsService::spawn() {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &CHANNEL_BUFFER, sizeof CHANNEL_BUFFER);
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &CHANNEL_BUFFER, sizeof CHANNEL_BUFFER);
   }
-  std::vector<int> passed{theirs.get(), counters_.fd()};
+  const auto text = configuration_();
+  auto configuration = sys::SharedMemory::create("failoverd-tls-config", text.size());
+  if (!configuration) {
+    return std::unexpected(configuration.error());
+  }
+  std::copy(text.begin(), text.end(), static_cast<char*>(configuration->data()));
+  std::vector<int> passed{theirs.get(), counters_.fd(), configuration->fd()};
   for (const auto& listener : listeners_) {
     passed.push_back(listener.get());
   }
-  auto argv = arguments_;
-  argv[0] = "/proc/self/exe"; // this very binary, even if an upgrade replaced the file meanwhile
-  argv.push_back("--tls-service");
-  argv.push_back(std::to_string(listeners_.size()));
-  auto pid = sys::spawnProcess(argv, -1, {}, passed);
+  // This very binary (/proc/self/exe), even if an upgrade replaced the file meanwhile.
+  auto pid = sys::spawnProcess({"/proc/self/exe", "--tls-service", std::to_string(listeners_.size()), "--config",
+                                TLS_CONFIG_PATH},
+                               -1, {}, passed);
   if (!pid) {
     return sys::fail(pid.error().code, "cannot start the TLS service process: " + pid.error().message);
   }
@@ -122,18 +133,17 @@ sys::Status TlsService::spawn() {
   process->channel = std::move(ours);
   process->pidfd = sys::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0)));
   process->started_at = std::chrono::steady_clock::now();
-  auto& p = *process;
-  if (!p.pidfd || !loop_.add(p.pidfd.get(), EPOLLIN, [this, &p](std::uint32_t) { onExit(p); }) ||
-      !loop_.add(p.channel.get(), EPOLLIN, [this, &p](std::uint32_t events) { onChannel(p, events); })) {
+  if (!process->pidfd || !loop_.add(process->pidfd.get(), EPOLLIN, [this](std::uint32_t) { onExit(); }) ||
+      !loop_.add(process->channel.get(), EPOLLIN, [this](std::uint32_t events) { onChannel(events); })) {
+    loop_.remove(process->pidfd.get());
     ::kill(*pid, SIGKILL);
     ::waitpid(*pid, nullptr, 0);
-    loop_.remove(p.pidfd.get());
     return std::unexpected(sys::systemError("watching the TLS service process"));
   }
-  processes_.push_back(std::move(process));
+  process_ = std::move(process);
   ++stats_.starts;
-  seed(p);
-  Log{LogLevel::Info, "tls-service"} << "process " << p.pid << " started; seeding it with "
+  seed();
+  Log{LogLevel::Info, "tls-service"} << "process " << process_->pid << " started; seeding it with "
                                      << mirror_.cache().stats().entries << " sessions";
   return {};
 }
@@ -143,19 +153,20 @@ channel::Message TlsService::keyringMessage() const {
   return channel::Keyring{sys::SecretBuffer(keys.view().begin(), keys.view().end())};
 }
 
-void TlsService::seed(Process& process) {
-  syncKeyring(); // the others first, so that every process has the generation recorded
-  send(process, keyringMessage());
+void TlsService::seed() {
+  keyring_sent_ = mirror_.keyring().generation();
+  send(keyringMessage());
   for (auto& record : mirror_.cache().snapshot(static_cast<std::int64_t>(std::time(nullptr)))) {
-    send(process, channel::ImportSession{std::move(record)});
+    send(channel::ImportSession{std::move(record)});
   }
-  send(process, channel::Seeded{});
+  send(channel::Seeded{});
 }
 
-void TlsService::send(Process& process, const channel::Message& message) {
-  if (process.cut_off) {
-    return;
+void TlsService::send(const channel::Message& message) {
+  if (!process_ || process_->cut_off) {
+    return; // a restarted process gets the whole state in its seed
   }
+  auto& process = *process_;
   auto datagram = channel::encode(message);
   if (process.outbound.empty()) {
     auto sent = channel::sendDatagram(process.channel.get(), datagram);
@@ -163,7 +174,7 @@ void TlsService::send(Process& process, const channel::Message& message) {
       return;
     }
     if (sent.error().sys_errno != EAGAIN) {
-      cutOff(process, sent.error().message);
+      cutOff(sent.error().message);
       return;
     }
     (void)loop_.modify(process.channel.get(), EPOLLIN | EPOLLOUT);
@@ -171,16 +182,17 @@ void TlsService::send(Process& process, const channel::Message& message) {
   process.outbound_bytes += datagram.size();
   process.outbound.push_back(std::move(datagram));
   if (process.outbound_bytes > MAX_OUTBOUND) {
-    cutOff(process, "it has not read " + std::to_string(process.outbound_bytes) + " bytes sent to it");
+    cutOff("it has not read " + std::to_string(process.outbound_bytes) + " bytes sent to it");
   }
 }
 
-void TlsService::flush(Process& process) {
-  while (!process.outbound.empty()) {
+void TlsService::flush() {
+  auto& process = *process_;
+  while (!process.outbound.empty() && !process.cut_off) {
     auto sent = channel::sendDatagram(process.channel.get(), process.outbound.front());
     if (!sent) {
       if (sent.error().sys_errno != EAGAIN) {
-        cutOff(process, sent.error().message);
+        cutOff(sent.error().message);
       }
       return;
     }
@@ -190,46 +202,44 @@ void TlsService::flush(Process& process) {
   (void)loop_.modify(process.channel.get(), EPOLLIN);
 }
 
-void TlsService::onChannel(Process& process, std::uint32_t events) {
+void TlsService::onChannel(std::uint32_t events) {
   if ((events & EPOLLOUT) != 0) {
-    flush(process);
-  }
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0) {
-    return;
+    flush();
   }
   channel::Message message;
-  while (!process.cut_off) {
-    auto received = channel::receive(process.channel.get(), receive_buffer_, message);
+  while (process_ && !process_->cut_off) {
+    auto received = channel::receive(process_->channel.get(), receive_buffer_, message);
     if (!received) {
       if (received.error().code == sys::Errc::Unavailable) {
-        loop_.remove(process.channel.get()); // it is ending: its exit is handled on its pidfd
+        loop_.remove(process_->channel.get()); // it is ending: its exit is handled on its pidfd
         return;
       }
-      cutOff(process, received.error().message);
+      cutOff(received.error().message);
       return;
     }
     if (!*received) {
       return;
     }
     if (!channel::fromService(message)) {
-      cutOff(process, "it sent a message only the agent may send (type " + std::to_string(message.index()) + ")");
+      cutOff("it sent a message only the agent may send (type " + std::to_string(message.index()) + ")");
       return;
     }
-    onMessage(process, std::move(message));
+    onMessage(std::move(message));
   }
 }
 
-void TlsService::onMessage(Process& process, channel::Message message) {
+void TlsService::onMessage(channel::Message message) {
+  auto& process = *process_;
   if (auto* created = std::get_if<channel::SessionCreated>(&message)) {
     if (!process.unsettled.empty() && created->number <= process.unsettled.back().second) {
-      cutOff(process, "session number " + std::to_string(created->number) + " after " +
-                          std::to_string(process.unsettled.back().second));
+      cutOff("session number " + std::to_string(created->number) + " after " +
+             std::to_string(process.unsettled.back().second));
       return;
     }
     (void)mirror_.cache().insert(created->record, static_cast<std::int64_t>(std::time(nullptr)));
     const auto number = callbacks_.session_created(created->record);
     if (number == 0) {
-      send(process, channel::Abandoned{created->number});
+      send(channel::Abandoned{created->number});
     } else {
       process.unsettled.emplace_back(number, created->number);
     }
@@ -237,15 +247,16 @@ void TlsService::onMessage(Process& process, channel::Message message) {
     mirror_.cache().remove(removed->id);
     callbacks_.session_removed(removed->id);
   } else if (std::holds_alternative<channel::Started>(message)) {
-    if (!process.retiring) {
-      stats_.pid = process.pid;
-    }
+    stats_.pid = process.pid;
     Log{LogLevel::Notice, "tls-service"} << "process " << process.pid << " serves on port " << mirror_.port()
                                          << ", unprivileged and confined";
+  } else if (auto* loaded = std::get_if<channel::CertificatesLoaded>(&message)) {
+    certificates_answer_ = std::move(loaded->error);
   }
 }
 
-void TlsService::cutOff(Process& process, const std::string& why) {
+void TlsService::cutOff(const std::string& why) {
+  auto& process = *process_;
   if (process.cut_off) {
     return;
   }
@@ -253,115 +264,104 @@ void TlsService::cutOff(Process& process, const std::string& why) {
   ++stats_.channel_errors;
   Log{LogLevel::Error, "tls-service"} << "cutting off process " << process.pid << ": " << why;
   loop_.remove(process.channel.get());
-  ::kill(process.pid, SIGKILL); // its pidfd reports the exit; a serving one is restarted then
+  ::kill(process.pid, SIGKILL); // its pidfd reports the exit, and it is restarted then
 }
 
-void TlsService::onExit(Process& process) {
+void TlsService::onExit() {
   int status = 0;
-  ::waitpid(process.pid, &status, 0);
-  const bool serving = !process.retiring && !stopping_;
-  const auto served = std::chrono::steady_clock::now() - process.started_at;
-  if (process.pid == stats_.pid) {
-    stats_.pid = -1;
+  ::waitpid(process_->pid, &status, 0);
+  const auto served = std::chrono::steady_clock::now() - process_->started_at;
+  Log{stopping_ ? LogLevel::Info : LogLevel::Error, "tls-service"}
+      << "process " << process_->pid << " " << exitDescription(status);
+  loop_.remove(process_->channel.get());
+  loop_.remove(process_->pidfd.get());
+  process_.reset();
+  stats_.pid = -1;
+  if (!stopping_) {
+    if (served >= STABLE_AFTER) {
+      backoff_ = 0ms;
+    }
+    scheduleRestart();
   }
-  if (serving) {
-    backoff_ = served >= STABLE_AFTER || backoff_ == 0ms ? FIRST_BACKOFF
-                                                         : std::min<std::chrono::milliseconds>(backoff_ * 2, MAX_BACKOFF);
-    Log{LogLevel::Error, "tls-service"} << "process " << process.pid << " " << exitDescription(status)
-                                        << ": starting another in " << backoff_.count() << " ms";
-    (void)restart_timer_.arm(backoff_);
-  } else {
-    Log{LogLevel::Info, "tls-service"} << "process " << process.pid << " " << exitDescription(status);
-  }
-  forget(process);
 }
 
-void TlsService::forget(Process& process) {
-  loop_.remove(process.channel.get());
-  loop_.remove(process.pidfd.get());
-  std::erase_if(processes_, [&process](const auto& p) { return p.get() == &process; });
+void TlsService::scheduleRestart() {
+  backoff_ = backoff_ == 0ms ? FIRST_BACKOFF : std::min<std::chrono::milliseconds>(backoff_ * 2, MAX_BACKOFF);
+  Log{LogLevel::Notice, "tls-service"} << "starting another process in " << backoff_.count() << " ms";
+  (void)restart_timer_.arm(backoff_);
 }
 
 void TlsService::settle(std::uint64_t through, bool confirmed) {
-  for (auto& process : processes_) {
-    std::uint64_t own = 0;
-    while (!process->unsettled.empty() && process->unsettled.front().first <= through) {
-      own = process->unsettled.front().second;
-      process->unsettled.pop_front();
-    }
-    if (own != 0) {
-      send(*process, confirmed ? channel::Message{channel::Confirmed{own}} : channel::Message{channel::Abandoned{own}});
-    }
+  if (!process_) {
+    return;
+  }
+  std::uint64_t own = 0;
+  while (!process_->unsettled.empty() && process_->unsettled.front().first <= through) {
+    own = process_->unsettled.front().second;
+    process_->unsettled.pop_front();
+  }
+  if (own != 0) {
+    send(confirmed ? channel::Message{channel::Confirmed{own}} : channel::Message{channel::Abandoned{own}});
   }
 }
 
 void TlsService::sessionsConfirmed(std::uint64_t through) { settle(through, true); }
 void TlsService::sessionsAbandoned(std::uint64_t through) { settle(through, false); }
-
-void TlsService::importSession(const tls::SessionRecord& record) {
-  for (auto& process : processes_) {
-    send(*process, channel::ImportSession{record});
-  }
-}
-
+void TlsService::importSession(const tls::SessionRecord& record) { send(channel::ImportSession{record}); }
 void TlsService::removeSession(std::span<const std::uint8_t> id) {
-  for (auto& process : processes_) {
-    send(*process, channel::SessionRemoved{{id.begin(), id.end()}});
-  }
+  send(channel::SessionRemoved{{id.begin(), id.end()}});
 }
+void TlsService::closeConnections() { send(channel::CloseConnections{}); }
 
 void TlsService::syncKeyring() {
-  if (mirror_.keyring().generation() == keyring_sent_) {
-    return;
-  }
-  keyring_sent_ = mirror_.keyring().generation();
-  const auto keys = keyringMessage();
-  for (auto& process : processes_) {
-    send(*process, keys);
+  if (mirror_.keyring().generation() != keyring_sent_) {
+    keyring_sent_ = mirror_.keyring().generation();
+    send(keyringMessage());
   }
 }
 
-void TlsService::closeConnections() {
-  for (auto& process : processes_) {
-    send(*process, channel::CloseConnections{});
+sys::Status TlsService::reloadCertificates(std::vector<tls::CertificatePem> certificates) {
+  if (!process_) {
+    return sys::fail(sys::Errc::Unavailable, "no TLS service process runs now: the next one loads them");
   }
-}
-
-void TlsService::replace() {
-  for (auto& process : processes_) {
-    if (!process->retiring) {
-      process->retiring = true;
-      send(*process, channel::Drain{2000});
+  certificates_answer_.reset();
+  send(channel::Certificates{std::move(certificates)});
+  const auto deadline = std::chrono::steady_clock::now() + CERTIFICATES_WAIT;
+  // The answer comes in order behind whatever the process sent before it: those are handled
+  // as the loop would, and so is its end if it ends now.
+  while (process_ && !process_->cut_off && !certificates_answer_) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd readable{process_->channel.get(), POLLIN, 0};
+    if (left <= 0ms || ::poll(&readable, 1, static_cast<int>(left.count()) + 1) <= 0) {
+      return sys::fail(sys::Errc::Timeout, "the TLS service process has not answered within " +
+                                               std::to_string(CERTIFICATES_WAIT.count()) + " ms");
     }
+    onChannel(EPOLLIN);
   }
-  if (auto spawned = spawn(); !spawned) {
-    Log{LogLevel::Error, "tls-service"} << spawned.error().message;
-    backoff_ = FIRST_BACKOFF;
-    (void)restart_timer_.arm(backoff_);
+  if (!certificates_answer_) {
+    return sys::fail(sys::Errc::Unavailable, "the TLS service process ended: the next one loads them");
   }
+  if (!certificates_answer_->empty()) {
+    return sys::fail(sys::Errc::InvalidArgument, "the TLS service process refused them: " + *certificates_answer_);
+  }
+  return {};
 }
 
 void TlsService::stop(std::chrono::milliseconds bound) {
   stopping_ = true;
   (void)restart_timer_.disarm();
-  for (auto& process : processes_) {
-    send(*process, channel::Drain{static_cast<std::uint32_t>(bound.count())});
-    flush(*process);
+  if (!process_) {
+    return;
   }
-  const auto deadline = std::chrono::steady_clock::now() + bound + EXIT_GRACE;
-  while (!processes_.empty()) {
-    auto& process = *processes_.front();
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd exited{process.pidfd.get(), POLLIN, 0};
-    if (left <= 0ms || ::poll(&exited, 1, static_cast<int>(left.count())) <= 0) {
-      Log{LogLevel::Warning, "tls-service"} << "process " << process.pid << " did not drain in time: killing it";
-      ::kill(process.pid, SIGKILL);
-    }
-    int status = 0;
-    ::waitpid(process.pid, &status, 0);
-    forget(process);
+  send(channel::Drain{static_cast<std::uint32_t>(bound.count())});
+  flush();
+  pollfd exited{process_->pidfd.get(), POLLIN, 0};
+  if (::poll(&exited, 1, static_cast<int>((bound + EXIT_GRACE).count())) <= 0) {
+    Log{LogLevel::Warning, "tls-service"} << "process " << process_->pid << " did not drain in time: killing it";
+    ::kill(process_->pid, SIGKILL);
   }
-  stats_.pid = -1;
+  onExit();
 }
 
 } // namespace failover::daemon

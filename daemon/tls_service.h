@@ -9,11 +9,11 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,13 +21,13 @@ namespace failover::daemon {
 
 // The agent's side of the unprivileged TLS service process (tls_process.h). It opens the
 // listening sockets, starts the process (failoverd --tls-service N, with its channel, the
-// shared counters and the sockets as fds 3, 4, 5...), seeds it with the ticket keys and every
-// session, relays sessions both ways, translates sync-mode confirmations into the process's
-// own session numbers, and restarts it when it dies or breaks the channel's format (with a
-// bounded backoff, re-seeding it: sessions survive). Its `mirror` is the agent's own TLS
-// server, never started: the authoritative copy of the cache and the keyring, the
-// certificates shown in the status, and the counters, which live in memory the process
-// writes and the agent reads.
+// shared counters, the running configuration and the sockets as fds 3, 4, 5, 6...), seeds it
+// with the ticket keys and every session, relays sessions both ways, translates sync-mode
+// confirmations into the process's own session numbers, and restarts it when it dies or
+// breaks the channel's format (with a bounded backoff, re-seeding it: sessions survive). Its
+// `mirror` is the agent's own TLS server, never started: the authoritative copy of the cache
+// and the keyring, the certificates shown in the status, and the counters, which live in
+// memory the process writes and the agent reads.
 class TlsService {
 public:
   struct Callbacks {
@@ -42,8 +42,12 @@ public:
     pid_t pid = -1;                   // the serving process (confined, seeded), -1 while none is
   };
 
-  // Throws std::runtime_error when the sockets, the counters or the process cannot be set up.
-  TlsService(tls::TlsServer& mirror, sys::SharedMemory counters, std::vector<std::string> arguments,
+  // The shared counters, to create the mirror with before this object exists.
+  static sys::Result<sys::SharedMemory> createCounters();
+
+  // Opens the listening sockets. `configuration`: the running configuration as
+  // configuration-file text, for each start. Throws std::runtime_error if it cannot.
+  TlsService(tls::TlsServer& mirror, sys::SharedMemory counters, std::function<std::string()> configuration,
              sys::EventLoop& loop, Callbacks callbacks);
   ~TlsService();
   TlsService(const TlsService&) = delete;
@@ -51,8 +55,6 @@ public:
 
   // Starts the first process.
   sys::Status start();
-  // The shared counters, to create the mirror with before this object exists.
-  static sys::Result<sys::SharedMemory> createCounters();
 
   // What the cluster decided about sessions (replication's numbers, see Callbacks).
   void sessionsConfirmed(std::uint64_t through);
@@ -63,9 +65,12 @@ public:
   // If the mirror's keyring changed (rotation, import, expiry), the process gets all of it.
   void syncKeyring();
   void closeConnections();
-  // New certificates: a new process starts (reading them as root), the old one drains.
-  void replace();
-  // Drains every process for at most `bound` and waits for them to exit (bounded too).
+  // A reload's certificates (already in the mirror): the process uses them for new
+  // connections. Waits for its answer, at most a few tens of milliseconds (it takes no file
+  // access, only parsing), so that the reload's answer means new connections get them. An
+  // error: the process refused them, or it is not running (a restart loads them anyway).
+  sys::Status reloadCertificates(std::vector<tls::CertificatePem> certificates);
+  // Drains the process for at most `bound` and waits for it to exit (bounded too).
   void stop(std::chrono::milliseconds bound);
 
   const Stats& stats() const noexcept { return stats_; }
@@ -80,34 +85,34 @@ private:
     // (replication's number, the process's number) of each reported session not settled yet.
     std::deque<std::pair<std::uint64_t, std::uint64_t>> unsettled;
     std::chrono::steady_clock::time_point started_at;
-    bool retiring = false;
     bool cut_off = false; // killed for what it sent: nothing more is read from it or sent to it
   };
 
   sys::Status spawn();
-  void seed(Process& process);
+  void seed();
   tls::channel::Message keyringMessage() const;
-  void send(Process& process, const tls::channel::Message& message);
-  void flush(Process& process);
-  void onChannel(Process& process, std::uint32_t events);
-  void onMessage(Process& process, tls::channel::Message message);
-  void onExit(Process& process);
-  // Cuts a process off (it exits; onExit then restarts it if it was serving).
-  void cutOff(Process& process, const std::string& why);
+  void send(const tls::channel::Message& message);
+  void flush();
+  void onChannel(std::uint32_t events);
+  void onMessage(tls::channel::Message message);
+  void onExit();
+  // Kills the process for what it sent (onExit then restarts it).
+  void cutOff(const std::string& why);
   void settle(std::uint64_t through, bool confirmed);
-  void forget(Process& process);
+  void scheduleRestart();
 
   tls::TlsServer& mirror_;
   sys::SharedMemory counters_;
   std::vector<sys::UniqueFd> listeners_;
-  std::vector<std::string> arguments_;
+  std::function<std::string()> configuration_;
   sys::EventLoop& loop_;
   Callbacks callbacks_;
-  std::vector<std::unique_ptr<Process>> processes_; // the serving one last
+  std::unique_ptr<Process> process_; // none between a process's end and its replacement
   sys::TimerFd restart_timer_;
   std::chrono::milliseconds backoff_{0};
   sys::SecretBuffer receive_buffer_;
-  std::uint64_t keyring_sent_ = 0; // the mirror keyring's generation the processes have
+  std::uint64_t keyring_sent_ = 0; // the mirror keyring's generation the process has
+  std::optional<std::string> certificates_answer_; // a CertificatesLoaded, while reloadCertificates waits
   Stats stats_;
   bool stopping_ = false;
 };

@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstring>
+#include <fstream>
 #include <ctime>
 
 namespace failover::tls {
@@ -244,26 +245,65 @@ struct Leaf {
   std::int64_t not_after = 0; // Unix time
 };
 
-sys::Result<Leaf> leafOf(const CertificateFiles& files) {
-  BioPtr bio(BIO_new_file(files.chain.c_str(), "r"));
-  if (!bio) {
-    return fail(Errc::NotFound, openSslErrors("cannot open certificate " + files.chain.string()));
-  }
+BioPtr memoryBio(std::span<const std::uint8_t> bytes) {
+  return BioPtr(BIO_new_mem_buf(bytes.data(), static_cast<int>(bytes.size())));
+}
+
+BioPtr memoryBio(std::string_view text) {
+  return memoryBio(std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+}
+
+sys::Result<Leaf> leafOf(const CertificatePem& pem) {
+  const auto bio = memoryBio(pem.chain);
   X509Ptr certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!certificate) {
-    return fail(Errc::InvalidArgument,
-                openSslErrors("no PEM certificate in " + files.chain.string()));
+    return fail(Errc::InvalidArgument, openSslErrors("no PEM certificate in " + pem.chain_path.string()));
   }
   Leaf leaf{dnsNames(certificate.get())};
   if (leaf.names.empty()) {
-    return fail(Errc::InvalidArgument, files.chain.string() + " names no host (no DNS subjectAltName or CN)");
+    return fail(Errc::InvalidArgument, pem.chain_path.string() + " names no host (no DNS subjectAltName or CN)");
   }
   std::tm not_after{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(certificate.get()), &not_after) != 1) {
-    return fail(Errc::InvalidArgument, openSslErrors("unreadable notAfter in " + files.chain.string()));
+    return fail(Errc::InvalidArgument, openSslErrors("unreadable notAfter in " + pem.chain_path.string()));
   }
   leaf.not_after = timegm(&not_after);
   return leaf;
+}
+
+// The leaf, its intermediates and its key into the context, as SSL_CTX_use_certificate_chain_file
+// and SSL_CTX_use_PrivateKey_file would from the files.
+sys::Status useCertificate(SSL_CTX* c, const CertificatePem& pem) {
+  const auto chain = memoryBio(pem.chain);
+  X509Ptr leaf(PEM_read_bio_X509_AUX(chain.get(), nullptr, nullptr, nullptr));
+  if (!leaf || SSL_CTX_use_certificate(c, leaf.get()) != 1 || SSL_CTX_clear_chain_certs(c) != 1) {
+    return fail(Errc::InvalidArgument, openSslErrors("cannot load certificate chain " + pem.chain_path.string()));
+  }
+  while (X509Ptr intermediate{PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr)}) {
+    if (SSL_CTX_add1_chain_cert(c, intermediate.get()) != 1) {
+      return fail(Errc::InvalidArgument, openSslErrors("cannot load certificate chain " + pem.chain_path.string()));
+    }
+  }
+  ERR_clear_error(); // the end of the PEM data, which is what ended the loop
+  const auto key_bio = memoryBio(std::span<const std::uint8_t>(pem.key));
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!key || SSL_CTX_use_PrivateKey(c, key.get()) != 1) {
+    return fail(Errc::InvalidArgument, openSslErrors("cannot load private key " + pem.key_path.string()));
+  }
+  if (SSL_CTX_check_private_key(c) != 1) {
+    return fail(Errc::InvalidArgument, openSslErrors("private key " + pem.key_path.string() + " does not match " +
+                                                     pem.chain_path.string()));
+  }
+  return {};
+}
+
+// A whole file, into a std::string or (a key) a sys::SecretBuffer, which wipes every copy.
+template <typename Bytes> sys::Result<Bytes> readWhole(const std::filesystem::path& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return fail(Errc::NotFound, std::string("cannot open ") + what + " " + path.string());
+  }
+  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 } // namespace
@@ -289,11 +329,53 @@ void TlsContext::attachFacts(SSL* ssl, HandshakeFacts* facts) noexcept {
   SSL_set_ex_data(ssl, factsIndex(), facts);
 }
 
-sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& settings,
-                                                            SessionCache& cache,
-                                                            TicketKeyring& keyring,
-                                                            TlsCounters& counters,
+sys::Result<std::vector<CertificatePem>> readCertificates(const TlsSettings& settings) {
+  auto files = settings.certificates;
+  if (!settings.certificate_directory.empty()) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(settings.certificate_directory, ec)) {
+      if (entry.path().extension() == ".crt") {
+        auto key = entry.path();
+        key.replace_extension(".key");
+        if (std::filesystem::exists(key)) {
+          files.push_back({entry.path(), key});
+        }
+      }
+    }
+    if (ec) {
+      return fail(Errc::NotFound, "cannot read certificate directory " + settings.certificate_directory.string() +
+                                      ": " + ec.message());
+    }
+  }
+  std::vector<CertificatePem> certificates;
+  for (const auto& pair : files) {
+    auto chain = readWhole<std::string>(pair.chain, "certificate");
+    if (!chain) {
+      return std::unexpected(chain.error());
+    }
+    auto key = readWhole<sys::SecretBuffer>(pair.key, "private key");
+    if (!key) {
+      return std::unexpected(key.error());
+    }
+    certificates.push_back({pair.chain, pair.key, std::move(*chain), std::move(*key)});
+  }
+  return certificates;
+}
+
+sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& settings, SessionCache& cache,
+                                                            TicketKeyring& keyring, TlsCounters& counters,
                                                             SessionHooks* hooks) {
+  auto certificates = readCertificates(settings);
+  if (!certificates) {
+    return std::unexpected(certificates.error());
+  }
+  return create(settings, *certificates, cache, keyring, counters, hooks);
+}
+
+sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& settings,
+                                                            const std::vector<CertificatePem>& certificates,
+                                                            SessionCache& cache, TicketKeyring& keyring,
+                                                            TlsCounters& counters, SessionHooks* hooks) {
   std::unique_ptr<TlsContext> self(new TlsContext(settings, cache, keyring, counters, hooks));
   if (settings.alpn.empty()) {
     return fail(Errc::InvalidArgument, "no ALPN protocol to offer: give h2, http/1.1 or both");
@@ -305,28 +387,11 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
     self->alpn_wire_ += static_cast<char>(protocol.size());
     self->alpn_wire_ += protocol;
   }
-  auto certificates = settings.certificates;
-  if (!settings.certificate_directory.empty()) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(settings.certificate_directory, ec)) {
-      if (entry.path().extension() == ".crt") {
-        auto key = entry.path();
-        key.replace_extension(".key");
-        if (std::filesystem::exists(key)) {
-          certificates.push_back({entry.path(), key});
-        }
-      }
-    }
-    if (ec) {
-      return fail(Errc::NotFound, "cannot read certificate directory " +
-                                      settings.certificate_directory.string() + ": " + ec.message());
-    }
-  }
   if (certificates.empty()) {
     return fail(Errc::InvalidArgument, "no certificate configured");
   }
 
-  std::map<std::string, std::vector<const CertificateFiles*>> by_name;
+  std::map<std::string, std::vector<const CertificatePem*>> by_name;
   std::string default_name;
   for (const auto& files : certificates) {
     auto leaf = leafOf(files);
@@ -339,7 +404,7 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
     for (const auto& name : leaf->names) {
       by_name[name].push_back(&files);
     }
-    self->certificates_.push_back({files.chain, leaf->not_after});
+    self->certificates_.push_back({files.chain_path, leaf->not_after});
   }
 
   for (const auto& [name, files_list] : by_name) {
@@ -359,17 +424,9 @@ sys::Result<std::unique_ptr<TlsContext>> TlsContext::create(const TlsSettings& s
     if (SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) != 1 || SSL_CTX_set1_groups_list(c, GROUPS) != 1) {
       return fail(Errc::Crypto, openSslErrors("cannot set the TLS cipher suites or groups"));
     }
-    for (const auto* files : files_list) {
-      if (SSL_CTX_use_certificate_chain_file(c, files->chain.c_str()) != 1) {
-        return fail(Errc::InvalidArgument,
-                    openSslErrors("cannot load certificate chain " + files->chain.string()));
-      }
-      if (SSL_CTX_use_PrivateKey_file(c, files->key.c_str(), SSL_FILETYPE_PEM) != 1) {
-        return fail(Errc::InvalidArgument, openSslErrors("cannot load private key " + files->key.string()));
-      }
-      if (SSL_CTX_check_private_key(c) != 1) {
-        return fail(Errc::InvalidArgument, openSslErrors("private key " + files->key.string() +
-                                                         " does not match " + files->chain.string()));
+    for (const auto* pem : files_list) {
+      if (auto used = useCertificate(c, *pem); !used) {
+        return std::unexpected(used.error());
       }
     }
     const auto& sid = settings.session_id_context;

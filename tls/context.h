@@ -1,6 +1,7 @@
 #pragma once
 
 #include "sys/error.h"
+#include "sys/secret_buffer.h"
 #include "tls/counters.h"
 #include "tls/openssl_ptr.h"
 #include "tls/session_cache.h"
@@ -49,6 +50,19 @@ struct TlsSettings {
   std::vector<std::string> alpn{"http/1.1"};
 };
 
+// A certificate chain and its private key as read from their files: what a context is built
+// from. The unprivileged TLS service process cannot read the files; the agent sends it these.
+struct CertificatePem {
+  std::filesystem::path chain_path; // where they came from: for messages and the status
+  std::filesystem::path key_path;
+  std::string chain;     // PEM: the certificate, then its intermediates
+  sys::SecretBuffer key; // PEM private key
+  friend bool operator==(const CertificatePem&, const CertificatePem&) = default;
+};
+
+// Reads every certificate the settings name: the listed pairs, then the directory's.
+sys::Result<std::vector<CertificatePem>> readCertificates(const TlsSettings& settings);
+
 inline constexpr std::string_view ALPN_HTTP2 = "h2";
 inline constexpr std::string_view ALPN_HTTP11 = "http/1.1";
 
@@ -56,6 +70,12 @@ inline constexpr std::string_view ALPN_HTTP11 = "http/1.1";
 // one session cache and one ticket keyring, so a session resumes whatever name it is for.
 class TlsContext {
 public:
+  // Built from the certificates given (the settings' files are not read).
+  static sys::Result<std::unique_ptr<TlsContext>> create(const TlsSettings& settings,
+                                                         const std::vector<CertificatePem>& certificates,
+                                                         SessionCache& cache, TicketKeyring& keyring,
+                                                         TlsCounters& counters, SessionHooks* hooks);
+  // Reads the settings' certificate files first (readCertificates).
   static sys::Result<std::unique_ptr<TlsContext>> create(const TlsSettings& settings,
                                                          SessionCache& cache,
                                                          TicketKeyring& keyring,

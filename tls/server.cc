@@ -200,7 +200,15 @@ void TlsServer::drain(std::chrono::milliseconds bound) {
 }
 
 sys::Status TlsServer::reloadTls(const TlsSettings& settings) {
-  auto context = TlsContext::create(settings, cache_, keyring_, counters_, hooks_);
+  auto certificates = readCertificates(settings);
+  if (!certificates) {
+    return std::unexpected(certificates.error());
+  }
+  return reloadTls(settings, *certificates);
+}
+
+sys::Status TlsServer::reloadTls(const TlsSettings& settings, const std::vector<CertificatePem>& certificates) {
+  auto context = TlsContext::create(settings, certificates, cache_, keyring_, counters_, hooks_);
   if (!context) {
     return std::unexpected(context.error());
   }

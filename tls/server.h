@@ -100,6 +100,8 @@ public:
   // Builds contexts from new certificate settings and makes new connections use them; open
   // connections go on with theirs. The cache and the keyring stay: sessions still resume.
   sys::Status reloadTls(const TlsSettings& settings);
+  // The same from certificates already read (readCertificates, maybe by another process).
+  sys::Status reloadTls(const TlsSettings& settings, const std::vector<CertificatePem>& certificates);
   SessionCache& cache() noexcept { return cache_; }
   TicketKeyring& keyring() noexcept { return keyring_; }
   TlsCounters& counters() noexcept { return counters_; }

@@ -45,6 +45,59 @@ sys::Result<std::vector<std::uint8_t>> readId(sys::WireReader& in) {
   return std::vector<std::uint8_t>(bytes->begin(), bytes->end());
 }
 
+void writeBlob(sys::WireWriter& out, std::span<const std::uint8_t> bytes) {
+  out.u32(static_cast<std::uint32_t>(bytes.size()));
+  out.bytes(bytes);
+}
+
+void writeBlob(sys::WireWriter& out, std::string_view text) {
+  writeBlob(out, std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+}
+
+// A u32 length, at most `max`, then that many bytes.
+sys::Result<std::span<const std::uint8_t>> readBlob(sys::WireReader& in, std::size_t max, const char* what) {
+  auto length = in.u32();
+  if (!length) {
+    return std::unexpected(length.error());
+  }
+  if (*length > max) {
+    return in.malformed(std::string(what) + " of " + std::to_string(*length) + " bytes (at most " +
+                        std::to_string(max) + ")");
+  }
+  return in.bytes(*length);
+}
+
+sys::Result<std::string> readText(sys::WireReader& in, std::size_t max, const char* what) {
+  auto bytes = readBlob(in, max, what);
+  if (!bytes) {
+    return std::unexpected(bytes.error());
+  }
+  return std::string(bytes->begin(), bytes->end());
+}
+
+sys::Result<Certificates> readCertificates(sys::WireReader& in) {
+  auto count = in.u32();
+  if (!count) {
+    return std::unexpected(count.error());
+  }
+  if (*count == 0 || *count > MAX_CERTIFICATES) {
+    return in.malformed(std::to_string(*count) + " certificates (1 to " + std::to_string(MAX_CERTIFICATES) + ")");
+  }
+  Certificates message;
+  for (std::uint32_t i = 0; i < *count; ++i) {
+    auto chain_path = readText(in, MAX_PATH, "a certificate's path");
+    auto key_path = chain_path ? readText(in, MAX_PATH, "a key's path") : std::unexpected(chain_path.error());
+    auto chain = key_path ? readText(in, MAX_PEM, "a certificate chain") : std::unexpected(key_path.error());
+    auto key = chain ? readBlob(in, MAX_PEM, "a private key") : std::unexpected(chain.error());
+    if (!key) {
+      return std::unexpected(key.error());
+    }
+    message.certificates.push_back(
+        {std::move(*chain_path), std::move(*key_path), std::move(*chain), sys::SecretBuffer(key->begin(), key->end())});
+  }
+  return message;
+}
+
 sys::Result<SessionRecord> readRecord(std::span<const std::uint8_t> datagram, sys::WireReader& in) {
   auto decoded = decodeSessionRecord(datagram.subspan(in.consumed()));
   if (!decoded) {
@@ -87,11 +140,7 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
     return ImportSession{std::move(*record)};
   }
   case typeOf<Keyring>(): {
-    auto length = in.u32();
-    if (!length) {
-      return std::unexpected(length.error());
-    }
-    auto keys = in.bytes(*length);
+    auto keys = readBlob(in, MAX_MESSAGE, "a keyring");
     if (!keys) {
       return std::unexpected(keys.error());
     }
@@ -120,6 +169,20 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
     }
     return Drain{*bound};
   }
+  case typeOf<Certificates>(): {
+    auto certificates = readCertificates(in);
+    if (!certificates) {
+      return std::unexpected(certificates.error());
+    }
+    return std::move(*certificates);
+  }
+  case typeOf<CertificatesLoaded>(): {
+    auto error = readText(in, MAX_ERROR, "an error message");
+    if (!error) {
+      return std::unexpected(error.error());
+    }
+    return CertificatesLoaded{std::move(*error)};
+  }
   default:
     return in.malformed("unknown message type " + std::to_string(type));
   }
@@ -129,7 +192,7 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
 
 bool fromService(const Message& message) noexcept {
   return std::holds_alternative<SessionCreated>(message) || std::holds_alternative<SessionRemoved>(message) ||
-         std::holds_alternative<Started>(message);
+         std::holds_alternative<Started>(message) || std::holds_alternative<CertificatesLoaded>(message);
 }
 
 sys::SecretBuffer encode(const Message& message) {
@@ -150,8 +213,17 @@ sys::SecretBuffer encode(const Message& message) {
         } else if constexpr (std::is_same_v<T, ImportSession>) {
           writeSessionRecord(out, body.record);
         } else if constexpr (std::is_same_v<T, Keyring>) {
-          out.u32(static_cast<std::uint32_t>(body.keys.size()));
-          out.bytes(body.keys);
+          writeBlob(out, body.keys);
+        } else if constexpr (std::is_same_v<T, Certificates>) {
+          out.u32(static_cast<std::uint32_t>(body.certificates.size()));
+          for (const auto& pem : body.certificates) {
+            writeBlob(out, pem.chain_path.string());
+            writeBlob(out, pem.key_path.string());
+            writeBlob(out, pem.chain);
+            writeBlob(out, pem.key);
+          }
+        } else if constexpr (std::is_same_v<T, CertificatesLoaded>) {
+          writeBlob(out, body.error);
         } else if constexpr (std::is_same_v<T, Confirmed> || std::is_same_v<T, Abandoned>) {
           writeU64(out, body.through);
         } else if constexpr (std::is_same_v<T, Drain>) {

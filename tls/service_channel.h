@@ -2,6 +2,7 @@
 
 #include "sys/error.h"
 #include "sys/secret_buffer.h"
+#include "tls/context.h"
 #include "tls/session_cache.h"
 
 #include <cstdint>
@@ -19,8 +20,13 @@ namespace failover::tls::channel {
 // decode() refuses, or a message of the wrong direction, and restarts it.
 inline constexpr std::uint8_t VERSION = 1;
 // The largest datagram either side sends or accepts: a session record is at most ~16.5 KiB,
-// a keyring export a few hundred bytes.
-inline constexpr std::size_t MAX_MESSAGE = 64 * 1024;
+// a keyring export a few hundred bytes, the certificates of a reload (a directory of them,
+// chains and keys in PEM) the most.
+inline constexpr std::size_t MAX_MESSAGE = 4 * 1024 * 1024;
+inline constexpr std::size_t MAX_CERTIFICATES = 4096;
+inline constexpr std::size_t MAX_PATH = 4096;
+inline constexpr std::size_t MAX_PEM = 1024 * 1024;
+inline constexpr std::size_t MAX_ERROR = 4096;
 
 // TLS process -> agent. A session a handshake created, numbered 1, 2, 3, ... in the order
 // sent (sync mode confirms by number).
@@ -76,8 +82,20 @@ struct Drain {
   friend bool operator==(const Drain&, const Drain&) = default;
 };
 
+// Agent -> TLS process: a reload's certificates, read by the agent (the process cannot read
+// the files): new connections use them, open ones keep theirs.
+struct Certificates {
+  std::vector<CertificatePem> certificates;
+  friend bool operator==(const Certificates&, const Certificates&) = default;
+};
+// TLS process -> agent: the answer to Certificates; empty when they are in use.
+struct CertificatesLoaded {
+  std::string error;
+  friend bool operator==(const CertificatesLoaded&, const CertificatesLoaded&) = default;
+};
+
 using Message = std::variant<SessionCreated, SessionRemoved, Started, ImportSession, Keyring, Seeded, Confirmed,
-                             Abandoned, CloseConnections, Drain>;
+                             Abandoned, CloseConnections, Drain, Certificates, CertificatesLoaded>;
 
 // Whether the TLS process may send it (the agent refuses the others from it).
 bool fromService(const Message& message) noexcept;

@@ -29,7 +29,10 @@ std::vector<channel::Message> everyKind() {
           channel::Confirmed{41},
           channel::Abandoned{42},
           channel::CloseConnections{},
-          channel::Drain{2000}};
+          channel::Drain{2000},
+          channel::Certificates{{{"/etc/a.crt", "/etc/a.key", "-----BEGIN CERTIFICATE-----\n", sys::SecretBuffer(40, 7)},
+                                 {"/etc/b.crt", "/etc/b.key", "chain b", sys::SecretBuffer(3, 9)}}},
+          channel::CertificatesLoaded{"cannot load private key /etc/a.key"}};
 }
 
 std::pair<sys::UniqueFd, sys::UniqueFd> socketPair() {
@@ -78,15 +81,19 @@ TEST_CASE("the channel refuses another version, an unknown type, number 0 and a 
             .message.find("session number 0") != std::string::npos);
   CHECK_FALSE(channel::decode(channel::encode(channel::SessionRemoved{{}})).has_value());
   CHECK_FALSE(channel::decode(channel::encode(channel::SessionRemoved{std::vector<std::uint8_t>(33, 1)})).has_value());
+  CHECK(channel::decode(channel::encode(channel::Certificates{})).error().message.find("0 certificates") !=
+        std::string::npos);
   const std::vector<std::uint8_t> huge(channel::MAX_MESSAGE + 1, 1);
-  CHECK(channel::decode(huge).error().message.find("longer than 65536 bytes") != std::string::npos);
+  CHECK(channel::decode(huge).error().message.find("longer than " + std::to_string(channel::MAX_MESSAGE) +
+                                                   " bytes") != std::string::npos);
 }
 
-TEST_CASE("only sessions and Started may come from the TLS service") {
+TEST_CASE("only sessions, Started and a reload's answer may come from the TLS service") {
   for (const auto& message : everyKind()) {
     const bool from_service = std::holds_alternative<channel::SessionCreated>(message) ||
                               std::holds_alternative<channel::SessionRemoved>(message) ||
-                              std::holds_alternative<channel::Started>(message);
+                              std::holds_alternative<channel::Started>(message) ||
+                              std::holds_alternative<channel::CertificatesLoaded>(message);
     CHECK(channel::fromService(message) == from_service);
   }
 }
@@ -113,11 +120,15 @@ TEST_CASE("over a SOCK_SEQPACKET pair: each message arrives whole, an empty sock
   REQUIRE_FALSE(refused.has_value());
   CHECK(refused.error().code == sys::Errc::Protocol);
   // A datagram longer than any message shows as such (MSG_TRUNC), not as a truncated one.
+  const int large = 16 << 20;
+  REQUIRE(::setsockopt(service.get(), SOL_SOCKET, SO_SNDBUFFORCE, &large, sizeof large) == 0);
+  REQUIRE(::setsockopt(agent.get(), SOL_SOCKET, SO_RCVBUFFORCE, &large, sizeof large) == 0);
   const std::vector<std::uint8_t> oversized(channel::MAX_MESSAGE + 100, 1);
   REQUIRE(channel::sendDatagram(service.get(), oversized).has_value());
   refused = channel::receive(agent.get(), buffer, received);
   REQUIRE_FALSE(refused.has_value());
-  CHECK(refused.error().message.find("65636 bytes (at most 65536)") != std::string::npos);
+  CHECK(refused.error().message.find(std::to_string(channel::MAX_MESSAGE + 100) + " bytes (at most " +
+                                     std::to_string(channel::MAX_MESSAGE) + ")") != std::string::npos);
   service.reset();
   auto closed = channel::receive(agent.get(), buffer, received);
   REQUIRE_FALSE(closed.has_value());
