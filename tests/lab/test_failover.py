@@ -200,6 +200,8 @@ class Observability(unittest.TestCase):
             self.assertIn("replication: sync, 5 handshakes confirmed, 0 unprotected, 0 closed",
                           lab.failoverctl(n1, "status").stdout)
             self.assertIn("failoverd_lease_held 1", active)
+            self.assertIn("failoverd_tls_service_starts_total 1\n", active)
+            self.assertIn("failoverd_tls_service_channel_errors_total 0\n", active)
             busywait(lambda: "failoverd_open_connections 0\n" in scrape(n1), BOUND, "the clients' connections closed")
             held_open = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "keepalive_client.py"), VIP], "keepalive")
             held_open.expect(r"^first ok$")
