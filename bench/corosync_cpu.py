@@ -39,7 +39,7 @@ def measure(token, window):
             lab.start_failoverd(host, priority=priority, extra=lease_config(lab, ""))
         busywait(lambda: len(lab.active_nodes()) == 1, 30, "one node active")
         corosyncs = [host.corosync.pid for host in lab.nodes]
-        daemons = [host.failoverd.process.pid for host in lab.nodes]
+        daemons = [pid for host in lab.nodes for pid in lab.failoverd_pids(host)]
         idle = cpu_percent(corosyncs + daemons, window)
         load = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "race_client.py"), VIP, str(LOAD_THREADS), "1",
                                            str(window + 60)], "race-client")

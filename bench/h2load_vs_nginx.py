@@ -92,7 +92,7 @@ def main():
         (lab.docroot / PATH.lstrip("/")).write_text(BODY)
         n1, n2 = lab.start_active_and_standby()
         n1.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
-        servers = {"failoverd": (443, [n1.failoverd.process.pid]), "nginx": (NGINX_PORT, start_nginx(
+        servers = {"failoverd": (443, lab.failoverd_pids(n1)), "nginx": (NGINX_PORT, start_nginx(
             lab, n1, "a-rsa", NGINX_PORT, PATH, http2=True, directives="http2_max_concurrent_streams 100;"))}
         results = {(w, name): [] for w in WORKLOADS for name in servers}
         corosync = []

@@ -41,7 +41,7 @@ def cpu_ns(pid):
 
 
 class Sampler(threading.Thread):
-    """CPU of each process, in cores, every SAMPLE seconds: [(t, {name: cores})]."""
+    """CPU of each group of processes, in cores, every SAMPLE seconds: [(t, {name: cores})]."""
 
     def __init__(self, pids):
         super().__init__(daemon=True)
@@ -49,12 +49,12 @@ class Sampler(threading.Thread):
         self.start_time = time.monotonic()
 
     def run(self):
-        last = {name: cpu_ns(pid) for name, pid in self.pids.items()}
+        last = {name: sum(map(cpu_ns, pids)) for name, pids in self.pids.items()}
         last_t = time.monotonic()
         tick = 1
         while not self.stop.wait(max(0.0, self.start_time + tick * SAMPLE - time.monotonic())):
             now_t = time.monotonic()
-            now = {name: cpu_ns(pid) for name, pid in self.pids.items()}
+            now = {name: sum(map(cpu_ns, pids)) for name, pids in self.pids.items()}
             self.samples.append((now_t - self.start_time,
                                  {name: (now[name] - last[name]) / 1e9 / (now_t - last_t) for name in now}))
             last, last_t, tick = now, now_t, tick + 1
@@ -64,7 +64,7 @@ def run_once(replication, rate):
     settings = f"replication = {'yes' if replication else 'no'}\n"
     with Lab(nodes=2, clients=1) as lab:
         n1, n2 = lab.start_active_and_standby(settings)
-        sampler = Sampler({"n1": n1.failoverd.process.pid, "n2": n2.failoverd.process.pid})
+        sampler = Sampler({"n1": lab.failoverd_pids(n1), "n2": lab.failoverd_pids(n2)})
         users = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "users.py"), VIP, str(rate), str(BEFORE + AFTER),
                                             "2", "6", "32"], "users")
         users.expect(r"^running$")

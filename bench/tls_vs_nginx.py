@@ -84,7 +84,7 @@ def handshakes(lab, servers, label, version, mode, args):
     servers interleaved so that drift hits both alike), and beside them what n1's Corosync and
     n2's failoverd used while failoverd was measured."""
     n1, n2 = lab.nodes[:2]
-    beside_pids = ([n1.corosync.pid], [n2.failoverd.process.pid])
+    beside_pids = ([n1.corosync.pid], lab.failoverd_pids(n2))
     results = {name: [] for name in servers}
     beside = []
     for _ in range(args.runs):
@@ -116,7 +116,7 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install {'nginx-light' if tool == 'nginx' else tool}")
     print(f"medians of {args.runs} runs of {args.seconds} s; 'per CPU s' = handshakes per second of the "
-          "server's CPU time (every failoverd thread; nginx's master and worker)")
+          "server's CPU time (every thread of failoverd's agent and TLS service process; nginx's master and worker)")
     print(f"{'cert':6} {'TLS':4} {'mode':5} | {'failoverd/s':>11} {'nginx/s':>9} {'ratio':>5} | "
           f"{'failoverd/CPU s':>15} {'nginx/CPU s':>11} {'ratio':>5} | {'% CPU: Corosync n1, failoverd n2':>32}")
     for cert, label in CERTS:
@@ -125,7 +125,7 @@ def main():
             (lab.docroot / FILE_50K).write_bytes(bytes((i * 7 + 3) % 251 for i in range(50_000)))
             n1, n2 = lab.start_active_and_standby(settings)
             n1.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
-            servers = {"failoverd": (443, [n1.failoverd.process.pid]),
+            servers = {"failoverd": (443, lab.failoverd_pids(n1)),
                        "nginx": (NGINX_PORT, start_nginx(lab, n1, cert, NGINX_PORT, "/index.html",
                                                               tickets=args.session_tickets == "yes"))}
             for version in ("tls1_2", "tls1_3"):

@@ -10,7 +10,11 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <mutex>
 
 namespace failover::daemon {
@@ -105,17 +109,18 @@ bool apply(tls::TlsServer& server, const tls::TlsSettings& settings, int channel
       message);
 }
 
-// Reads what the agent sent, until nothing is waiting. False: stop (drained, or the agent
-// is gone: then drain at once, nobody is left to replicate or confirm).
+// Reads what the agent sent, until nothing is waiting. False: stop (drained). The agent gone
+// (its end closed) ends this process at once, as if it had died with it: a handshake held
+// for its session's confirmation must not complete after the agent that would have
+// replicated it is gone (the client would hold a session no other node has).
 bool readChannel(tls::TlsServer& server, const tls::TlsSettings& settings, int fd, sys::SecretBuffer& buffer,
                  bool& seeded) {
   channel::Message message;
   for (;;) {
     auto received = channel::receive(fd, buffer, message);
     if (!received) {
-      Log{LogLevel::Error, "tls-service"} << received.error().message << ": stopping";
-      server.drain(std::chrono::milliseconds(0));
-      return false;
+      Log{LogLevel::Error, "tls-service"} << received.error().message << ": exiting";
+      std::_Exit(EXIT_RUNTIME_FAILURE);
     }
     if (!*received) {
       return true;
@@ -180,9 +185,16 @@ int runTlsProcess(const Config& config, unsigned listener_count) {
     Log{LogLevel::Error, "tls-service"} << "cannot start: " << server.error().message;
     return EXIT_RUNTIME_FAILURE;
   }
+  const pid_t agent = ::getppid();
   if (auto dropped = sys::becomeAccount(config.tls_user); !dropped) {
     Log{LogLevel::Error, "tls-service"} << "cannot become user '" << config.tls_user.name
                                         << "': " << dropped.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  // Dies with the agent, at once (see readChannel). Set after the change of user, which
+  // clears it; an agent already gone shows as another parent.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != agent) {
+    Log{LogLevel::Error, "tls-service"} << "the agent is gone: exiting";
     return EXIT_RUNTIME_FAILURE;
   }
   auto loop = sys::EventLoop::create();

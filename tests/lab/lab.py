@@ -654,6 +654,13 @@ class Lab:
     def failoverctl(self, host, *args, check=True):
         return self.exec(host, *self.failoverctl_argv(host, *args), check=check)
 
+    def failoverd_pids(self, host):
+        """Every process of host's failoverd: the agent, then its children (the TLS service
+        process, and a notify-program while one runs). What a CPU measure must add up."""
+        pid = host.failoverd.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [pid, *(int(child) for child in children)]
+
     def status(self, host):
         return json.loads(self.failoverctl(host, "status", "--json").stdout)
 
