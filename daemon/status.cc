@@ -126,7 +126,8 @@ nlohmann::json buildStatus(const StatusSources& from) {
             {"user", config.tls_user.name},
             {"starts", from.tls_service.starts},
             {"channel_errors", from.tls_service.channel_errors},
-            {"sessions_unreported", tls.sessions_unreported.load()}}},
+            {"sessions_unreported", tls.sessions_unreported.load()},
+            {"sessions_refused", tls.sessions_rejected.load()}}},
           {"certificates", certificates},
           {"ticket_keys", tls_server.keyring().size()},
           {"ticket_key",
@@ -200,6 +201,10 @@ std::string renderPrometheus(const nlohmann::json& s) {
   gauge("failoverd_tls_sessions_unreported_total",
         "sessions the TLS service could not report to the agent (channel full): not replicated", "counter");
   out << "failoverd_tls_sessions_unreported_total " << tls_service["sessions_unreported"] << "\n";
+  gauge("failoverd_tls_sessions_refused_total",
+        "replicated sessions the TLS service refused to import (their DER is not a session for their ID and context)",
+        "counter");
+  out << "failoverd_tls_sessions_refused_total " << tls_service["sessions_refused"] << "\n";
   gauge("failoverd_certificate_expiry_seconds", "seconds until each served certificate's notAfter (negative: expired)",
         "gauge");
   for (const auto& certificate : s["certificates"]) {

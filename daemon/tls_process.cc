@@ -79,7 +79,8 @@ bool apply(tls::TlsServer& server, const tls::TlsSettings& settings, int channel
       [&](const auto& body) {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, channel::ImportSession>) {
-          server.cache().insert(body.record, now); // the agent checked it
+          // Checked here, unprivileged: its DER parses as a session for this ID and context.
+          (void)server.context()->importSession(body.record, now);
         } else if constexpr (std::is_same_v<T, channel::SessionRemoved>) {
           server.cache().remove(body.id);
         } else if constexpr (std::is_same_v<T, channel::Keyring>) {

@@ -46,8 +46,8 @@ struct Started {
   friend bool operator==(const Started&, const Started&) = default;
 };
 
-// Agent -> TLS process: a session from another member, or the re-seed after a restart.
-// The agent has checked its DER already (it imports into its own copy first).
+// Agent -> TLS process: a session from another member, or the seed after a start. The process
+// checks its DER (the agent does not parse it) and drops what does not import.
 struct ImportSession {
   SessionRecord record;
   friend bool operator==(const ImportSession&, const ImportSession&) = default;

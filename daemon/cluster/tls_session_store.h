@@ -6,8 +6,10 @@
 
 namespace failover::daemon::cluster {
 
-// The daemon's SessionStore: the agent's copy of the cache and keyring (the mirror, which
-// checks what it imports), kept in step with the TLS service process it feeds.
+// The daemon's SessionStore: the agent's copy of the cache and keyring (the mirror), kept in
+// step with the TLS service process it feeds. The agent never parses a session's DER (that is
+// OpenSSL's ASN.1 decoder, fed by whatever another node's TLS process reported): the
+// unprivileged TLS process checks each session it imports, and counts what it refuses.
 class TlsSessionStore final : public SessionStore {
 public:
   TlsSessionStore(tls::TlsServer& mirror, TlsService& service) : mirror_(mirror), service_(service) {}
@@ -19,8 +21,8 @@ public:
     return mirror_.cache().snapshot(now_seconds);
   }
   bool importSession(const tls::SessionRecord& record, std::int64_t now_seconds) override {
-    if (!mirror_.context()->importSession(record, now_seconds)) {
-      return false;
+    if (!mirror_.cache().insert(record, now_seconds)) {
+      return false; // expired, or an ID of the wrong size
     }
     service_.importSession(record);
     return true;

@@ -6,8 +6,9 @@ that sessions still resume."""
 import errno
 import pwd
 import re
-import signal
+import struct
 import subprocess
+import time
 import unittest
 
 from lab import Lab, busywait
@@ -21,6 +22,11 @@ NETLINK_ROUTE = 0
 PTRACE_ATTACH = 16
 SIOCSIFADDR = 0x8916
 CHANNEL_FD = 3  # the TLS service's end of its channel to the agent (daemon/tls_process.h)
+
+
+def c_literal(data):
+    """bytes as a C string literal for gdb (octal escapes: any byte, zeros included)."""
+    return '"' + "".join(f"\\{byte:03o}" for byte in data) + '"'
 
 
 def proc_status(pid):
@@ -140,6 +146,25 @@ class Separation(unittest.TestCase):
         self.assertEqual(after["starts"], before["starts"] + 1)
         self.cluster.create(self, count=20)
         self.cluster.assert_all_resume(self)
+
+    def test_what_a_compromised_service_reports_is_parsed_only_by_the_other_nodes_tls_services(self):
+        """A session report whose DER is garbage, sent from inside n1's TLS process: n1's agent
+        replicates it without parsing it, and n2's TLS process, not its agent, refuses it.
+        (Named to run last: the report's number is far ahead of the process's own.)"""
+        n2 = self.lab.nodes[1]
+        refused_before = self.lab.status(n2)["tls_service"]["sessions_refused"]
+        n2_service = self.lab.status(n2)["tls_service"]["pid"]
+        record = bytes([1, 32]) + bytes(range(32)) + struct.pack(">q", int(time.time()) + 300) + \
+            struct.pack(">I", 4) + b"junk"
+        report = bytes([1, 0]) + struct.pack(">q", 1 << 40) + record  # version 1, SessionCreated
+        pid = self.service()["pid"]
+        (sent, _err), = in_process(pid, [f"send({CHANNEL_FD}, {c_literal(report)}, {len(report)}, 0)"])
+        self.assertEqual(sent, len(report))
+        busywait(lambda: self.lab.status(n2)["tls_service"]["sessions_refused"] > refused_before, BOUND,
+                 "n2's TLS service to refuse the replicated garbage")
+        self.assertEqual(self.lab.status(n2)["tls_service"]["pid"], n2_service, "n2's TLS service kept running")
+        self.assertEqual(self.lab.status(n2)["tls_service"]["channel_errors"], 0)
+        self.assertEqual(self.lab.active_nodes(), ["n1"])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ nlohmann::json snapshot(const std::string& role) {
           {"last_transition", {{"at", 1700000100}}},
           {"open_connections", 12},
           {"tls_service", {{"pid", 4242}, {"user", "failoverd-tls"}, {"starts", 3}, {"channel_errors", 1},
-                           {"sessions_unreported", 2}}},
+                           {"sessions_unreported", 2}, {"sessions_refused", 4}}},
           {"ticket_key", {{"created", 1700000000}, {"age_seconds", 4000}, {"rotation_seconds", 3600}}},
           {"certificates", nlohmann::json::array({{{"chain", "/etc/failoverd/a \"b\".crt"}, {"seconds_left", -5}},
                                                   {{"chain", "/etc/ssl/c.crt"}, {"seconds_left", 86400}}})},
@@ -66,6 +66,7 @@ TEST_CASE("the metrics render the status snapshot: every role has a gauge, handi
   CHECK(text.find("failoverd_tls_service_starts_total 3\n") != std::string::npos);
   CHECK(text.find("failoverd_tls_service_channel_errors_total 1\n") != std::string::npos);
   CHECK(text.find("failoverd_tls_sessions_unreported_total 2\n") != std::string::npos);
+  CHECK(text.find("failoverd_tls_sessions_refused_total 4\n") != std::string::npos);
   CHECK(text.find("failoverd_ticket_key_age_seconds 4000\n") != std::string::npos);
   CHECK(text.find("failoverd_ticket_key_rotation_seconds 3600\n") != std::string::npos);
   // A label value is escaped as the exposition format wants; an expired certificate goes negative.
