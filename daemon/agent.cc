@@ -51,7 +51,8 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   tls_service_ = std::make_unique<TlsService>(
       *tls_, std::move(counters), [this] { return renderSettings(*config_); }, loop_,
       TlsService::Callbacks{[this](const tls::SessionRecord& record) { return replicator_->sessionCreated(record); },
-                            [this](std::span<const std::uint8_t> id) { replicator_->sessionRemoved(id); }});
+                            [this](std::span<const std::uint8_t> id) { replicator_->sessionRemoved(id); },
+                            [this] { replicator_->flushPending(); }});
   link_ = cluster::ClusterLink::create(
       c.cluster_group, loop_,
       {[this](const cluster::GroupMember& from, std::span<const std::uint8_t> data) { replicator_->onDeliver(from, data); },
@@ -90,14 +91,15 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
     throw std::runtime_error("cannot create the cluster link");
   }
   session_store_ = std::make_unique<cluster::TlsSessionStore>(*tls_, *tls_service_);
-  replication_wakeup_ = orThrow(sys::Wakeup::create(), "replication");
   replicator_ = std::make_unique<cluster::Replicator>(
       std::move(sealer), *link_, *session_store_, clock_,
       cluster::Replicator::Settings{c.replication, cluster::Replicator::freshIncarnation(), c.protocol_versions},
       cluster::Replicator::Callbacks{
           [this] { return describeSelf(config_->node_name, roles_.priority(), roles_, facts()); },
           [this] { handle(event::FactsChanged{}); },
-          [this] { replication_wakeup_->notify(); },
+          // Sessions come from the TLS service's channel, on this loop: the batch read in one
+          // turn is flushed at its end (Callbacks::reported below), in one message.
+          [] {},
           [this](const cluster::GroupMember& from, const cluster::HandoverMessage& message) {
             handle(toEvent(from, message));
           }});
@@ -167,11 +169,6 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   if (!c.notify_program.empty()) {
     hooks_runner_ = std::make_unique<HookRunner>(c.notify_program, c.notify_timeout, c.node_name, loop_);
   }
-  orThrow(loop_.add(replication_wakeup_->fd(), EPOLLIN, [this](std::uint32_t) {
-            replication_wakeup_->acknowledge();
-            replicator_->flushPending();
-          }),
-          "replication");
   orThrow(loop_.add(signals_.fd(), EPOLLIN, [this](std::uint32_t) { onSignal(); }), "signals");
   orThrow(loop_.add(tick_.fd(), EPOLLIN, [this](std::uint32_t) { onTick(); }), "timer");
   orThrow(loop_.add(decision_timer_.fd(), EPOLLIN, [this](std::uint32_t) {
@@ -194,7 +191,6 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
 }
 
 Agent::~Agent() {
-  loop_.remove(replication_wakeup_->fd());
   loop_.remove(signals_.fd());
   loop_.remove(tick_.fd());
   loop_.remove(decision_timer_.fd());

@@ -13,7 +13,6 @@
 #include "daemon/tls_service.h"
 #include "sys/clock.h"
 #include "sys/event_loop.h"
-#include "sys/wakeup.h"
 #include "netctl/vip_owner.h"
 #include "tls/server.h"
 
@@ -79,7 +78,6 @@ private:
   std::unique_ptr<TlsService> tls_service_;
   std::unique_ptr<cluster::ClusterLink> link_;
   std::unique_ptr<cluster::TlsSessionStore> session_store_;
-  std::optional<sys::Wakeup> replication_wakeup_;
   std::unique_ptr<cluster::Replicator> replicator_;
   std::unique_ptr<netctl::VipOwner> vip_;
   std::unique_ptr<RequestServer> control_;

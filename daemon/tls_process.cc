@@ -3,14 +3,12 @@
 #include "daemon/exit_codes.h"
 #include "daemon/log.h"
 #include "sys/event_loop.h"
-#include "sys/pi_mutex.h"
 #include "sys/shared_memory.h"
 #include "tls/service_channel.h"
 
 #include <sys/epoll.h>
-#include <sys/socket.h>
-
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -30,8 +28,7 @@ namespace channel = tls::channel;
 // does not wait for a confirmation that cannot come.
 class ChannelHooks final : public tls::SessionHooks {
 public:
-  explicit ChannelHooks(int channel) : channel_(channel) {}
-  void setCounters(tls::TlsCounters* counters) { counters_ = counters; }
+  ChannelHooks(int channel, tls::TlsCounters& counters) : channel_(channel), counters_(counters) {}
 
   std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override {
     try {
@@ -59,15 +56,13 @@ private:
     if (channel::sendDatagram(channel_, channel::encode(message))) {
       return true;
     }
-    if (counters_ != nullptr) {
-      tls::TlsCounters::add(counters_->sessions_unreported);
-    }
+    tls::TlsCounters::add(counters_.sessions_unreported);
     return false;
   }
 
   int channel_;
-  tls::TlsCounters* counters_ = nullptr;
-  sys::PiMutex mutex_;
+  tls::TlsCounters& counters_;
+  std::mutex mutex_;
   std::uint64_t next_ = 1;
 };
 
@@ -179,8 +174,7 @@ int runTlsProcess(const Config& config, unsigned listener_count) {
   for (unsigned i = 0; i < listener_count; ++i) {
     listeners.emplace_back(TLS_FIRST_LISTENER_FD + static_cast<int>(i));
   }
-  ChannelHooks hooks(channel_fd.get());
-  hooks.setCounters(counters);
+  ChannelHooks hooks(channel_fd.get(), *counters);
   auto server = tls::TlsServer::create(config.listener, &hooks, counters);
   if (!server) {
     Log{LogLevel::Error, "tls-service"} << "cannot start: " << server.error().message;

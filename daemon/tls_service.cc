@@ -206,6 +206,11 @@ void TlsService::onChannel(std::uint32_t events) {
   if ((events & EPOLLOUT) != 0) {
     flush();
   }
+  readMessages();
+  callbacks_.reported();
+}
+
+void TlsService::readMessages() {
   channel::Message message;
   while (process_ && !process_->cut_off) {
     auto received = channel::receive(process_->channel.get(), receive_buffer_, message);

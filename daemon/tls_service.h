@@ -35,6 +35,9 @@ public:
     // confirmations (0: it will never be confirmed).
     std::function<std::uint64_t(const tls::SessionRecord&)> session_created;
     std::function<void(std::span<const std::uint8_t>)> session_removed;
+    // The sessions read from the channel in one turn of the loop were all reported: send them
+    // (one replication message for the whole batch).
+    std::function<void()> reported;
   };
   struct Stats {
     std::uint64_t starts = 0;         // processes started, the first one included
@@ -94,6 +97,8 @@ private:
   void send(const tls::channel::Message& message);
   void flush();
   void onChannel(std::uint32_t events);
+  // Handles every message waiting on the channel.
+  void readMessages();
   void onMessage(tls::channel::Message message);
   void onExit();
   // Kills the process for what it sent (onExit then restarts it).

@@ -73,8 +73,9 @@ Status confineSystemCalls(const SystemCallPolicy& policy) {
     }
   }
   for (const int family : policy.socket_families) {
-    if (auto added = check(seccomp_rule_add(filter.get(), SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                                            SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))),
+    // socket()'s first argument, the address family, equal to this one.
+    const scmp_arg_cmp family_is{0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(family), 0};
+    if (auto added = check(seccomp_rule_add_array(filter.get(), SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, &family_is),
                            "allowing socket family " + std::to_string(family));
         !added) {
       return added;

@@ -71,8 +71,10 @@ public:
     std::function<StateMessage()> describe_self;
     // Something the role decision depends on changed (sync, a member's state).
     std::function<void()> changed;
-    // Called on a TLS worker thread when the first session of a batch is queued: have
-    // flushPending() called soon on the owner's loop. It must not block or throw.
+    // Called, on the thread that reports sessions, when the first session of a batch is
+    // queued: have flushPending() called soon on the owner's loop. It must not block or
+    // throw. (The daemon reports sessions on its loop and flushes after each batch it reads
+    // from the TLS service: a no-op there.)
     std::function<void()> request_flush;
     std::function<void(const GroupMember&, const HandoverMessage&)> handover;
   };
