@@ -86,12 +86,15 @@ class Packages(unittest.TestCase):
     def test_the_unit_is_sandboxed_as_far_as_its_work_allows(self):
         """systemd's own rating of the shipped unit (0 best, 10 worst; the unit file's comments
         say what each remaining exposure is needed for). 3.5 before UMask, ProtectProc,
-        PrivateMounts, DevicePolicy and the narrowed ReadWritePaths."""
+        PrivateMounts, DevicePolicy and the narrowed ReadWritePaths; 3.0 then, and 3.3 since the
+        agent starts the TLS service process as tls-user (CAP_SETUID, CAP_SETGID: +0.3). That
+        process, which systemd's rating cannot see, runs with no capability under its own
+        seccomp filter (tests/lab/test_privsep.py)."""
         result = run("systemd-analyze", "security", "--offline=true", str(ROOT / "systemd/failoverd.service"),
                      check=False)
         exposure = re.search(r"Overall exposure level for failoverd.service: ([\d.]+)", result.stdout)
         self.assertIsNotNone(exposure, result.stdout + result.stderr)
-        self.assertLessEqual(float(exposure.group(1)), 3.0, result.stdout)
+        self.assertLessEqual(float(exposure.group(1)), 3.3, result.stdout)
 
     def test_rpm_contents_and_requirements(self):
         files = run("rpm", "-qpl", str(self.rpm)).stdout.split()
