@@ -325,6 +325,18 @@ class Packages(unittest.TestCase):
                 except AssertionError:  # failoverctl while the daemon (re)starts
                     return False
 
+            def network_facts():
+                # What telling a broken lab link from a daemon's fault takes: the bridge's ports,
+                # each node's addresses, neighbours, filters and Corosync's view of its links.
+                facts = [run("ip", "-n", namespace, "-d", "link", "show", check=False).stdout,
+                         run("bridge", "-n", namespace, "link", "show", check=False).stdout]
+                for i in (0, 1):
+                    for argv in (("ip", "addr", "show"), ("ip", "neigh", "show"), ("iptables", "-S"),
+                                 ("corosync-cfgtool", "-s"), ("corosync-quorumtool", "-s")):
+                        shown = inside(i, *argv, check=False, timeout=30)
+                        facts.append(f"node{i + 1}$ {' '.join(argv)}\n{shown.stdout}{shown.stderr}")
+                return "\n".join(facts)
+
             def wait_until(predicate, what, seconds=30):
                 deadline = time.monotonic() + seconds
                 while not holds(predicate):
@@ -332,8 +344,15 @@ class Packages(unittest.TestCase):
                         corosync = [inside(i, "journalctl", "-u", "corosync", "--no-pager", "-o", "cat", check=False).stdout
                                     for i in (0, 1)]
                         self.fail(f"not within {seconds} s: {what}\nnode1: {journal(0)[-1500:]}\nnode2: {journal(1)[-1500:]}"
-                                  f"\ncorosync on node1: {corosync[0][-1000:]}\ncorosync on node2: {corosync[1][-1000:]}")
+                                  f"\ncorosync on node1: {corosync[0][-1500:]}\ncorosync on node2: {corosync[1][-1500:]}"
+                                  f"\n{network_facts()}")
                     time.sleep(0.1)
+
+            # The two Corosyncs must see each other before failoverd can be in sync: waited for
+            # apart, so that a lab link that never came up is told from the daemon's fault.
+            both_members = lambda index: re.search(r"Total votes:\s+2\b", inside(
+                index, "corosync-quorumtool", "-s", check=False, timeout=30).stdout) is not None
+            wait_until(lambda: both_members(0) and both_members(1), "Corosync on both nodes seeing both", seconds=60)
 
             # Booted, configured, so started; node1 (priority 200) active, node2 a standby in sync.
             wait_until(lambda: status(0)["role"] == "active" and vip_on(0) and status(1)["in_sync"],
