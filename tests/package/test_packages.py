@@ -357,13 +357,14 @@ class Packages(unittest.TestCase):
             # apart, so that a lab link that never came up is told from the daemon's fault.
             both_members = lambda index: re.search(r"Total votes:\s+2\b", inside(
                 index, "corosync-quorumtool", "-s", check=False, timeout=30).stdout) is not None
-            if not eventually(lambda: both_members(0) and both_members(1), 60):
+            paired = lambda: both_members(0) and both_members(1)
+            if not eventually(paired, 60):
                 # Corosync's link is the lab's, not under test: shown, then given one more chance.
                 print(f"Corosync's link did not come up within 60 s; its facts, then corosync restarted on both nodes:"
                       f"\n{network_facts()}")
                 for i in (0, 1):
                     inside(i, "systemctl", "restart", "corosync", timeout=120)
-            wait_until(lambda: both_members(0) and both_members(1), "Corosync on both nodes seeing both", seconds=60)
+            wait_until(paired, "Corosync on both nodes seeing both", seconds=60)
 
             # Booted, configured, so started; node1 (priority 200) active, node2 a standby in sync.
             wait_until(lambda: status(0)["role"] == "active" and vip_on(0) and status(1)["in_sync"],
