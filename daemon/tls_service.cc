@@ -243,10 +243,15 @@ void TlsService::onMessage(channel::Message message) {
     }
     (void)mirror_.cache().insert(created->record, static_cast<std::int64_t>(std::time(nullptr)));
     const auto number = callbacks_.session_created(created->record);
-    if (number == 0) {
-      send(channel::Abandoned{created->number});
-    } else {
-      process.unsettled.emplace_back(number, created->number);
+    // Only a process that holds handshakes (sync mode, fixed until a restart) waits to hear how
+    // its sessions fared: elsewhere the answer would wake its channel thread per session for
+    // nothing.
+    if (mirror_.config().sync.enabled) {
+      if (number == 0) {
+        send(channel::Abandoned{created->number});
+      } else {
+        process.unsettled.emplace_back(number, created->number);
+      }
     }
   } else if (auto* removed = std::get_if<channel::SessionRemoved>(&message)) {
     mirror_.cache().remove(removed->id);
