@@ -13,10 +13,12 @@ n2's failoverd (the standby importing the sessions) in % of a CPU while failover
 With --session-tickets no (both servers) every session is stateful: each full handshake's
 session is replicated, and in sync mode its final flight waits for the standby's copy. With
 --clients N, N s_time processes run at once (one, the default, is the worst case for
-replication: each handshake is a batch of its own).
+replication: each handshake is a batch of its own). --replication async or no sets
+failoverd's replication (the standby is still started), to tell what replicating costs from
+what the data path costs; --certs rsa or ecdsa runs one certificate only.
 
     FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3]
-        [--session-tickets no] [--clients N]
+        [--session-tickets no] [--clients N] [--replication sync|async|no] [--certs rsa|ecdsa]
 Needs: apt-get install nginx-light wrk
 """
 
@@ -110,8 +112,11 @@ def main():
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--session-tickets", choices=("yes", "no"), default="yes")
     parser.add_argument("--clients", type=int, default=1, help="s_time processes at once (default 1)")
+    parser.add_argument("--replication", choices=("sync", "async", "no"), default="sync")
+    parser.add_argument("--certs", choices=("rsa", "ecdsa", "both"), default="both")
     args = parser.parse_args()
-    settings = f"tls-session-tickets = {args.session_tickets}\n"
+    settings = f"tls-session-tickets = {args.session_tickets}\n" + (
+        "replication = no\n" if args.replication == "no" else f"replication-mode = {args.replication}\n")
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install {'nginx-light' if tool == 'nginx' else tool}")
@@ -120,6 +125,8 @@ def main():
     print(f"{'cert':6} {'TLS':4} {'mode':5} | {'failoverd/s':>11} {'nginx/s':>9} {'ratio':>5} | "
           f"{'failoverd/CPU s':>15} {'nginx/CPU s':>11} {'ratio':>5} | {'% CPU: Corosync n1, failoverd n2':>32}")
     for cert, label in CERTS:
+        if args.certs not in ("both", label.lower()):
+            continue
         with OneCertificateLab(cert, nodes=2, clients=1) as lab:
             lab.prepare_failoverd()
             (lab.docroot / FILE_50K).write_bytes(bytes((i * 7 + 3) % 251 for i in range(50_000)))
