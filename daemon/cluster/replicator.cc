@@ -97,14 +97,6 @@ void Replicator::sessionRemoved(std::span<const std::uint8_t> id) noexcept {
 }
 
 void Replicator::flushPending() {
-  // Group commit: while sessions are on their way round the group, what the workers report
-  // meanwhile waits, and leaves in one message when they are back (confirmOwn) or given up
-  // (abandonInFlight). Under concurrent handshakes the records share messages, and each
-  // message costs Corosync a token rotation and failoverd a seal, a send and a delivery;
-  // a lone handshake finds nothing in flight and leaves at once.
-  if (!in_flight_.empty()) {
-    return;
-  }
   std::vector<tls::SessionRecord> created;
   std::vector<std::vector<std::uint8_t>> removed;
   std::uint64_t last_number = 0;
@@ -206,23 +198,17 @@ void Replicator::confirmOwn(std::span<const std::uint8_t> wire) {
   // the other nodes' daemons down, this process may be the only one that has it (the cluster
   // simulator found a two-node cluster with a witness losing such sessions when the lone
   // node died).
-  settleInFlight(through, quorate_ && shared());
-}
-
-void Replicator::settleInFlight(std::uint64_t through, bool confirmed) {
-  if (confirmed) {
+  if (quorate_ && shared()) {
     store_.sessionsConfirmed(through);
   } else {
     store_.sessionsAbandoned(through);
   }
-  flushPending(); // what was held back while these were in flight
 }
 
 void Replicator::abandonInFlight() {
   if (!in_flight_.empty()) {
-    const auto through = in_flight_.back().second;
+    store_.sessionsAbandoned(in_flight_.back().second);
     in_flight_.clear();
-    settleInFlight(through, false);
   }
 }
 

@@ -96,8 +96,7 @@ public:
   void onMembership(const std::vector<GroupMember>& members, const std::vector<GroupMember>& joined,
                     const std::vector<GroupMember>& left);
   void onDeliver(const GroupMember& from, std::span<const std::uint8_t> wire);
-  // Batches and multicasts the sessions the TLS workers queued (on the owner's loop), unless
-  // a batch is still on its way round the group: then they leave when it is back.
+  // Batches and multicasts the sessions the TLS workers queued (on the owner's loop).
   void flushPending();
 
   // Multicasts this node's State (after every role or sync change, and every second).
@@ -126,9 +125,6 @@ private:
   void sendSessions(SessionsMessage batch, std::uint64_t last_number);
   void confirmOwn(std::span<const std::uint8_t> wire);
   void abandonInFlight();
-  // Tells the store the outcome of the sessions numbered up to `through`, then sends what
-  // was held back while they were in flight.
-  void settleInFlight(std::uint64_t through, bool confirmed);
   void sendSnapshot(std::uint32_t member);
   void apply(const GroupMember& from, Message message);
   void applyState(Peer& peer, StateMessage state);

@@ -321,51 +321,6 @@ TEST_CASE("sync mode: sessions in flight when Corosync goes are abandoned, and n
   CHECK_FALSE(cluster.nodes[1]->store.has(1));
 }
 
-TEST_CASE("group commit: sessions reported while a batch is in flight leave together when it is back") {
-  Cluster cluster;
-  cluster.startThree();
-  auto& active = *cluster.nodes[0];
-  const auto expires = cluster.nowSeconds() + 300;
-  const auto& stats = active.replicator->stats();
-  const auto sent = stats.sent.load();
-  const auto first = active.createSession(1, expires); // nothing in flight: it leaves at once
-  CHECK(stats.sent == sent + 1);
-  const auto second = active.createSession(2, expires);
-  const auto third = active.createSession(3, expires);
-  active.replicator->sessionRemoved(MapSessionStore::idOf(1));
-  active.replicator->flushPending();
-  CHECK(stats.sent == sent + 1); // held while the first is in flight
-  CHECK(stats.records_sent == 1);
-
-  cluster.group.deliverQueued(); // the first comes back: the held ones leave, as one batch
-  CHECK(active.store.confirmed_through == first);
-  CHECK(stats.sent == sent + 3); // the two sessions in one message, then the removal
-  CHECK(stats.records_sent == 3);
-  CHECK(active.store.confirmed_through < second);
-  CHECK_FALSE(cluster.nodes[1]->store.has(2));
-
-  cluster.group.deliver();
-  CHECK(active.store.confirmed_through == third);
-  CHECK(cluster.nodes[1]->store.has(3));
-  CHECK_FALSE(cluster.nodes[1]->store.has(1)); // the removal still follows the creation
-}
-
-TEST_CASE("group commit: what was held when the batch in flight is given up leaves at once, in the new view") {
-  Cluster cluster;
-  cluster.startThree();
-  auto& active = *cluster.nodes[0];
-  const auto expires = cluster.nowSeconds() + 300;
-  const auto first = active.createSession(1, expires);
-  const auto held = active.createSession(2, expires);
-  cluster.group.leave(cluster.nodes[2]->member); // a member left: the first may not have reached it
-  CHECK(active.store.abandoned_through == first);
-  cluster.group.deliver();
-  // The held one was sent after the change, to the members that are left: it is confirmed
-  // (not stranded until the next report, nor abandoned with a batch it was never in).
-  CHECK(active.store.confirmed_through == held);
-  CHECK(cluster.nodes[1]->store.has(2));
-}
-
 TEST_CASE("removals and expired sessions") {
   Cluster cluster;
   cluster.startThree();
