@@ -6,11 +6,16 @@ nodes, failoverd with the lease on every node, and the CPU of each Corosync (all
 /proc schedstat) over WINDOW seconds idle, then under load (four client threads doing full TLS
 handshakes and one request each, back to back, whose sessions replicate through Corosync).
 Prints per token the mean per Corosync in % of one core, with failoverd's beside it, and the
-handshakes per second the load made. Not a test.
+handshakes per second the load made, and how long a sync-mode handshake waited on average
+for its session's confirmation. --seqno-unchanged N,... repeats each token with totem's
+seqno_unchanged_const (Corosync's default is 30: token rotations without traffic before the
+ring rests; while sessions trickle in, it never rests). Not a test.
     FAILOVER_BUILD_DIR=build/release python3 bench/corosync_cpu.py [--tokens 200,1000,3000] [--window 20]
+        [--seqno-unchanged 30,5]  (default 5, as the lab and systemd/corosync.conf.example)
 """
 
 import argparse
+import itertools
 import re
 import statistics
 import sys
@@ -33,8 +38,8 @@ def cpu_percent(pids, seconds):
     return [(cpu_ns(pid) - b) / (seconds * 1e7) for pid, b in zip(pids, before)]
 
 
-def measure(token, window):
-    with Lab(nodes=3, clients=1, token_ms=token) as lab:
+def measure(token, seqno_unchanged, window):
+    with Lab(nodes=3, clients=1, token_ms=token, totem={"seqno_unchanged_const": seqno_unchanged}) as lab:
         for host, priority in zip(lab.nodes, (200, 150, 100)):
             lab.start_failoverd(host, priority=priority, extra=lease_config(lab, ""))
         busywait(lambda: len(lab.active_nodes()) == 1, 30, "one node active")
@@ -45,27 +50,34 @@ def measure(token, window):
                                            str(window + 60)], "race-client")
         load.expect(r"^running$")
         started = time.monotonic()
+        sync_before = lab.status(lab.nodes[0])["replication"]["sync"]
         loaded = cpu_percent(corosyncs + daemons, window)
+        sync = lab.status(lab.nodes[0])["replication"]["sync"]
+        held = sync["held"] - sync_before["held"]
+        wait_ms = (sync["wait_us"] - sync_before["wait_us"]) / max(held, 1) / 1000
         load.send("stop")
         stopped = load.expect(r"^stopped held=\d+ failed=(\d+)", timeout=30)
         done = max((int(m.group(1)) for m in (re.match(r"^progress (\d+)$", line) for line in load.lines) if m),
                    default=0)
         rate = done / (time.monotonic() - started)
         load.stop()
-        return idle[:3], idle[3:], loaded[:3], loaded[3:], rate, int(stopped.group(1))
+        return idle[:3], idle[3:], loaded[:3], loaded[3:], rate, int(stopped.group(1)), wait_ms
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", default="200,1000,3000")
     parser.add_argument("--window", type=float, default=20)
+    parser.add_argument("--seqno-unchanged", default="5")
     args = parser.parse_args()
     print(f"Corosync's CPU per node, % of one core (mean of 3; failoverd's beside it), over {args.window:.0f} s")
-    for token in (int(t) for t in args.tokens.split(",")):
-        idle_c, idle_f, load_c, load_f, rate, failed = measure(token, args.window)
-        print(f"  token {token:5} ms: idle corosync {statistics.mean(idle_c):5.1f} % (failoverd "
-              f"{statistics.mean(idle_f):4.1f} %)   under load corosync {statistics.mean(load_c):5.1f} % "
-              f"(failoverd {statistics.mean(load_f):4.1f} %, {rate:.0f} handshakes/s, {failed} failed)", flush=True)
+    seqnos = [int(n) for n in args.seqno_unchanged.split(",")]
+    for token, seqno in itertools.product((int(t) for t in args.tokens.split(",")), seqnos):
+        idle_c, idle_f, load_c, load_f, rate, failed, wait_ms = measure(token, seqno, args.window)
+        print(f"  token {token:5} ms, seqno_unchanged_const {seqno:2}: idle corosync "
+              f"{statistics.mean(idle_c):5.1f} % (failoverd {statistics.mean(idle_f):4.1f} %)   under load corosync {statistics.mean(load_c):5.1f} % "
+              f"(failoverd {statistics.mean(load_f):4.1f} %, {rate:.0f} handshakes/s, {failed} failed, "
+              f"sync wait {wait_ms:.2f} ms)", flush=True)
 
 
 if __name__ == "__main__":

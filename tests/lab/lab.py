@@ -272,11 +272,15 @@ class Lab:
     manager. With corosync=True every node runs Corosync and up() returns once all nodes are
     members of one ring and quorate."""
 
-    def __init__(self, nodes=3, clients=1, corosync=True, token_ms=200, workdir=None, witness=False):
+    def __init__(self, nodes=3, clients=1, corosync=True, token_ms=200, workdir=None, witness=False,
+                 totem=None):
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, bridges, corosync)")
         self.run_id = LAB_PREFIX + secrets.token_hex(3)
         self.token_ms = token_ms
+        # Further totem keys, over systemd/corosync.conf.example's seqno_unchanged_const (the
+        # token rests after 5 idle rotations, not Corosync's 30: docs/lease.md, "Corosync's token").
+        self.totem = {"seqno_unchanged_const": 5, **(totem or {})}
         self.with_corosync = corosync
         self.dir = Path(tempfile.mkdtemp(prefix=f"{self.run_id}-", dir=workdir))
         self.switch = f"{self.run_id}-sw"
@@ -526,6 +530,7 @@ class Lab:
             (host.dir / "corosync.conf").write_text(
                 "totem {\n    version: 2\n    cluster_name: failoverd-lab\n    transport: knet\n"
                 f"    token: {self.token_ms}\n    token_coefficient: 0\n"
+                + "".join(f"    {key}: {value}\n" for key, value in self.totem.items()) +
                 "    crypto_model: nss\n    crypto_cipher: aes256\n    crypto_hash: sha256\n"
                 f"    keyfile: {self.authkey}\n"
                 # With a sub-second token, knet's derived ping timeout sits near its 200 ms
