@@ -75,9 +75,9 @@ def main():
     for token, seqno in itertools.product((int(t) for t in args.tokens.split(",")), seqnos):
         idle_c, idle_f, load_c, load_f, rate, failed, wait_ms = measure(token, seqno, args.window)
         print(f"  token {token:5} ms, seqno_unchanged_const {seqno:2}: idle corosync "
-              f"{statistics.mean(idle_c):5.1f} % (failoverd {statistics.mean(idle_f):4.1f} %)   under load corosync {statistics.mean(load_c):5.1f} % "
-              f"(failoverd {statistics.mean(load_f):4.1f} %, {rate:.0f} handshakes/s, {failed} failed, "
-              f"sync wait {wait_ms:.2f} ms)", flush=True)
+              f"{statistics.mean(idle_c):5.1f} % (failoverd {statistics.mean(idle_f):4.1f} %)   "
+              f"under load corosync {statistics.mean(load_c):5.1f} % (failoverd {statistics.mean(load_f):4.1f} %, "
+              f"{rate:.0f} handshakes/s, {failed} failed, sync wait {wait_ms:.2f} ms)", flush=True)
 
 
 if __name__ == "__main__":
