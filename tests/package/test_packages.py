@@ -251,11 +251,15 @@ class Packages(unittest.TestCase):
             run("cp", "-a", str(root), str(roots[1]))
             configs = []
             for i, node in enumerate(roots, start=1):
+                # CI once found node2's host0 down with only its first address: this unit had
+                # stopped after its first command. Each command is idempotent (replace, not
+                # add), and systemd retries the unit, a bounded number of times, until all hold.
                 (node / "etc/systemd/system/test-network.service").write_text(
                     "[Unit]\nDescription=the test's addresses\nDefaultDependencies=no\nBefore=corosync.service\n"
-                    "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-                    f"ExecStart=/sbin/ip addr add 198.18.2.{i}/24 dev host0\n"
-                    f"ExecStart=/sbin/ip addr add 198.18.1.{i}/24 dev host0\nExecStart=/sbin/ip link set host0 up\n"
+                    "StartLimitIntervalSec=30\nStartLimitBurst=20\n"
+                    "[Service]\nType=oneshot\nRemainAfterExit=yes\nRestart=on-failure\nRestartSec=250ms\n"
+                    f"ExecStart=/sbin/ip addr replace 198.18.2.{i}/24 dev host0\n"
+                    f"ExecStart=/sbin/ip addr replace 198.18.1.{i}/24 dev host0\nExecStart=/sbin/ip link set host0 up\n"
                     "[Install]\nWantedBy=multi-user.target\n")
                 (node / "etc/systemd/system/multi-user.target.wants/test-network.service").symlink_to(
                     "/etc/systemd/system/test-network.service")
@@ -332,7 +336,8 @@ class Packages(unittest.TestCase):
                          run("bridge", "-n", namespace, "link", "show", check=False).stdout]
                 for i in (0, 1):
                     for argv in (("ip", "addr", "show"), ("ip", "neigh", "show"), ("iptables", "-S"),
-                                 ("corosync-cfgtool", "-s"), ("corosync-quorumtool", "-s")):
+                                 ("corosync-cfgtool", "-s"), ("corosync-quorumtool", "-s"),
+                                 ("journalctl", "-u", "test-network", "-o", "cat", "--no-pager")):
                         shown = inside(i, *argv, check=False, timeout=30)
                         facts.append(f"node{i + 1}$ {' '.join(argv)}\n{shown.stdout}{shown.stderr}")
                 return "\n".join(facts)
