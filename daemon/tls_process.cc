@@ -84,10 +84,6 @@ bool apply(tls::TlsServer& server, const tls::TlsSettings& settings, int channel
           }
         } else if constexpr (std::is_same_v<T, channel::Seeded>) {
           seeded = true;
-        } else if constexpr (std::is_same_v<T, channel::Confirmed>) {
-          server.sessionsConfirmed(body.through);
-        } else if constexpr (std::is_same_v<T, channel::Abandoned>) {
-          server.sessionsAbandoned(body.through);
         } else if constexpr (std::is_same_v<T, channel::CloseConnections>) {
           server.closeConnections();
         } else if constexpr (std::is_same_v<T, channel::Drain>) {
@@ -171,13 +167,22 @@ int serve(const Config& config, unsigned listener_count) {
     return EXIT_RUNTIME_FAILURE;
   }
   auto* counters = static_cast<tls::TlsCounters*>(counters_memory->data());
+  auto confirmations_memory =
+      sys::SharedMemory::attach(sys::UniqueFd(TLS_CONFIRMATIONS_FD), sizeof(tls::SessionConfirmations));
+  if (!confirmations_memory) {
+    Log{LogLevel::Error, "tls-service"} << confirmations_memory.error().message;
+    return EXIT_RUNTIME_FAILURE;
+  }
+  auto* confirmations = static_cast<tls::SessionConfirmations*>(confirmations_memory->data());
   const sys::UniqueFd channel_fd(TLS_CHANNEL_FD);
   std::vector<sys::UniqueFd> listeners;
+  std::vector<sys::Wakeup> settled;
   for (unsigned i = 0; i < listener_count; ++i) {
-    listeners.emplace_back(TLS_FIRST_LISTENER_FD + static_cast<int>(i));
+    listeners.emplace_back(tlsListenerFd(i));
+    settled.push_back(sys::Wakeup::adopt(sys::UniqueFd(tlsSettledFd(i))));
   }
   ChannelHooks hooks(channel_fd.get(), *counters);
-  auto server = tls::TlsServer::create(config.listener, &hooks, counters);
+  auto server = tls::TlsServer::create(config.listener, &hooks, counters, confirmations);
   if (!server) {
     Log{LogLevel::Error, "tls-service"} << "cannot start: " << server.error().message;
     return EXIT_RUNTIME_FAILURE;
@@ -223,7 +228,7 @@ int serve(const Config& config, unsigned listener_count) {
   if (ended) {
     return EXIT_OK;
   }
-  if (auto started = (*server)->start(std::move(listeners)); !started) {
+  if (auto started = (*server)->start(std::move(listeners), std::move(settled)); !started) {
     Log{LogLevel::Error, "tls-service"} << "cannot start the workers: " << started.error().message;
     return EXIT_RUNTIME_FAILURE;
   }

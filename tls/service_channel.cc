@@ -148,18 +148,6 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
   }
   case typeOf<Seeded>():
     return Seeded{};
-  case typeOf<Confirmed>():
-  case typeOf<Abandoned>(): {
-    auto through = in.i64();
-    if (!through) {
-      return std::unexpected(through.error());
-    }
-    if (*through < 0) {
-      return in.malformed("session number " + std::to_string(*through));
-    }
-    const auto value = static_cast<std::uint64_t>(*through);
-    return type == typeOf<Confirmed>() ? Message{Confirmed{value}} : Message{Abandoned{value}};
-  }
   case typeOf<CloseConnections>():
     return CloseConnections{};
   case typeOf<Drain>(): {
@@ -224,8 +212,6 @@ sys::SecretBuffer encode(const Message& message) {
           }
         } else if constexpr (std::is_same_v<T, CertificatesLoaded>) {
           writeBlob(out, body.error);
-        } else if constexpr (std::is_same_v<T, Confirmed> || std::is_same_v<T, Abandoned>) {
-          writeU64(out, body.through);
         } else if constexpr (std::is_same_v<T, Drain>) {
           out.u32(body.bound_ms);
         }

@@ -14,11 +14,13 @@ namespace failover::tls::channel {
 // The channel between the privileged agent and the unprivileged TLS service process: one
 // AF_UNIX SOCK_SEQPACKET socketpair, one message per datagram (the kernel keeps the
 // boundaries, so a message is never split or merged). Every message is
-//   u8 version=1 | u8 type | body
+//   u8 version=2 | u8 type | body
 // and every body field is length-checked by decode(), the only decoder. Whatever is left
 // over after a body is an error too: the agent cuts off a TLS process that sends anything
 // decode() refuses, or a message of the wrong direction, and restarts it.
-inline constexpr std::uint8_t VERSION = 1;
+// Version 2: sync mode's confirmations left the channel for shared memory
+// (tls::SessionConfirmations), and the types after Seeded moved up by two.
+inline constexpr std::uint8_t VERSION = 2;
 // The largest datagram either side sends or accepts: a session record is at most ~16.5 KiB,
 // a keyring export a few hundred bytes, the certificates of a reload (a directory of them,
 // chains and keys in PEM) the most.
@@ -62,16 +64,6 @@ struct Keyring {
 struct Seeded {
   friend bool operator==(const Seeded&, const Seeded&) = default;
 };
-// Agent -> TLS process, sync mode: sessions through `number` (the TLS process's numbers) are
-// on every member, or never will be.
-struct Confirmed {
-  std::uint64_t through = 0;
-  friend bool operator==(const Confirmed&, const Confirmed&) = default;
-};
-struct Abandoned {
-  std::uint64_t through = 0;
-  friend bool operator==(const Abandoned&, const Abandoned&) = default;
-};
 // Agent -> TLS process: close idle connections, busy ones after their response; keep serving.
 struct CloseConnections {
   friend bool operator==(const CloseConnections&, const CloseConnections&) = default;
@@ -94,8 +86,8 @@ struct CertificatesLoaded {
   friend bool operator==(const CertificatesLoaded&, const CertificatesLoaded&) = default;
 };
 
-using Message = std::variant<SessionCreated, SessionRemoved, Started, ImportSession, Keyring, Seeded, Confirmed,
-                             Abandoned, CloseConnections, Drain, Certificates, CertificatesLoaded>;
+using Message = std::variant<SessionCreated, SessionRemoved, Started, ImportSession, Keyring, Seeded,
+                             CloseConnections, Drain, Certificates, CertificatesLoaded>;
 
 // Whether the TLS process may send it (the agent refuses the others from it).
 bool fromService(const Message& message) noexcept;
