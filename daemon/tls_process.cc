@@ -21,42 +21,45 @@ namespace {
 
 namespace channel = tls::channel;
 
-// Reports the sessions the workers' handshakes create to the agent. Called on the worker
-// threads; numbers are given and messages sent under one lock, so they arrive in number
-// order. A message the channel cannot take (the agent is not reading: frozen, or gone) is
-// counted and the session stays local: its number is not returned, so a sync-mode handshake
-// does not wait for a confirmation that cannot come.
+// Reports the sessions the workers' handshakes create to the agent, a handshake step's in one
+// message. Called on the worker threads; numbers are given and messages sent under one lock,
+// so they arrive in number order. A message the channel cannot take (the agent is not
+// reading: frozen, or gone) is counted and its sessions stay local: no number is returned, so
+// a sync-mode handshake does not wait for a confirmation that cannot come.
 class ChannelHooks final : public tls::SessionHooks {
 public:
   ChannelHooks(int channel, tls::TlsCounters& counters) : channel_(channel), counters_(counters) {}
 
-  std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override {
+  std::uint64_t sessionsCreated(std::span<const tls::SessionRecord> records) noexcept override {
     try {
       const std::lock_guard lock(mutex_);
-      const auto number = next_;
-      if (!send(channel::SessionCreated{number, record})) {
-        return 0;
+      for (std::size_t at = 0; at < records.size(); at += channel::MAX_SESSIONS_PER_REPORT) {
+        const auto batch = records.subspan(at, std::min(channel::MAX_SESSIONS_PER_REPORT, records.size() - at));
+        if (!send(channel::SessionsCreated{next_, {batch.begin(), batch.end()}}, batch.size())) {
+          return 0;
+        }
+        next_ += batch.size();
       }
-      ++next_;
-      return number;
+      return next_ - 1;
     } catch (...) {
-      return 0; // out of memory: the session stays local
+      return 0; // out of memory: the sessions stay local
     }
   }
   void sessionRemoved(std::span<const std::uint8_t> id) noexcept override {
     try {
       const std::lock_guard lock(mutex_);
-      (void)send(channel::SessionRemoved{{id.begin(), id.end()}});
+      (void)send(channel::SessionRemoved{{id.begin(), id.end()}}, 1);
     } catch (...) {
     }
   }
 
 private:
-  bool send(const channel::Message& message) {
+  // `sessions`: how many sessions the message reports, counted as unreported if it fails.
+  bool send(const channel::Message& message, std::size_t sessions) {
     if (channel::sendDatagram(channel_, channel::encode(message))) {
       return true;
     }
-    tls::TlsCounters::add(counters_.sessions_unreported);
+    tls::TlsCounters::add(counters_.sessions_unreported, sessions);
     return false;
   }
 

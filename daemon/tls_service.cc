@@ -251,23 +251,26 @@ void TlsService::readMessages() {
 
 void TlsService::onMessage(channel::Message message) {
   auto& process = *process_;
-  if (auto* created = std::get_if<channel::SessionCreated>(&message)) {
+  if (auto* created = std::get_if<channel::SessionsCreated>(&message)) {
     if (!process.unsettled.empty() && created->number <= process.unsettled.back().second) {
       cutOff("session number " + std::to_string(created->number) + " after " +
              std::to_string(process.unsettled.back().second));
       return;
     }
-    (void)mirror_.cache().insert(created->record, static_cast<std::int64_t>(std::time(nullptr)));
-    const auto number = callbacks_.session_created(created->record);
-    // Only a process that holds handshakes (sync mode, fixed until a restart) waits to hear how
-    // its sessions fared: elsewhere the answer would wake its channel thread per session for
-    // nothing.
-    if (mirror_.config().sync.enabled) {
-      if (number == 0) {
-        post(created->number, false);
-      } else {
-        process.unsettled.emplace_back(number, created->number);
+    auto own = created->number;
+    for (const auto& record : created->records) {
+      (void)mirror_.cache().insert(record, static_cast<std::int64_t>(std::time(nullptr)));
+      const auto number = callbacks_.session_created(record);
+      // Only a process that holds handshakes (sync mode, fixed until a restart) waits to hear
+      // how its sessions fared.
+      if (mirror_.config().sync.enabled) {
+        if (number == 0) {
+          post(own, false);
+        } else {
+          process.unsettled.emplace_back(number, own);
+        }
       }
+      ++own;
     }
   } else if (auto* removed = std::get_if<channel::SessionRemoved>(&message)) {
     mirror_.cache().remove(removed->id);

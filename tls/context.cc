@@ -154,10 +154,12 @@ int onNewSession(SSL* ssl, SSL_SESSION* session) noexcept {
     record.expires_at = static_cast<std::int64_t>(SSL_SESSION_get_time(session)) +
                         static_cast<std::int64_t>(SSL_SESSION_get_timeout(session));
     if (owner->cache().insert(record, now()) && owner->hooks() != nullptr) {
-      const auto number = owner->hooks()->sessionCreated(record);
+      // Reported when OpenSSL's call returns, with the others it creates (Connection).
       if (auto* facts = TlsContext::factsOf(ssl)) {
         facts->session_created = true;
-        facts->session_number = std::max(facts->session_number, number);
+        facts->unreported.push_back(std::move(record));
+      } else {
+        (void)owner->hooks()->sessionsCreated(std::span(&record, 1));
       }
     }
   } catch (...) {

@@ -109,7 +109,7 @@ sys::Result<SessionRecord> readRecord(std::span<const std::uint8_t> datagram, sy
 
 sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> datagram, sys::WireReader& in) {
   switch (type) {
-  case typeOf<SessionCreated>(): {
+  case typeOf<SessionsCreated>(): {
     auto number = in.i64();
     if (!number) {
       return std::unexpected(number.error());
@@ -117,11 +117,23 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
     if (*number <= 0) {
       return in.malformed("session number " + std::to_string(*number) + " (numbers start at 1)");
     }
-    auto record = readRecord(datagram, in);
-    if (!record) {
-      return std::unexpected(record.error());
+    auto count = in.u8();
+    if (!count) {
+      return std::unexpected(count.error());
     }
-    return SessionCreated{static_cast<std::uint64_t>(*number), std::move(*record)};
+    if (*count == 0 || *count > MAX_SESSIONS_PER_REPORT) {
+      return in.malformed(std::to_string(*count) + " sessions in a report (1 to " +
+                          std::to_string(MAX_SESSIONS_PER_REPORT) + ")");
+    }
+    SessionsCreated created{static_cast<std::uint64_t>(*number), {}};
+    for (unsigned i = 0; i < *count; ++i) {
+      auto record = readRecord(datagram, in);
+      if (!record) {
+        return std::unexpected(record.error());
+      }
+      created.records.push_back(std::move(*record));
+    }
+    return created;
   }
   case typeOf<SessionRemoved>(): {
     auto id = readId(in);
@@ -179,7 +191,7 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
 } // namespace
 
 bool fromService(const Message& message) noexcept {
-  return std::holds_alternative<SessionCreated>(message) || std::holds_alternative<SessionRemoved>(message) ||
+  return std::holds_alternative<SessionsCreated>(message) || std::holds_alternative<SessionRemoved>(message) ||
          std::holds_alternative<Started>(message) || std::holds_alternative<CertificatesLoaded>(message);
 }
 
@@ -193,9 +205,12 @@ sys::SecretBuffer encode(const Message& message) {
   std::visit(
       [&out](const auto& body) {
         using T = std::decay_t<decltype(body)>;
-        if constexpr (std::is_same_v<T, SessionCreated>) {
+        if constexpr (std::is_same_v<T, SessionsCreated>) {
           writeU64(out, body.number);
-          writeSessionRecord(out, body.record);
+          out.u8(static_cast<std::uint8_t>(body.records.size()));
+          for (const auto& record : body.records) {
+            writeSessionRecord(out, record);
+          }
         } else if constexpr (std::is_same_v<T, SessionRemoved>) {
           writeId(out, body.id);
         } else if constexpr (std::is_same_v<T, ImportSession>) {

@@ -158,7 +158,8 @@ class Separation(unittest.TestCase):
         n2_service = self.lab.status(n2)["tls_service"]["pid"]
         record = bytes([1, 32]) + bytes(range(32)) + struct.pack(">q", int(time.time()) + 300) + \
             struct.pack(">I", 4) + b"junk"
-        report = bytes([CHANNEL_VERSION, 0]) + struct.pack(">q", 1 << 40) + record  # SessionCreated
+        # SessionsCreated: number, count, the records
+        report = bytes([CHANNEL_VERSION, 0]) + struct.pack(">q", 1 << 40) + bytes([1]) + record
         pid = self.service()["pid"]
         (sent, _err), = in_process(pid, [f"send({CHANNEL_FD}, {c_literal(report)}, {len(report)}, 0)"])
         self.assertEqual(sent, len(report))

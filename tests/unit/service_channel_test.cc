@@ -20,7 +20,8 @@ tls::SessionRecord record(std::uint8_t seed) {
 }
 
 std::vector<channel::Message> everyKind() {
-  return {channel::SessionCreated{7, record(1)},
+  return {channel::SessionsCreated{7, {record(1)}},
+          channel::SessionsCreated{9, {record(4), record(5)}},
           channel::SessionRemoved{{1, 2, 3}},
           channel::Started{},
           channel::ImportSession{record(2)},
@@ -74,9 +75,14 @@ TEST_CASE("the channel refuses another version, an unknown type, number 0 and a 
   CHECK(channel::decode(wire).error().message.find("version 1 (this build speaks 2)") != std::string::npos);
   const std::vector<std::uint8_t> unknown{channel::VERSION, 99};
   CHECK(channel::decode(unknown).error().message.find("unknown message type 99") != std::string::npos);
-  CHECK(channel::decode(channel::encode(channel::SessionCreated{0, record(3)}))
+  CHECK(channel::decode(channel::encode(channel::SessionsCreated{0, {record(3)}}))
             .error()
             .message.find("session number 0") != std::string::npos);
+  CHECK(channel::decode(channel::encode(channel::SessionsCreated{1, {}})).error().message.find(
+            "0 sessions in a report (1 to 16)") != std::string::npos);
+  CHECK(channel::decode(channel::encode(channel::SessionsCreated{1, std::vector(17, record(6))}))
+            .error()
+            .message.find("17 sessions in a report") != std::string::npos);
   CHECK_FALSE(channel::decode(channel::encode(channel::SessionRemoved{{}})).has_value());
   CHECK_FALSE(channel::decode(channel::encode(channel::SessionRemoved{std::vector<std::uint8_t>(33, 1)})).has_value());
   CHECK(channel::decode(channel::encode(channel::Certificates{})).error().message.find("0 certificates") !=
@@ -88,7 +94,7 @@ TEST_CASE("the channel refuses another version, an unknown type, number 0 and a 
 
 TEST_CASE("only sessions, Started and a reload's answer may come from the TLS service") {
   for (const auto& message : everyKind()) {
-    const bool from_service = std::holds_alternative<channel::SessionCreated>(message) ||
+    const bool from_service = std::holds_alternative<channel::SessionsCreated>(message) ||
                               std::holds_alternative<channel::SessionRemoved>(message) ||
                               std::holds_alternative<channel::Started>(message) ||
                               std::holds_alternative<channel::CertificatesLoaded>(message);
