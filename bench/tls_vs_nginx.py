@@ -15,10 +15,13 @@ session is replicated, and in sync mode its final flight waits for the standby's
 --clients N, N s_time processes run at once (one, the default, is the worst case for
 replication: each handshake is a batch of its own). --replication async or no sets
 failoverd's replication (the standby is still started), to tell what replicating costs from
-what the data path costs; --certs rsa or ecdsa runs one certificate only.
+what the data path costs; --certs rsa or ecdsa runs one certificate only;
+--realtime-priority sets the agent's (0: the default scheduler), to tell what running the
+replication path on the agent's real-time loop costs the handshakes.
 
     FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3]
         [--session-tickets no] [--clients N] [--replication sync|async|no] [--certs rsa|ecdsa]
+        [--realtime-priority N]
 Needs: apt-get install nginx-light wrk
 """
 
@@ -114,9 +117,13 @@ def main():
     parser.add_argument("--clients", type=int, default=1, help="s_time processes at once (default 1)")
     parser.add_argument("--replication", choices=("sync", "async", "no"), default="sync")
     parser.add_argument("--certs", choices=("rsa", "ecdsa", "both"), default="both")
+    parser.add_argument("--realtime-priority", type=int,
+                        help="the agent's realtime-priority (default: the daemon's; 0: the default scheduler)")
     args = parser.parse_args()
     settings = f"tls-session-tickets = {args.session_tickets}\n" + (
         "replication = no\n" if args.replication == "no" else f"replication-mode = {args.replication}\n")
+    if args.realtime_priority is not None:
+        settings += f"realtime-priority = {args.realtime_priority}\n"
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install {'nginx-light' if tool == 'nginx' else tool}")
