@@ -145,9 +145,13 @@ sys::Status TlsService::spawn() {
       .pid = *pid,
       .pidfd = sys::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0))),
       .channel = std::move(ours),
+      .outbound = {},
+      .outbound_bytes = 0,
       .confirmations = std::move(*confirmations),
       .settled = std::move(settled),
+      .unsettled = {},
       .started_at = std::chrono::steady_clock::now(),
+      .cut_off = false,
   });
   if (!process->pidfd || !loop_.add(process->pidfd.get(), EPOLLIN, [this](std::uint32_t) { onExit(); }) ||
       !loop_.add(process->channel.get(), EPOLLIN, [this](std::uint32_t events) { onChannel(events); })) {

@@ -87,23 +87,23 @@ TEST_CASE("each worker's holding count is its own") {
 // every round at least one of them must see the other, or the held handshake would wait for a
 // wake-up that never comes.
 TEST_CASE("a worker that starts holding and a confirmation posted meanwhile never miss each other") {
-  constexpr int ROUNDS = 20'000;
+  constexpr std::size_t ROUNDS = 20'000;
   SessionConfirmations confirmations;
   std::barrier round(2);
   std::vector<char> worker_saw(ROUNDS), confirmer_saw(ROUNDS);
   std::thread confirmer([&] {
-    for (int i = 0; i < ROUNDS; ++i) {
+    for (std::size_t i = 0; i < ROUNDS; ++i) {
       round.arrive_and_wait();
-      confirmations.confirm(static_cast<std::uint64_t>(i) + 1);
+      confirmations.confirm(i + 1);
       confirmer_saw[i] = confirmations.holding(0);
       round.arrive_and_wait();
     }
   });
   int missed = 0;
-  for (int i = 0; i < ROUNDS; ++i) {
+  for (std::size_t i = 0; i < ROUNDS; ++i) {
     round.arrive_and_wait();
     confirmations.setHolding(0, 1);
-    worker_saw[i] = confirmations.outcome(static_cast<std::uint64_t>(i) + 1) == Outcome::Confirmed;
+    worker_saw[i] = confirmations.outcome(i + 1) == Outcome::Confirmed;
     round.arrive_and_wait();
     confirmations.setHolding(0, 0);
     missed += (worker_saw[i] == 0 && confirmer_saw[i] == 0) ? 1 : 0;
