@@ -671,7 +671,7 @@ void validateTls(Validator& v, Config& config) {
       listener.tls.session_id_context = context->value;
     }
   }
-  if (const auto workers = v.number("tls-workers", 0, tls::MAX_WORKERS)) {
+  if (const auto workers = v.number("tls-workers", 0, 256)) {
     listener.workers = *workers;
   }
   if (const auto rotation = v.number("tls-ticket-rotation", 60, 604'800)) {

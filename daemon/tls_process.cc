@@ -21,45 +21,42 @@ namespace {
 
 namespace channel = tls::channel;
 
-// Reports the sessions the workers' handshakes create to the agent, a handshake step's in one
-// message. Called on the worker threads; numbers are given and messages sent under one lock,
-// so they arrive in number order. A message the channel cannot take (the agent is not
-// reading: frozen, or gone) is counted and its sessions stay local: no number is returned, so
-// a sync-mode handshake does not wait for a confirmation that cannot come.
+// Reports the sessions the workers' handshakes create to the agent. Called on the worker
+// threads; numbers are given and messages sent under one lock, so they arrive in number
+// order. A message the channel cannot take (the agent is not reading: frozen, or gone) is
+// counted and the session stays local: its number is not returned, so a sync-mode handshake
+// does not wait for a confirmation that cannot come.
 class ChannelHooks final : public tls::SessionHooks {
 public:
   ChannelHooks(int channel, tls::TlsCounters& counters) : channel_(channel), counters_(counters) {}
 
-  std::uint64_t sessionsCreated(std::span<const tls::SessionRecord> records) noexcept override {
+  std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override {
     try {
       const std::lock_guard lock(mutex_);
-      for (std::size_t at = 0; at < records.size(); at += channel::MAX_SESSIONS_PER_REPORT) {
-        const auto batch = records.subspan(at, std::min(channel::MAX_SESSIONS_PER_REPORT, records.size() - at));
-        if (!send(channel::SessionsCreated{next_, {batch.begin(), batch.end()}}, batch.size())) {
-          return 0;
-        }
-        next_ += batch.size();
+      const auto number = next_;
+      if (!send(channel::SessionCreated{number, record})) {
+        return 0;
       }
-      return next_ - 1;
+      ++next_;
+      return number;
     } catch (...) {
-      return 0; // out of memory: the sessions stay local
+      return 0; // out of memory: the session stays local
     }
   }
   void sessionRemoved(std::span<const std::uint8_t> id) noexcept override {
     try {
       const std::lock_guard lock(mutex_);
-      (void)send(channel::SessionRemoved{{id.begin(), id.end()}}, 1);
+      (void)send(channel::SessionRemoved{{id.begin(), id.end()}});
     } catch (...) {
     }
   }
 
 private:
-  // `sessions`: how many sessions the message reports, counted as unreported if it fails.
-  bool send(const channel::Message& message, std::size_t sessions) {
+  bool send(const channel::Message& message) {
     if (channel::sendDatagram(channel_, channel::encode(message))) {
       return true;
     }
-    tls::TlsCounters::add(counters_.sessions_unreported, sessions);
+    tls::TlsCounters::add(counters_.sessions_unreported);
     return false;
   }
 
@@ -87,6 +84,10 @@ bool apply(tls::TlsServer& server, const tls::TlsSettings& settings, int channel
           }
         } else if constexpr (std::is_same_v<T, channel::Seeded>) {
           seeded = true;
+        } else if constexpr (std::is_same_v<T, channel::Confirmed>) {
+          server.sessionsConfirmed(body.through);
+        } else if constexpr (std::is_same_v<T, channel::Abandoned>) {
+          server.sessionsAbandoned(body.through);
         } else if constexpr (std::is_same_v<T, channel::CloseConnections>) {
           server.closeConnections();
         } else if constexpr (std::is_same_v<T, channel::Drain>) {
@@ -170,22 +171,13 @@ int serve(const Config& config, unsigned listener_count) {
     return EXIT_RUNTIME_FAILURE;
   }
   auto* counters = static_cast<tls::TlsCounters*>(counters_memory->data());
-  auto confirmations_memory =
-      sys::SharedMemory::attach(sys::UniqueFd(TLS_CONFIRMATIONS_FD), sizeof(tls::SessionConfirmations));
-  if (!confirmations_memory) {
-    Log{LogLevel::Error, "tls-service"} << confirmations_memory.error().message;
-    return EXIT_RUNTIME_FAILURE;
-  }
-  auto* confirmations = static_cast<tls::SessionConfirmations*>(confirmations_memory->data());
   const sys::UniqueFd channel_fd(TLS_CHANNEL_FD);
   std::vector<sys::UniqueFd> listeners;
-  std::vector<sys::Wakeup> settled;
   for (unsigned i = 0; i < listener_count; ++i) {
-    listeners.emplace_back(tlsListenerFd(i));
-    settled.push_back(sys::Wakeup::adopt(sys::UniqueFd(tlsSettledFd(i))));
+    listeners.emplace_back(TLS_FIRST_LISTENER_FD + static_cast<int>(i));
   }
   ChannelHooks hooks(channel_fd.get(), *counters);
-  auto server = tls::TlsServer::create(config.listener, &hooks, counters, confirmations);
+  auto server = tls::TlsServer::create(config.listener, &hooks, counters);
   if (!server) {
     Log{LogLevel::Error, "tls-service"} << "cannot start: " << server.error().message;
     return EXIT_RUNTIME_FAILURE;
@@ -231,7 +223,7 @@ int serve(const Config& config, unsigned listener_count) {
   if (ended) {
     return EXIT_OK;
   }
-  if (auto started = (*server)->start(std::move(listeners), std::move(settled)); !started) {
+  if (auto started = (*server)->start(std::move(listeners)); !started) {
     Log{LogLevel::Error, "tls-service"} << "cannot start the workers: " << started.error().message;
     return EXIT_RUNTIME_FAILURE;
   }

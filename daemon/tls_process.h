@@ -11,13 +11,7 @@ inline constexpr int TLS_COUNTERS_FD = 4; // the shared counters (memfd)
 // the agent accepted, not whatever the file says now (an edit the agent refused to reload).
 inline constexpr int TLS_CONFIG_FD = 5;
 inline constexpr const char* TLS_CONFIG_PATH = "/proc/self/fd/5";
-// Sync mode's tls::SessionConfirmations (memfd): the agent posts outcomes, workers hold.
-inline constexpr int TLS_CONFIRMATIONS_FD = 6;
-// Then two per worker: its listening socket, and the eventfd through which the agent wakes it
-// when a handshake it holds may go on.
-inline constexpr int TLS_FIRST_WORKER_FD = 7;
-inline constexpr int tlsListenerFd(unsigned worker) { return TLS_FIRST_WORKER_FD + 2 * static_cast<int>(worker); }
-inline constexpr int tlsSettledFd(unsigned worker) { return tlsListenerFd(worker) + 1; }
+inline constexpr int TLS_FIRST_LISTENER_FD = 6; // then one listening socket per worker
 
 // The TLS service process (failoverd --tls-service N --config /proc/self/fd/5, started by the
 // agent): it builds the TLS

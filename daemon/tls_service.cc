@@ -117,22 +117,9 @@ sys::Status TlsService::spawn() {
     return std::unexpected(configuration.error());
   }
   std::copy(text.begin(), text.end(), static_cast<char*>(configuration->data()));
-  // Fresh for each process: its numbers start again at 1.
-  auto confirmations = sys::SharedMemory::create("failoverd-tls-confirmations", sizeof(tls::SessionConfirmations));
-  if (!confirmations) {
-    return std::unexpected(confirmations.error());
-  }
-  new (confirmations->data()) tls::SessionConfirmations{};
-  std::vector<sys::Wakeup> settled;
-  std::vector<int> passed{theirs.get(), counters_.fd(), configuration->fd(), confirmations->fd()};
+  std::vector<int> passed{theirs.get(), counters_.fd(), configuration->fd()};
   for (const auto& listener : listeners_) {
-    auto wake = sys::Wakeup::create();
-    if (!wake) {
-      return std::unexpected(wake.error());
-    }
     passed.push_back(listener.get());
-    passed.push_back(wake->fd());
-    settled.push_back(std::move(*wake));
   }
   // This very binary (/proc/self/exe), even if an upgrade replaced the file meanwhile.
   auto pid = sys::spawnProcess({"/proc/self/exe", "--tls-service", std::to_string(listeners_.size()), "--config",
@@ -141,18 +128,11 @@ sys::Status TlsService::spawn() {
   if (!pid) {
     return sys::fail(pid.error().code, "cannot start the TLS service process: " + pid.error().message);
   }
-  auto process = std::unique_ptr<Process>(new Process{
-      .pid = *pid,
-      .pidfd = sys::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0))),
-      .channel = std::move(ours),
-      .outbound = {},
-      .outbound_bytes = 0,
-      .confirmations = std::move(*confirmations),
-      .settled = std::move(settled),
-      .unsettled = {},
-      .started_at = std::chrono::steady_clock::now(),
-      .cut_off = false,
-  });
+  auto process = std::make_unique<Process>();
+  process->pid = *pid;
+  process->channel = std::move(ours);
+  process->pidfd = sys::UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0)));
+  process->started_at = std::chrono::steady_clock::now();
   if (!process->pidfd || !loop_.add(process->pidfd.get(), EPOLLIN, [this](std::uint32_t) { onExit(); }) ||
       !loop_.add(process->channel.get(), EPOLLIN, [this](std::uint32_t events) { onChannel(events); })) {
     loop_.remove(process->pidfd.get());
@@ -255,26 +235,23 @@ void TlsService::readMessages() {
 
 void TlsService::onMessage(channel::Message message) {
   auto& process = *process_;
-  if (auto* created = std::get_if<channel::SessionsCreated>(&message)) {
+  if (auto* created = std::get_if<channel::SessionCreated>(&message)) {
     if (!process.unsettled.empty() && created->number <= process.unsettled.back().second) {
       cutOff("session number " + std::to_string(created->number) + " after " +
              std::to_string(process.unsettled.back().second));
       return;
     }
-    auto own = created->number;
-    for (const auto& record : created->records) {
-      (void)mirror_.cache().insert(record, static_cast<std::int64_t>(std::time(nullptr)));
-      const auto number = callbacks_.session_created(record);
-      // Only a process that holds handshakes (sync mode, fixed until a restart) waits to hear
-      // how its sessions fared.
-      if (mirror_.config().sync.enabled) {
-        if (number == 0) {
-          post(own, false);
-        } else {
-          process.unsettled.emplace_back(number, own);
-        }
+    (void)mirror_.cache().insert(created->record, static_cast<std::int64_t>(std::time(nullptr)));
+    const auto number = callbacks_.session_created(created->record);
+    // Only a process that holds handshakes (sync mode, fixed until a restart) waits to hear how
+    // its sessions fared: elsewhere the answer would wake its channel thread per session for
+    // nothing.
+    if (mirror_.config().sync.enabled) {
+      if (number == 0) {
+        send(channel::Abandoned{created->number});
+      } else {
+        process.unsettled.emplace_back(number, created->number);
       }
-      ++own;
     }
   } else if (auto* removed = std::get_if<channel::SessionRemoved>(&message)) {
     mirror_.cache().remove(removed->id);
@@ -334,18 +311,7 @@ void TlsService::settle(std::uint64_t through, bool confirmed) {
     process_->unsettled.pop_front();
   }
   if (own != 0) {
-    post(own, confirmed);
-  }
-}
-
-void TlsService::post(std::uint64_t own, bool confirmed) {
-  auto& board = *static_cast<tls::SessionConfirmations*>(process_->confirmations.data());
-  confirmed ? board.confirm(own) : board.abandon(own);
-  // After the mark (SessionConfirmations): a worker that starts holding now sees the mark.
-  for (unsigned worker = 0; worker < process_->settled.size(); ++worker) {
-    if (board.holding(worker)) {
-      process_->settled[worker].notify();
-    }
+    send(confirmed ? channel::Message{channel::Confirmed{own}} : channel::Message{channel::Abandoned{own}});
   }
 }
 

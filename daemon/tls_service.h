@@ -4,7 +4,6 @@
 #include "sys/secret_buffer.h"
 #include "sys/shared_memory.h"
 #include "sys/unique_fd.h"
-#include "sys/wakeup.h"
 #include "tls/server.h"
 #include "tls/service_channel.h"
 
@@ -21,10 +20,10 @@
 namespace failover::daemon {
 
 // The agent's side of the unprivileged TLS service process (tls_process.h). It opens the
-// listening sockets, starts the process (failoverd --tls-service N, with the fds of
-// tls_process.h), seeds it with the ticket keys and every session, relays sessions both ways,
-// posts sync-mode confirmations, in the process's own session numbers, where its workers read
-// them (shared memory) and wakes those that hold a handshake, and restarts it when it dies or
+// listening sockets, starts the process (failoverd --tls-service N, with its channel, the
+// shared counters, the running configuration and the sockets as fds 3, 4, 5, 6...), seeds it
+// with the ticket keys and every session, relays sessions both ways, translates sync-mode
+// confirmations into the process's own session numbers, and restarts it when it dies or
 // breaks the channel's format (with a bounded backoff, re-seeding it: sessions survive). Its
 // `mirror` is the agent's own TLS server, never started: the authoritative copy of the cache
 // and the keyring, the certificates shown in the status, and the counters, which live in
@@ -86,8 +85,6 @@ private:
     sys::UniqueFd channel;
     std::deque<sys::SecretBuffer> outbound; // what the channel could not take yet
     std::size_t outbound_bytes = 0;
-    sys::SharedMemory confirmations; // a tls::SessionConfirmations, in the process's numbers
-    std::vector<sys::Wakeup> settled; // one per worker, in listener order
     // (replication's number, the process's number) of each reported session not settled yet.
     std::deque<std::pair<std::uint64_t, std::uint64_t>> unsettled;
     std::chrono::steady_clock::time_point started_at;
@@ -107,8 +104,6 @@ private:
   // Kills the process for what it sent (onExit then restarts it).
   void cutOff(const std::string& why);
   void settle(std::uint64_t through, bool confirmed);
-  // Tells the process's workers that its sessions through `own` are confirmed, or abandoned.
-  void post(std::uint64_t own, bool confirmed);
   void scheduleRestart();
 
   tls::TlsServer& mirror_;

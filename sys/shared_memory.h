@@ -9,8 +9,8 @@ namespace failover::sys {
 
 // A zero-filled memfd mapping shared with a child process: the parent creates it (sealed at
 // its size), passes fd() to the child, and the child attaches to it. For plain lock-free
-// atomics only (counters a child writes and the parent reads, confirmations the parent posts
-// for the child): never a pointer, never anything the reader trusts.
+// atomics only (counters a child writes and the parent reads): never a pointer, never
+// anything the reader trusts.
 class SharedMemory {
 public:
   static Result<SharedMemory> create(const char* name, std::size_t size);

@@ -10,8 +10,6 @@ namespace failover::sys {
 class Wakeup {
 public:
   static Result<Wakeup> create();
-  // One another process created and passed on (an inherited eventfd).
-  static Wakeup adopt(UniqueFd fd) noexcept { return Wakeup(std::move(fd)); }
   // Thread-safe and async-signal-safe; wake-ups before the loop reads coalesce.
   void notify() const noexcept;
   // Called by the loop when fd() is readable.

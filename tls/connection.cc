@@ -119,13 +119,6 @@ bool Connection::readEarlyData() {
   return true;
 }
 
-bool Connection::handshakeAndReport() {
-  const bool going_on = handshake();
-  // Before the final flight may wait on them (sendStaged), and as one batch.
-  reportSessions();
-  return going_on;
-}
-
 bool Connection::handshake() {
   if (reading_early_data_) {
     if (!readEarlyData()) {
@@ -479,28 +472,12 @@ bool Connection::relay() {
 }
 
 bool Connection::progress() {
-  const bool open = advance();
-  reportSessions(); // whatever else OpenSSL created (none is known after the handshake)
-  return open;
-}
-
-void Connection::reportSessions() {
-  if (facts_.unreported.empty()) {
-    return;
-  }
-  if (server_.hooks_ != nullptr) {
-    facts_.session_number = std::max(facts_.session_number, server_.hooks_->sessionsCreated(facts_.unreported));
-  }
-  facts_.unreported.clear();
-}
-
-bool Connection::advance() {
   last_activity_ = std::chrono::steady_clock::now();
   if (holding_ && clientGone()) {
     TlsCounters::add(server_.counters().handshake_failures);
     return false;
   }
-  if (phase_ == Phase::Handshake && !holding_ && !handshakeAndReport()) {
+  if (phase_ == Phase::Handshake && !holding_ && !handshake()) {
     if (staged_ != nullptr) {
       hold_settled_ = true;
       (void)sendStaged(); // the alert, best effort

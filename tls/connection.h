@@ -45,13 +45,7 @@ private:
   enum class Phase { Handshake, Service, Closing };
   enum class Step { Done, Waiting, Failed };
 
-  // One step of the connection (progress() reports what it created afterwards).
-  bool advance();
-  bool handshakeAndReport();
   bool handshake();
-  // Gives SessionHooks the sessions OpenSSL's callbacks created since the last report, as one
-  // batch: a TLS 1.3 handshake's tickets come in one step and travel in one message.
-  void reportSessions();
   // TLS 1.3 0-RTT: reads early data into from_client_ before the handshake completes.
   bool readEarlyData();
   bool readTls();

@@ -154,12 +154,10 @@ int onNewSession(SSL* ssl, SSL_SESSION* session) noexcept {
     record.expires_at = static_cast<std::int64_t>(SSL_SESSION_get_time(session)) +
                         static_cast<std::int64_t>(SSL_SESSION_get_timeout(session));
     if (owner->cache().insert(record, now()) && owner->hooks() != nullptr) {
-      // Reported when OpenSSL's call returns, with the others it creates (Connection).
+      const auto number = owner->hooks()->sessionCreated(record);
       if (auto* facts = TlsContext::factsOf(ssl)) {
         facts->session_created = true;
-        facts->unreported.push_back(std::move(record));
-      } else {
-        (void)owner->hooks()->sessionsCreated(std::span(&record, 1));
+        facts->session_number = std::max(facts->session_number, number);
       }
     }
   } catch (...) {

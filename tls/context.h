@@ -99,8 +99,6 @@ public:
     bool resumed_from_ticket = false; // the ticket callback decrypted it
     bool session_created = false;     // a session went to SessionHooks (to be replicated)
     std::uint64_t session_number = 0; // the highest number SessionHooks gave it (0: none)
-    // Created since the connection last reported (Connection::reportSessions).
-    std::vector<SessionRecord> unreported;
   };
   static HandshakeFacts* factsOf(SSL* ssl) noexcept;
   static void attachFacts(SSL* ssl, HandshakeFacts* facts) noexcept;

@@ -52,16 +52,14 @@ std::int64_t nanosecondsOf(std::chrono::steady_clock::time_point t) {
 
 } // namespace
 
-TlsServer::TlsServer(ListenerConfig config, TlsCounters* counters, SessionConfirmations* confirmations)
+TlsServer::TlsServer(ListenerConfig config, TlsCounters* counters)
     : config_(std::move(config)), cache_(config_.cache_entries, config_.cache_bytes),
       keyring_(config_.ticket_rotation, config_.tls.session_timeout),
-      counters_(counters != nullptr ? *counters : own_counters_),
-      confirmations_(confirmations != nullptr ? *confirmations : own_confirmations_) {}
+      counters_(counters != nullptr ? *counters : own_counters_) {}
 
 sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config, SessionHooks* hooks,
-                                                          TlsCounters* counters,
-                                                          SessionConfirmations* confirmations) {
-  std::unique_ptr<TlsServer> server(new TlsServer(std::move(config), counters, confirmations));
+                                                          TlsCounters* counters) {
+  std::unique_ptr<TlsServer> server(new TlsServer(std::move(config), counters));
   auto& c = server->config_;
   auto context = TlsContext::create(c.tls, server->cache_, server->keyring_, server->counters_, hooks);
   if (!context) {
@@ -100,7 +98,7 @@ sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config,
     return std::unexpected(generated.error());
   }
   if (c.workers == 0) {
-    c.workers = std::clamp(std::thread::hardware_concurrency(), 1u, MAX_WORKERS);
+    c.workers = std::max(1u, std::thread::hardware_concurrency());
   }
   return server;
 }
@@ -172,20 +170,12 @@ sys::Status TlsServer::start() {
   return start(std::move(*listeners));
 }
 
-sys::Status TlsServer::start(std::vector<sys::UniqueFd> listeners, std::vector<sys::Wakeup> settled) {
+sys::Status TlsServer::start(std::vector<sys::UniqueFd> listeners) {
   if (started_) {
     return {};
   }
-  if (listeners.size() > MAX_WORKERS || (!settled.empty() && settled.size() != listeners.size())) {
-    return sys::fail(sys::Errc::InvalidArgument, std::to_string(listeners.size()) + " listening sockets and " +
-                                                     std::to_string(settled.size()) + " wake-ups for the workers");
-  }
-  for (unsigned index = 0; index < listeners.size(); ++index) {
-    auto wake = settled.empty() ? sys::Wakeup::create() : sys::Result<sys::Wakeup>(std::move(settled[index]));
-    if (!wake) {
-      return std::unexpected(wake.error());
-    }
-    auto worker = Worker::create(*this, index, std::move(listeners[index]), std::move(*wake));
+  for (auto& listener : listeners) {
+    auto worker = Worker::create(*this, std::move(listener));
     if (!worker) {
       return std::unexpected(worker.error());
     }
@@ -232,12 +222,27 @@ void TlsServer::closeConnections() {
   }
 }
 
+void TlsServer::sessionsConfirmed(std::uint64_t through) {
+  confirmations_.confirm(through);
+  wakeHolders();
+}
+
+void TlsServer::sessionsAbandoned(std::uint64_t through) {
+  confirmations_.abandon(through);
+  wakeHolders();
+}
+
+void TlsServer::wakeHolders() {
+  for (auto& worker : workers_) {
+    worker->sessionsSettled();
+  }
+}
+
 std::size_t TlsServer::openConnections() const noexcept {
   return counters_.open_connections.load(std::memory_order_relaxed);
 }
 
-sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, unsigned index, sys::UniqueFd listener,
-                                                    sys::Wakeup settled) {
+sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, sys::UniqueFd listener) {
   auto loop = sys::EventLoop::create();
   if (!loop) {
     return std::unexpected(loop.error());
@@ -254,15 +259,11 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, unsigned 
   if (!hold_timer) {
     return std::unexpected(hold_timer.error());
   }
-  std::unique_ptr<Worker> worker(new Worker(server, index, std::move(listener), std::move(*loop), std::move(*wake),
-                                            std::move(settled), std::move(*sweep), std::move(*hold_timer)));
+  std::unique_ptr<Worker> worker(new Worker(server, std::move(listener), std::move(*loop), std::move(*wake),
+                                            std::move(*sweep), std::move(*hold_timer)));
   auto& w = *worker;
   for (auto added : {w.loop_.add(w.listener_.get(), EPOLLIN, [&w](std::uint32_t) { w.onAccept(); }),
                      w.loop_.add(w.wake_.fd(), EPOLLIN, [&w](std::uint32_t) { w.onWake(); }),
-                     w.loop_.add(w.settled_.fd(), EPOLLIN, [&w](std::uint32_t) {
-                       w.settled_.acknowledge();
-                       w.progressHeld();
-                     }),
                      w.loop_.add(w.sweep_.fd(), EPOLLIN, [&w](std::uint32_t) { w.onSweep(); }),
                      w.loop_.add(w.hold_timer_.fd(), EPOLLIN, [&w](std::uint32_t) {
                        w.hold_timer_.acknowledge();
@@ -278,10 +279,10 @@ sys::Result<std::unique_ptr<Worker>> Worker::create(TlsServer& server, unsigned 
   return worker;
 }
 
-Worker::Worker(TlsServer& server, unsigned index, sys::UniqueFd listener, sys::EventLoop loop, sys::Wakeup wake,
-               sys::Wakeup settled, sys::TimerFd sweep, sys::TimerFd hold_timer)
-    : server_(server), index_(index), listener_(std::move(listener)), loop_(std::move(loop)), wake_(std::move(wake)),
-      settled_(std::move(settled)), sweep_(std::move(sweep)), hold_timer_(std::move(hold_timer)) {}
+Worker::Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::Wakeup wake,
+               sys::TimerFd sweep, sys::TimerFd hold_timer)
+    : server_(server), listener_(std::move(listener)), loop_(std::move(loop)),
+      wake_(std::move(wake)), sweep_(std::move(sweep)), hold_timer_(std::move(hold_timer)) {}
 
 Worker::~Worker() {
   join();
@@ -315,16 +316,20 @@ void Worker::closeConnections() {
   wake_.notify();
 }
 
+void Worker::sessionsSettled() {
+  if (holding_.load() == 0) {
+    return;
+  }
+  settled_.store(true);
+  wake_.notify();
+}
+
 void Worker::hold(int client_fd, std::chrono::steady_clock::time_point deadline) {
   held_.push_back({client_fd, deadline});
-  publishHolding();
+  holding_.store(held_.size());
   if (held_.size() == 1) {
     armHoldTimer();
   }
-}
-
-void Worker::publishHolding() {
-  server_.confirmations_.setHolding(index_, static_cast<std::uint32_t>(held_.size()));
 }
 
 void Worker::armHoldTimer() {
@@ -354,7 +359,7 @@ void Worker::progressHeld() {
   // Holds begun while this ran were appended to held_; they come after the older ones.
   waiting.insert(waiting.end(), held_.begin(), held_.end());
   held_ = std::move(waiting);
-  publishHolding();
+  holding_.store(held_.size());
   armHoldTimer();
 }
 
@@ -419,7 +424,7 @@ void Worker::close(int client_fd) {
   connections_.erase(client_fd);
   // The fd may be reused at once: a stale hold must not apply to the next connection.
   std::erase_if(held_, [client_fd](const Held& entry) { return entry.client_fd == client_fd; });
-  publishHolding();
+  holding_.store(held_.size());
   countOpen(connections_.size());
   if (draining_ && connections_.empty()) {
     loop_.stop();
@@ -451,6 +456,9 @@ void Worker::drainConnections() {
 
 void Worker::onWake() {
   wake_.acknowledge();
+  if (settled_.exchange(false)) {
+    progressHeld();
+  }
   if (close_requested_.exchange(false)) {
     drainConnections();
   }
@@ -473,7 +481,7 @@ void Worker::onSweep() {
   if (draining_ && nanosecondsOf(now) >= drain_deadline_ns_.load()) {
     connections_.clear(); // the drain bound is over: close what is left
     held_.clear();
-    publishHolding();
+    holding_.store(0);
     countOpen(0);
     loop_.stop();
     return;

@@ -2,7 +2,6 @@
 
 #include "sys/error.h"
 #include "sys/unique_fd.h"
-#include "sys/wakeup.h"
 #include "tls/context.h"
 #include "tls/counters.h"
 #include "tls/http.h"
@@ -72,11 +71,10 @@ class Worker;
 // its own SO_REUSEPORT socket, sharing the TLS contexts, the session cache and the keyring.
 class TlsServer {
 public:
-  // `counters`, `confirmations`: where they live (memory shared with another process), or
-  // null for the server's own.
+  // `counters`: where the counters live (memory shared with another process), or null for
+  // the server's own.
   static sys::Result<std::unique_ptr<TlsServer>> create(ListenerConfig config, SessionHooks* hooks,
-                                                        TlsCounters* counters = nullptr,
-                                                        SessionConfirmations* confirmations = nullptr);
+                                                        TlsCounters* counters = nullptr);
   ~TlsServer();
   TlsServer(const TlsServer&) = delete;
   TlsServer& operator=(const TlsServer&) = delete;
@@ -87,9 +85,7 @@ public:
   // Opens the sockets and starts the workers.
   sys::Status start();
   // Starts one worker per socket given (opened by openListeners(), maybe in another process).
-  // `settled`: one eventfd per socket, in the same order, through which whoever posts to
-  // confirmations() wakes that worker when it holds a handshake; made here when empty.
-  sys::Status start(std::vector<sys::UniqueFd> listeners, std::vector<sys::Wakeup> settled = {});
+  sys::Status start(std::vector<sys::UniqueFd> listeners);
   // Stops accepting, lets open connections finish (keep-alive ones close after their current
   // response) for at most `bound`, then closes what is left and joins the workers.
   void drain(std::chrono::milliseconds bound);
@@ -114,20 +110,22 @@ public:
   std::size_t openConnections() const noexcept;
 
   // Sync mode: how far the sessions given to SessionHooks are on every member, or up to where
-  // they never will be.
-  SessionConfirmations& confirmations() noexcept { return confirmations_; }
+  // they never will be. Thread-safe; wakes the workers that hold a handshake.
+  void sessionsConfirmed(std::uint64_t through);
+  void sessionsAbandoned(std::uint64_t through);
+  const SessionConfirmations& confirmations() const noexcept { return confirmations_; }
 
 private:
-  TlsServer(ListenerConfig config, TlsCounters* counters, SessionConfirmations* confirmations);
+  TlsServer(ListenerConfig config, TlsCounters* counters);
   sys::Result<sys::UniqueFd> openListener();
+  void wakeHolders();
 
   ListenerConfig config_;
   SessionCache cache_;
   TicketKeyring keyring_;
   TlsCounters own_counters_;
   TlsCounters& counters_; // own_counters_, or shared ones
-  SessionConfirmations own_confirmations_;
-  SessionConfirmations& confirmations_; // own_confirmations_, or shared ones
+  SessionConfirmations confirmations_;
   std::atomic<std::shared_ptr<TlsContext>> context_;
   SessionHooks* hooks_ = nullptr;
   std::shared_ptr<const StaticFiles> files_;

@@ -109,7 +109,7 @@ sys::Result<SessionRecord> readRecord(std::span<const std::uint8_t> datagram, sy
 
 sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> datagram, sys::WireReader& in) {
   switch (type) {
-  case typeOf<SessionsCreated>(): {
+  case typeOf<SessionCreated>(): {
     auto number = in.i64();
     if (!number) {
       return std::unexpected(number.error());
@@ -117,23 +117,11 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
     if (*number <= 0) {
       return in.malformed("session number " + std::to_string(*number) + " (numbers start at 1)");
     }
-    auto count = in.u8();
-    if (!count) {
-      return std::unexpected(count.error());
+    auto record = readRecord(datagram, in);
+    if (!record) {
+      return std::unexpected(record.error());
     }
-    if (*count == 0 || *count > MAX_SESSIONS_PER_REPORT) {
-      return in.malformed(std::to_string(*count) + " sessions in a report (1 to " +
-                          std::to_string(MAX_SESSIONS_PER_REPORT) + ")");
-    }
-    SessionsCreated created{static_cast<std::uint64_t>(*number), {}};
-    for (unsigned i = 0; i < *count; ++i) {
-      auto record = readRecord(datagram, in);
-      if (!record) {
-        return std::unexpected(record.error());
-      }
-      created.records.push_back(std::move(*record));
-    }
-    return created;
+    return SessionCreated{static_cast<std::uint64_t>(*number), std::move(*record)};
   }
   case typeOf<SessionRemoved>(): {
     auto id = readId(in);
@@ -160,6 +148,18 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
   }
   case typeOf<Seeded>():
     return Seeded{};
+  case typeOf<Confirmed>():
+  case typeOf<Abandoned>(): {
+    auto through = in.i64();
+    if (!through) {
+      return std::unexpected(through.error());
+    }
+    if (*through < 0) {
+      return in.malformed("session number " + std::to_string(*through));
+    }
+    const auto value = static_cast<std::uint64_t>(*through);
+    return type == typeOf<Confirmed>() ? Message{Confirmed{value}} : Message{Abandoned{value}};
+  }
   case typeOf<CloseConnections>():
     return CloseConnections{};
   case typeOf<Drain>(): {
@@ -191,7 +191,7 @@ sys::Result<Message> readBody(std::uint8_t type, std::span<const std::uint8_t> d
 } // namespace
 
 bool fromService(const Message& message) noexcept {
-  return std::holds_alternative<SessionsCreated>(message) || std::holds_alternative<SessionRemoved>(message) ||
+  return std::holds_alternative<SessionCreated>(message) || std::holds_alternative<SessionRemoved>(message) ||
          std::holds_alternative<Started>(message) || std::holds_alternative<CertificatesLoaded>(message);
 }
 
@@ -205,12 +205,9 @@ sys::SecretBuffer encode(const Message& message) {
   std::visit(
       [&out](const auto& body) {
         using T = std::decay_t<decltype(body)>;
-        if constexpr (std::is_same_v<T, SessionsCreated>) {
+        if constexpr (std::is_same_v<T, SessionCreated>) {
           writeU64(out, body.number);
-          out.u8(static_cast<std::uint8_t>(body.records.size()));
-          for (const auto& record : body.records) {
-            writeSessionRecord(out, record);
-          }
+          writeSessionRecord(out, body.record);
         } else if constexpr (std::is_same_v<T, SessionRemoved>) {
           writeId(out, body.id);
         } else if constexpr (std::is_same_v<T, ImportSession>) {
@@ -227,6 +224,8 @@ sys::SecretBuffer encode(const Message& message) {
           }
         } else if constexpr (std::is_same_v<T, CertificatesLoaded>) {
           writeBlob(out, body.error);
+        } else if constexpr (std::is_same_v<T, Confirmed> || std::is_same_v<T, Abandoned>) {
+          writeU64(out, body.through);
         } else if constexpr (std::is_same_v<T, Drain>) {
           out.u32(body.bound_ms);
         }

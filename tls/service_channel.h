@@ -14,14 +14,11 @@ namespace failover::tls::channel {
 // The channel between the privileged agent and the unprivileged TLS service process: one
 // AF_UNIX SOCK_SEQPACKET socketpair, one message per datagram (the kernel keeps the
 // boundaries, so a message is never split or merged). Every message is
-//   u8 version=2 | u8 type | body
+//   u8 version=1 | u8 type | body
 // and every body field is length-checked by decode(), the only decoder. Whatever is left
 // over after a body is an error too: the agent cuts off a TLS process that sends anything
 // decode() refuses, or a message of the wrong direction, and restarts it.
-// Version 2: sync mode's confirmations left the channel for shared memory
-// (tls::SessionConfirmations), the types after Seeded moved up by two, and a session report
-// carries a batch (SessionsCreated).
-inline constexpr std::uint8_t VERSION = 2;
+inline constexpr std::uint8_t VERSION = 1;
 // The largest datagram either side sends or accepts: a session record is at most ~16.5 KiB,
 // a keyring export a few hundred bytes, the certificates of a reload (a directory of them,
 // chains and keys in PEM) the most.
@@ -31,15 +28,12 @@ inline constexpr std::size_t MAX_PATH = 4096;
 inline constexpr std::size_t MAX_PEM = 1024 * 1024;
 inline constexpr std::size_t MAX_ERROR = 4096;
 
-// The most sessions one SessionsCreated carries (a TLS 1.3 handshake creates two).
-inline constexpr std::size_t MAX_SESSIONS_PER_REPORT = 16;
-// TLS process -> agent. The sessions one step of a handshake created, numbered `number`,
-// `number` + 1, ... in the order sent: every process's numbers run 1, 2, 3, ... (sync mode
-// confirms by number).
-struct SessionsCreated {
-  std::uint64_t number = 0; // the first record's
-  std::vector<SessionRecord> records;
-  friend bool operator==(const SessionsCreated&, const SessionsCreated&) = default;
+// TLS process -> agent. A session a handshake created, numbered 1, 2, 3, ... in the order
+// sent (sync mode confirms by number).
+struct SessionCreated {
+  std::uint64_t number = 0;
+  SessionRecord record;
+  friend bool operator==(const SessionCreated&, const SessionCreated&) = default;
 };
 // TLS process -> agent (a single-use 0-RTT session was taken), and agent -> TLS process
 // (the cluster forgot it).
@@ -68,6 +62,16 @@ struct Keyring {
 struct Seeded {
   friend bool operator==(const Seeded&, const Seeded&) = default;
 };
+// Agent -> TLS process, sync mode: sessions through `number` (the TLS process's numbers) are
+// on every member, or never will be.
+struct Confirmed {
+  std::uint64_t through = 0;
+  friend bool operator==(const Confirmed&, const Confirmed&) = default;
+};
+struct Abandoned {
+  std::uint64_t through = 0;
+  friend bool operator==(const Abandoned&, const Abandoned&) = default;
+};
 // Agent -> TLS process: close idle connections, busy ones after their response; keep serving.
 struct CloseConnections {
   friend bool operator==(const CloseConnections&, const CloseConnections&) = default;
@@ -90,8 +94,8 @@ struct CertificatesLoaded {
   friend bool operator==(const CertificatesLoaded&, const CertificatesLoaded&) = default;
 };
 
-using Message = std::variant<SessionsCreated, SessionRemoved, Started, ImportSession, Keyring, Seeded,
-                             CloseConnections, Drain, Certificates, CertificatesLoaded>;
+using Message = std::variant<SessionCreated, SessionRemoved, Started, ImportSession, Keyring, Seeded, Confirmed,
+                             Abandoned, CloseConnections, Drain, Certificates, CertificatesLoaded>;
 
 // Whether the TLS process may send it (the agent refuses the others from it).
 bool fromService(const Message& message) noexcept;

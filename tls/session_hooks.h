@@ -13,11 +13,9 @@ namespace failover::tls {
 class SessionHooks {
 public:
   virtual ~SessionHooks() = default;
-  // The sessions one step of one handshake created, in creation order (a TLS 1.3 handshake's
-  // tickets come together, so they travel together). Returns the highest number given to them
-  // for SessionConfirmations (sync mode), or 0 if they will never be confirmed (the cluster
-  // is out of reach).
-  virtual std::uint64_t sessionsCreated(std::span<const SessionRecord> records) noexcept = 0;
+  // Returns the session's number for SessionConfirmations (sync mode), or 0 if it will
+  // never be confirmed (the cluster is out of reach).
+  virtual std::uint64_t sessionCreated(const SessionRecord& record) noexcept = 0;
   virtual void sessionRemoved(std::span<const std::uint8_t> id) noexcept = 0;
 };
 

@@ -17,14 +17,10 @@ class Connection;
 class TlsServer;
 
 // One TLS worker thread: its own epoll loop, its own SO_REUSEPORT listening socket, and the
-// connections it accepted. Other threads talk to it only through drain() and
-// closeConnections() (its sys::Wakeup); sync mode's confirming side, maybe in another process,
-// through `settled` (an eventfd) and the server's SessionConfirmations, where the worker's
-// slot is `index`.
+// connections it accepted. Other threads talk to it only through drain() (its sys::Wakeup).
 class Worker {
 public:
-  static sys::Result<std::unique_ptr<Worker>> create(TlsServer& server, unsigned index, sys::UniqueFd listener,
-                                                     sys::Wakeup settled);
+  static sys::Result<std::unique_ptr<Worker>> create(TlsServer& server, sys::UniqueFd listener);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -43,10 +39,12 @@ public:
   // Sync mode: the connection holds its final handshake flight until its session is settled
   // or until `deadline`; the worker lets it progress again on either.
   void hold(int client_fd, std::chrono::steady_clock::time_point deadline);
+  // Thread-safe: some session may be settled now (cheap when nothing is held here).
+  void sessionsSettled();
 
 private:
-  Worker(TlsServer& server, unsigned index, sys::UniqueFd listener, sys::EventLoop loop, sys::Wakeup wake,
-         sys::Wakeup settled, sys::TimerFd sweep, sys::TimerFd hold_timer);
+  Worker(TlsServer& server, sys::UniqueFd listener, sys::EventLoop loop, sys::Wakeup wake,
+         sys::TimerFd sweep, sys::TimerFd hold_timer);
   void run();
   void onAccept();
   void onWake();
@@ -62,8 +60,6 @@ private:
   void progressHeld();
   // For the first held connection's deadline; off when none is held.
   void armHoldTimer();
-  // Tells the confirming side how many handshakes this worker holds (it wakes only holders).
-  void publishHolding();
 
   struct Held {
     int client_fd;
@@ -71,15 +67,15 @@ private:
   };
 
   TlsServer& server_;
-  unsigned index_;
   sys::UniqueFd listener_;
   sys::EventLoop loop_;
   sys::Wakeup wake_;
-  sys::Wakeup settled_;
   sys::TimerFd sweep_;
   sys::TimerFd hold_timer_; // armed for the first held connection's deadline
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;
   std::deque<Held> held_; // in deadline order: every hold has the same bound
+  std::atomic<std::size_t> holding_{0};
+  std::atomic<bool> settled_{false};
   std::size_t open_ = 0; // what this worker added to the open_connections gauge
   std::atomic<bool> drain_requested_{false};
   std::atomic<bool> close_requested_{false};

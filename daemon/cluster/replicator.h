@@ -5,7 +5,7 @@
 #include "daemon/cluster/session_store.h"
 #include "sys/clock.h"
 #include "sys/pi_mutex.h"
-#include "tls/session_record.h"
+#include "tls/session_hooks.h"
 
 #include <array>
 #include <deque>
@@ -43,7 +43,7 @@ struct ReplicationStats {
 };
 
 // Moves TLS state between members. Sessions created or removed on this node (reported by
-// the TLS service, maybe from another thread) are queued, batched and multicast;
+// the TLS workers through SessionHooks, on their threads) are queued, batched and multicast;
 // messages from the group are authenticated, checked against their sender and sequence, and
 // applied. It also keeps each member's announced state, decides when this node is in sync,
 // and sends a snapshot (the keyring and every live session) to a member that is not.
@@ -58,7 +58,7 @@ struct ReplicationStats {
 //
 // Its side effects go through seams (GroupBus, SessionStore, sys::Clock), so the unit tests
 // and the cluster simulator run this class itself on simulated time.
-class Replicator {
+class Replicator : public tls::SessionHooks {
 public:
   struct Settings {
     bool replicate = true;
@@ -88,8 +88,8 @@ public:
   // message carrying it comes back to this node in the group's agreed order, in a quorate
   // group that no member left meanwhile. Otherwise it is abandoned: the configured
   // unconfirmed policy applies (a confirmation may under-state protection, never over-state).
-  std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept;
-  void sessionRemoved(std::span<const std::uint8_t> id) noexcept;
+  std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override;
+  void sessionRemoved(std::span<const std::uint8_t> id) noexcept override;
 
   void onConnection(bool connected);
   void onQuorum(bool quorate);

@@ -22,7 +22,6 @@ NETLINK_ROUTE = 0
 PTRACE_ATTACH = 16
 SIOCSIFADDR = 0x8916
 CHANNEL_FD = 3  # the TLS service's end of its channel to the agent (daemon/tls_process.h)
-CHANNEL_VERSION = 2  # tls/service_channel.h
 
 
 def c_literal(data):
@@ -134,11 +133,10 @@ class Separation(unittest.TestCase):
 
     def test_a_service_that_sends_garbage_is_cut_off_counted_and_restarted(self):
         before = self.service()
-        # From inside it: a datagram of this version with an unknown type (99) on its channel.
-        # The agent kills it before gdb gets the call's result back.
+        # From inside it: a datagram of version 1 with an unknown type (99) on its channel. The
+        # agent kills it before gdb gets the call's result back.
         subprocess.run(["gdb", "-p", str(before["pid"]), "-batch", "-nx", "-ex",
-                        f'print (long)send({CHANNEL_FD}, "\\{CHANNEL_VERSION:03o}\\143garbage", 9, 0)'],
-                       capture_output=True,
+                        f'print (long)send({CHANNEL_FD}, "\\001\\143garbage", 9, 0)'], capture_output=True,
                        timeout=120)
         self.n1.failoverd.expect(rf"\[tls-service\] cutting off process {before['pid']}: .*unknown message type 99",
                                  BOUND)
@@ -158,8 +156,7 @@ class Separation(unittest.TestCase):
         n2_service = self.lab.status(n2)["tls_service"]["pid"]
         record = bytes([1, 32]) + bytes(range(32)) + struct.pack(">q", int(time.time()) + 300) + \
             struct.pack(">I", 4) + b"junk"
-        # SessionsCreated: number, count, the records
-        report = bytes([CHANNEL_VERSION, 0]) + struct.pack(">q", 1 << 40) + bytes([1]) + record
+        report = bytes([1, 0]) + struct.pack(">q", 1 << 40) + record  # version 1, SessionCreated
         pid = self.service()["pid"]
         (sent, _err), = in_process(pid, [f"send({CHANNEL_FD}, {c_literal(report)}, {len(report)}, 0)"])
         self.assertEqual(sent, len(report))

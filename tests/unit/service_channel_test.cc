@@ -20,13 +20,14 @@ tls::SessionRecord record(std::uint8_t seed) {
 }
 
 std::vector<channel::Message> everyKind() {
-  return {channel::SessionsCreated{7, {record(1)}},
-          channel::SessionsCreated{9, {record(4), record(5)}},
+  return {channel::SessionCreated{7, record(1)},
           channel::SessionRemoved{{1, 2, 3}},
           channel::Started{},
           channel::ImportSession{record(2)},
           channel::Keyring{sys::SecretBuffer(178, 0x5a)},
           channel::Seeded{},
+          channel::Confirmed{41},
+          channel::Abandoned{42},
           channel::CloseConnections{},
           channel::Drain{2000},
           channel::Certificates{{{"/etc/a.crt", "/etc/a.key", "-----BEGIN CERTIFICATE-----\n", sys::SecretBuffer(40, 7)},
@@ -70,19 +71,14 @@ TEST_CASE("a channel message cut short anywhere, or with a byte too many, is ref
 }
 
 TEST_CASE("the channel refuses another version, an unknown type, number 0 and a bad session ID, saying which") {
-  auto wire = channel::encode(channel::Drain{1});
-  wire[0] = 1;
-  CHECK(channel::decode(wire).error().message.find("version 1 (this build speaks 2)") != std::string::npos);
-  const std::vector<std::uint8_t> unknown{channel::VERSION, 99};
+  auto wire = channel::encode(channel::Confirmed{1});
+  wire[0] = 2;
+  CHECK(channel::decode(wire).error().message.find("version 2 (this build speaks 1)") != std::string::npos);
+  const std::vector<std::uint8_t> unknown{1, 99};
   CHECK(channel::decode(unknown).error().message.find("unknown message type 99") != std::string::npos);
-  CHECK(channel::decode(channel::encode(channel::SessionsCreated{0, {record(3)}}))
+  CHECK(channel::decode(channel::encode(channel::SessionCreated{0, record(3)}))
             .error()
             .message.find("session number 0") != std::string::npos);
-  CHECK(channel::decode(channel::encode(channel::SessionsCreated{1, {}})).error().message.find(
-            "0 sessions in a report (1 to 16)") != std::string::npos);
-  CHECK(channel::decode(channel::encode(channel::SessionsCreated{1, std::vector(17, record(6))}))
-            .error()
-            .message.find("17 sessions in a report") != std::string::npos);
   CHECK_FALSE(channel::decode(channel::encode(channel::SessionRemoved{{}})).has_value());
   CHECK_FALSE(channel::decode(channel::encode(channel::SessionRemoved{std::vector<std::uint8_t>(33, 1)})).has_value());
   CHECK(channel::decode(channel::encode(channel::Certificates{})).error().message.find("0 certificates") !=
@@ -94,7 +90,7 @@ TEST_CASE("the channel refuses another version, an unknown type, number 0 and a 
 
 TEST_CASE("only sessions, Started and a reload's answer may come from the TLS service") {
   for (const auto& message : everyKind()) {
-    const bool from_service = std::holds_alternative<channel::SessionsCreated>(message) ||
+    const bool from_service = std::holds_alternative<channel::SessionCreated>(message) ||
                               std::holds_alternative<channel::SessionRemoved>(message) ||
                               std::holds_alternative<channel::Started>(message) ||
                               std::holds_alternative<channel::CertificatesLoaded>(message);
