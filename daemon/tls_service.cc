@@ -77,10 +77,7 @@ TlsService::TlsService(tls::TlsServer& mirror, sys::SharedMemory counters, std::
   if (auto added = loop_.add(restart_timer_.fd(), EPOLLIN,
                              [this](std::uint32_t) {
                                restart_timer_.acknowledge();
-                               if (auto spawned = spawn(); !spawned) {
-                                 Log{LogLevel::Error, "tls-service"} << spawned.error().message;
-                                 scheduleRestart();
-                               }
+                               restart();
                              });
       !added) {
     throw std::runtime_error("TLS service: " + added.error().message);
@@ -99,7 +96,24 @@ TlsService::~TlsService() {
 
 sys::Status TlsService::start() { return spawn(); }
 
+void TlsService::restart() {
+  if (process_ || stopping_) {
+    return;
+  }
+  if (auto spawned = spawn(); !spawned) {
+    Log{LogLevel::Error, "tls-service"} << spawned.error().message;
+    scheduleRestart();
+  }
+}
+
 sys::Status TlsService::spawn() {
+  if (listeners_.empty()) {
+    auto listeners = mirror_.openListeners();
+    if (!listeners) {
+      return sys::fail(listeners.error().code, "cannot restart the TLS service: " + listeners.error().message);
+    }
+    listeners_ = std::move(*listeners);
+  }
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) < 0) {
     return std::unexpected(sys::systemError("socketpair(TLS service channel)"));
@@ -128,6 +142,7 @@ sys::Status TlsService::spawn() {
   if (!pid) {
     return sys::fail(pid.error().code, "cannot start the TLS service process: " + pid.error().message);
   }
+  listeners_.clear(); // the process holds them alone from here on (see the member)
   auto process = std::make_unique<Process>();
   process->pid = *pid;
   process->channel = std::move(ours);

@@ -104,10 +104,20 @@ private:
   // Kills the process for what it sent (onExit then restarts it).
   void cutOff(const std::string& why);
   void settle(std::uint64_t through, bool confirmed);
+  // Starts the next process (its backoff is over), or schedules another try.
+  void restart();
   void scheduleRestart();
 
   tls::TlsServer& mirror_;
   sys::SharedMemory counters_;
+  // Opened for the next process and handed to it: the agent keeps no copy while a process
+  // serves. A killed agent closes its files only after the RCU grace periods its packet
+  // sockets wait for (about 15 ms), and a listener it still held would meanwhile accept
+  // connections nobody serves, then reset them. Held by the process alone, the listeners
+  // close when it dies, within a millisecond of the agent (PR_SET_PDEATHSIG: the process dies
+  // when the thread that started it ends, this loop's, the agent's main thread); the VIP guard
+  // then drops SYNs no socket takes, and clients retransmit them to the new active. The
+  // price: a process that crashes takes the connections it had not accepted with it.
   std::vector<sys::UniqueFd> listeners_;
   std::function<std::string()> configuration_;
   sys::EventLoop& loop_;

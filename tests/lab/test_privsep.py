@@ -10,6 +10,7 @@ import struct
 import subprocess
 import time
 import unittest
+from pathlib import Path
 
 from lab import Lab, busywait
 from test_failover import BOUND, Cluster
@@ -36,6 +37,26 @@ def proc_status(pid):
             key, _, value = line.partition(":")
             fields[key] = value.split()
     return fields
+
+
+def listening_sockets(pid):
+    """How many of pid's descriptors are TCP sockets listening on port 443."""
+    listening = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as entries:
+            next(entries)
+            for entry in entries:
+                fields = entry.split()
+                if fields[1].endswith(":01BB") and fields[3] == "0A":  # port 443, TCP_LISTEN
+                    listening.add(fields[9])
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except FileNotFoundError:
+            continue
+        count += target.startswith("socket:[") and target[8:-1] in listening
+    return count
 
 
 def in_process(pid, calls):
@@ -92,6 +113,16 @@ class Separation(unittest.TestCase):
         self.assertNotEqual(int(agent["CapEff"][0], 16), 0)
         self.assertEqual(self.service()["user"], TLS_USER)
 
+    def assert_listeners_are_the_services_alone(self, service_pid):
+        """The agent hands the listening sockets over and keeps none: a killed agent must not
+        leave a listener that takes connections nobody will serve (daemon/tls_service.h)."""
+        agent = int(proc_status(service_pid)["PPid"][0])
+        self.assertGreaterEqual(listening_sockets(service_pid), 1, "the TLS service listens")
+        self.assertEqual(listening_sockets(agent), 0, "the agent holds no listener")
+
+    def test_the_listening_sockets_are_the_services_alone(self):
+        self.assert_listeners_are_the_services_alone(self.service()["pid"])
+
     def test_from_inside_it_what_a_compromised_service_tries_fails(self):
         pid = self.service()["pid"]
         agent = int(proc_status(pid)["PPid"][0])
@@ -129,6 +160,7 @@ class Separation(unittest.TestCase):
         after = self.service()
         self.assertEqual(after["starts"], before["starts"] + 1)
         self.assertEqual(self.lab.active_nodes(), ["n1"], "the VIP stays where it was")
+        self.assert_listeners_are_the_services_alone(after["pid"])  # fresh ones
         self.cluster.assert_all_resume(self)
 
     def test_a_service_that_sends_garbage_is_cut_off_counted_and_restarted(self):
