@@ -84,6 +84,7 @@ struct Node {
   unsigned priority = 0;
   // Processes and links.
   bool corosync_up = true;
+  std::uint64_t corosync_stops = 0; // what it had still to deliver when it stopped is gone
   bool daemon_up = true;
   bool link_up = true;
   int component = 0; // nodes in the same component reach each other on the cluster network
@@ -722,8 +723,10 @@ void Simulation::announceMembership(const std::vector<Node*>& ring, Time delay) 
     }
     const Time when = std::max(receiver->last_delivery, now_ + delay);
     receiver->last_delivery = when;
-    at(when, [this, receiver, id = receiver->ring, membership] {
-      if (receiver->ring == id && receiver->cpg_joined) {
+    // Delivered even once a later ring replaced this one: Corosync delivers each ring's
+    // configuration before the messages sent in it, and this one's may follow.
+    at(when, [this, receiver, stops = receiver->corosync_stops, membership] {
+      if (receiver->corosync_stops == stops && receiver->cpg_joined) {
         input(*receiver, receiver->incarnation, [this, receiver, membership] { deliver(*receiver, membership); });
       }
     });
@@ -923,6 +926,7 @@ void Simulation::randomStep() {
     if (n.corosync_up) {
       note(n.name() + " corosync killed");
       n.corosync_up = false;
+      ++n.corosync_stops;
       n.cpg_joined = false;
       n.ring = ++ring_counter_; // a ring of its own until it is back
       if (n.daemon_up) {
