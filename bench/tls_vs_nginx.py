@@ -17,11 +17,15 @@ replication: each handshake is a batch of its own). --replication async or no se
 failoverd's replication (the standby is still started), to tell what replicating costs from
 what the data path costs; --certs rsa or ecdsa runs one certificate only;
 --realtime-priority sets the agent's (0: the default scheduler), to tell what running the
-replication path on the agent's real-time loop costs the handshakes.
+replication path on the agent's real-time loop costs the handshakes. --placement puts the
+cluster's work on CPU 0 and the TLS service on CPU 1, as an operator of a dedicated front end
+would (docs/configuration.md, "Placing the work on CPUs"): n1's failoverd with `agent-cpus = 0`
+and `tls-cpus = 1`, both nodes' Corosync and n2's failoverd (another machine's, in production)
+on CPU 0, and nginx on CPU 1.
 
     FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3]
         [--session-tickets no] [--clients N] [--replication sync|async|no] [--certs rsa|ecdsa]
-        [--realtime-priority N]
+        [--realtime-priority N] [--placement]
 Needs: apt-get install nginx-light wrk
 """
 
@@ -84,6 +88,13 @@ def wrk(lab, port, seconds):
     return float(match.group(1))
 
 
+def confine(pids, cpus):
+    """Every thread of each process onto `cpus`, as a unit's CPUAffinity= would."""
+    for pid in pids:
+        subprocess.run(["taskset", "--all-tasks", "--pid", "--cpu-list", cpus, str(pid)], check=True,
+                       stdout=subprocess.DEVNULL)
+
+
 def handshakes(lab, servers, label, version, mode, args):
     """Prints one row: both servers' handshakes per second and per CPU-second (medians, the
     servers interleaved so that drift hits both alike), and beside them what n1's Corosync and
@@ -119,6 +130,8 @@ def main():
     parser.add_argument("--certs", choices=("rsa", "ecdsa", "both"), default="both")
     parser.add_argument("--realtime-priority", type=int,
                         help="the agent's realtime-priority (default: the daemon's; 0: the default scheduler)")
+    parser.add_argument("--placement", action="store_true",
+                        help="the cluster's work on CPU 0, the TLS service and nginx on CPU 1")
     args = parser.parse_args()
     settings = f"tls-session-tickets = {args.session_tickets}\n" + (
         "replication = no\n" if args.replication == "no" else f"replication-mode = {args.replication}\n")
@@ -137,11 +150,15 @@ def main():
         with OneCertificateLab(cert, nodes=2, clients=1) as lab:
             lab.prepare_failoverd()
             (lab.docroot / FILE_50K).write_bytes(bytes((i * 7 + 3) % 251 for i in range(50_000)))
-            n1, n2 = lab.start_active_and_standby(settings)
+            n1, n2 = lab.start_active_and_standby(
+                settings + ("agent-cpus = 0\ntls-cpus = 1\n" if args.placement else ""))
             n1.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
             servers = {"failoverd": (443, lab.failoverd_pids(n1)),
                        "nginx": (NGINX_PORT, start_nginx(lab, n1, cert, NGINX_PORT, "/index.html",
                                                               tickets=args.session_tickets == "yes"))}
+            if args.placement:
+                confine([n1.corosync.pid, n2.corosync.pid, *lab.failoverd_pids(n2)], "0")
+                confine(servers["nginx"][1], "1")
             for version in ("tls1_2", "tls1_3"):
                 for mode in ("new", "reuse"):
                     handshakes(lab, servers, label, version, mode, args)

@@ -6,6 +6,7 @@
 #include "daemon/plans.h"
 #include "daemon/replication_facts.h"
 #include "daemon/status.h"
+#include "sys/cpu_set.h"
 #include "sys/process.h"
 #include "tls/secret.h"
 
@@ -39,6 +40,14 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
       roles_(roleSettings(*config_)), decision_timer_(orThrow(sys::TimerFd::create(), "timer")) {
   const auto& c = *config_;
   setLogLevel(c.log_level);
+  // First, so that every thread and process started from here on inherits it. The TLS service
+  // process sets its own: tls-cpus, or else the CPUs failoverd was started on.
+  const auto started_on = orThrow(sys::CpuSet::ofThisThread(), "agent-cpus");
+  if (c.agent_cpus) {
+    orThrow(c.agent_cpus->pinThisThread(), "agent-cpus = " + c.agent_cpus->toString());
+  }
+  const std::string tls_cpus =
+      c.agent_cpus && !c.tls_cpus ? "tls-cpus = " + started_on.toString() + "\n" : std::string();
   orThrow(netctl::interfaceIndex(c.interface), "interface (" + c.source.string() + ")");
   std::error_code ec;
   std::filesystem::create_directories(c.state_directory, ec);
@@ -49,7 +58,7 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   tls_ = orThrow(tls::TlsServer::create(c.listener, nullptr, static_cast<tls::TlsCounters*>(counters.data())),
                  "TLS service");
   tls_service_ = std::make_unique<TlsService>(
-      *tls_, std::move(counters), [this] { return renderSettings(*config_); }, loop_,
+      *tls_, std::move(counters), [this, tls_cpus] { return renderSettings(*config_) + tls_cpus; }, loop_,
       TlsService::Callbacks{[this](const tls::SessionRecord& record) { return replicator_->sessionCreated(record); },
                             [this](std::span<const std::uint8_t> id) { replicator_->sessionRemoved(id); },
                             [this] { replicator_->flushPending(); }});

@@ -484,6 +484,25 @@ std::optional<cluster::LeaseVoter> parseVoter(Validator& v, const Setting& setti
   return voter;
 }
 
+// A CPU list (agent-cpus, tls-cpus): its syntax, and that this machine has those CPUs online.
+void validateCpus(Validator& v, const std::string& key, std::optional<sys::CpuSet>& cpus) {
+  const auto setting = v.optional(key);
+  if (!setting) {
+    return;
+  }
+  auto parsed = sys::CpuSet::parse(setting->value);
+  if (!parsed) {
+    v.problem(*setting, key, parsed.error().message);
+    return;
+  }
+  if (const auto online = sys::CpuSet::online(); online && !parsed->without(*online).empty()) {
+    v.problem(*setting, key, "CPUs " + parsed->without(*online).toString() + " are not online (this machine's: " +
+                                 online->toString() + ")");
+    return;
+  }
+  cpus = *parsed;
+}
+
 void validateRealtimePriority(Validator& v, int& priority) {
   if (const auto value = v.number("realtime-priority", 0, 99)) {
     priority = static_cast<int>(*value);
@@ -859,7 +878,12 @@ OptionTable optionTable() {
     ("tls-session-timeout", text()->default_value("300"), "session lifetime in seconds")
     ("tls-early-data", text()->default_value("no"), "accept TLS 1.3 0-RTT (tickets become single-use)")
     ("tls-session-context", text()->default_value("failoverd"), "session-ID context (same on every node)")
-    ("tls-workers", text()->default_value("0"), "TLS worker threads (0: one per CPU)")
+    ("tls-workers", text()->default_value("0"), "TLS worker threads (0: one per CPU it may run on, see tls-cpus)")
+    ("agent-cpus", text(),
+     "CPUs the agent runs on (the lease, the decisions, replication), e.g. 0; with tls-cpus and Corosync on the "
+     "same CPUs, the cluster's real-time work stays off the TLS workers' CPUs (default: all it may run on)")
+    ("tls-cpus", text(),
+     "CPUs the TLS service process runs on, e.g. 1-3 (default: all failoverd may run on; see agent-cpus)")
     ("tls-ticket-rotation", text()->default_value("3600"), "seconds between ticket key rotations")
     ("tls-cache-entries", text()->default_value("100000"), "session cache size in entries")
     ("tls-idle-timeout", text()->default_value("60"), "seconds before an idle connection is closed")
@@ -1011,6 +1035,8 @@ Config loadConfig(const std::filesystem::path& file, const po::variables_map& co
   validateTls(validator, config);
   validateLease(validator, config.node_name, config.lease, false);
   validateRealtimePriority(validator, config.realtime_priority);
+  validateCpus(validator, "agent-cpus", config.agent_cpus);
+  validateCpus(validator, "tls-cpus", config.tls_cpus);
   if (!problems.empty()) {
     for (auto& problem : problems) {
       // Problems without a location ("missing required key") belong to the file as a whole.

@@ -4,6 +4,7 @@
 #include "daemon/log.h"
 #include "daemon/role/lease.h"
 #include "netctl/address.h"
+#include "sys/cpu_set.h"
 #include "sys/sandbox.h"
 #include "netctl/vip_owner.h"
 #include "tls/server.h"
@@ -58,6 +59,10 @@ struct Config {
   std::string node_name;
   unsigned node_priority = 100;
   int realtime_priority = DEFAULT_REALTIME_PRIORITY;
+  // Where the agent and the TLS service process run (agent-cpus, tls-cpus; unset: wherever
+  // failoverd was started to run).
+  std::optional<sys::CpuSet> agent_cpus;
+  std::optional<sys::CpuSet> tls_cpus;
   std::vector<netctl::IpPrefix> vips;
   std::string interface;
   TakeoverMode takeover_mode = TakeoverMode::MoveIp;

@@ -176,6 +176,14 @@ int serve(const Config& config, unsigned listener_count) {
   for (unsigned i = 0; i < listener_count; ++i) {
     listeners.emplace_back(TLS_FIRST_LISTENER_FD + static_cast<int>(i));
   }
+  // Before the workers start, so that they inherit it.
+  if (config.tls_cpus) {
+    if (auto pinned = config.tls_cpus->pinThisThread(); !pinned) {
+      Log{LogLevel::Error, "tls-service"} << "tls-cpus = " << config.tls_cpus->toString() << ": "
+                                          << pinned.error().message;
+      return EXIT_RUNTIME_FAILURE;
+    }
+  }
   ChannelHooks hooks(channel_fd.get(), *counters);
   auto server = tls::TlsServer::create(config.listener, &hooks, counters);
   if (!server) {

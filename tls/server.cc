@@ -2,6 +2,7 @@
 
 #include "tls/connection.h"
 #include "tls/worker.h"
+#include "sys/cpu_set.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -98,7 +99,10 @@ sys::Result<std::unique_ptr<TlsServer>> TlsServer::create(ListenerConfig config,
     return std::unexpected(generated.error());
   }
   if (c.workers == 0) {
-    c.workers = std::max(1u, std::thread::hardware_concurrency());
+    // One per CPU this process may run on (tls-cpus, a unit's CPUAffinity=), not per CPU online.
+    const auto cpus = sys::CpuSet::ofThisThread();
+    c.workers = cpus ? static_cast<unsigned>(std::max<std::size_t>(1, cpus->count()))
+                     : std::max(1u, std::thread::hardware_concurrency());
   }
   return server;
 }

@@ -609,7 +609,7 @@ class Lab:
             f"control-socket = {host.dir}/control.sock\nstate-directory = {host.dir}/failoverd-state\n"
             f"tls-port = {TLS_PORT}\ntls-certificate = {rsa[0]}\ntls-key = {rsa[1]}\n"
             f"tls-certificate = {ecdsa[0]}\ntls-key = {ecdsa[1]}\ndocument-root = {self.docroot}\n"
-            f"tls-workers = 1\nlog-level = info\nguard-pin-directory = {self.bpffs}/{host.name}\n"
+            f"{'' if 'tls-workers' in extra else 'tls-workers = 1' + chr(10)}log-level = info\nguard-pin-directory = {self.bpffs}/{host.name}\n"
             f"guard-bound-ms = {GUARD_BOUND_MS}\n{extra}")
         return config
 

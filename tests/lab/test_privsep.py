@@ -4,6 +4,7 @@ process, through gdb), and the agent restarts one that dies or sends garbage, re
 that sessions still resume."""
 
 import errno
+import os
 import pwd
 import re
 import struct
@@ -12,7 +13,7 @@ import time
 import unittest
 from pathlib import Path
 
-from lab import Lab, busywait
+from lab import VIP4, Lab, busywait
 from test_failover import BOUND, Cluster
 
 TLS_USER = "failoverd-tls"
@@ -201,3 +202,53 @@ class Separation(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def thread_cpus(pid):
+    """{thread id: its Cpus_allowed_list} for every thread of pid."""
+    return {int(task.name): proc_status(f"{pid}/task/{task.name}")["Cpus_allowed_list"][0]
+            for task in Path(f"/proc/{pid}/task").iterdir()}
+
+
+class Placement(unittest.TestCase):
+    """agent-cpus and tls-cpus: the agent (with Corosync, on the operator's side) keeps the
+    cluster's real-time work on its CPUs and the TLS workers on theirs (docs/configuration.md)."""
+
+    def test_the_agent_and_the_tls_service_run_on_their_own_cpus_restarts_included(self):
+        cpus = sorted(os.sched_getaffinity(0))
+        self.assertGreaterEqual(len(cpus), 2, "the lab machine has two CPUs or more; this test needs two")
+        agent_cpu, tls_cpu = str(cpus[0]), str(cpus[1])
+        started_on = proc_status(os.getpid())["Cpus_allowed_list"][0]  # what failoverd is started with
+        with Lab(nodes=2, clients=1) as lab:
+            n1, n2 = lab.nodes[:2]
+            lab.start_failoverd(n1, priority=200,
+                                extra=f"agent-cpus = {agent_cpu}\ntls-cpus = {tls_cpu}\ntls-workers = 0\n")
+            lab.start_failoverd(n2, extra=f"agent-cpus = {tls_cpu}\n")
+            busywait(lambda: lab.active_nodes() == ["n1"], BOUND, "n1 active")
+            n1.failoverd.expect(r"\[vip\] taken and announced", timeout=BOUND)
+
+            def serving(host):
+                busywait(lambda: lab.status(host)["tls_service"]["pid"] is not None, BOUND, "a serving TLS process")
+                return lab.status(host)["tls_service"]["pid"]
+
+            def assert_placed(agent_pid, service_pid, agent_cpus, service_cpus):
+                self.assertEqual(set(thread_cpus(agent_pid).values()), {agent_cpus}, "every thread of the agent")
+                self.assertEqual(set(thread_cpus(service_pid).values()), {service_cpus},
+                                 "every thread of the TLS service process")
+
+            service = serving(n1)
+            assert_placed(n1.failoverd.process.pid, service, agent_cpu, tls_cpu)
+            # tls-workers = 0: one worker per CPU of tls-cpus (one), beside the channel's thread.
+            self.assertEqual(len(thread_cpus(service)), 2, "the channel's thread and one worker")
+            # agent-cpus alone: the TLS process runs where failoverd was started to, not on the
+            # agent's CPUs.
+            assert_placed(n2.failoverd.process.pid, serving(n2), tls_cpu, started_on)
+            # A restarted TLS process is placed as the first was.
+            subprocess.run(["kill", "-KILL", str(service)], check=True)
+            busywait(lambda: lab.status(n1)["tls_service"]["pid"] not in (None, service), BOUND,
+                     "a new TLS service process")
+            assert_placed(n1.failoverd.process.pid, serving(n1), agent_cpu, tls_cpu)
+            # And it serves: a handshake and a request from the client.
+            page = lab.exec(lab.clients[0], "curl", "-sk", "--max-time", "10",
+                            f"https://{VIP4.split('/')[0]}/index.html").stdout
+            self.assertIn("failoverd", page)

@@ -237,6 +237,25 @@ TEST_CASE("each kind of bad configuration is named with its file, line and key")
   }
 }
 
+TEST_CASE("agent-cpus and tls-cpus: unset by default, CPU lists of this machine's online CPUs, or named problems") {
+  ConfigDir d;
+  const auto defaults = loadConfig(d.write(d.valid()), {});
+  CHECK_FALSE(defaults.agent_cpus);
+  CHECK_FALSE(defaults.tls_cpus);
+  const auto online = failover::sys::CpuSet::online();
+  REQUIRE(online);
+  const auto config = loadConfig(d.write(d.valid() + "agent-cpus = 0\ntls-cpus = " + online->toString() + "\n"), {});
+  REQUIRE(config.agent_cpus);
+  CHECK(config.agent_cpus->toString() == "0");
+  REQUIRE(config.tls_cpus);
+  CHECK(*config.tls_cpus == *online);
+  const std::string at = (d.dir / "failoverd.conf").string() + ":";
+  CHECK(contains(problemsOf(d.write(d.valid() + "tls-cpus = 1-0\n")),
+                 at + "11: tls-cpus: '1-0' is not a CPU number or range"));
+  CHECK(contains(problemsOf(d.write(d.valid() + "agent-cpus = 0,1023\n")),
+                 at + "11: agent-cpus: CPUs 1023 are not online (this machine's: " + online->toString() + ")"));
+}
+
 TEST_CASE("a missing interface is a warning, not an error") {
   ConfigDir d;
   std::string body = d.valid();
@@ -267,7 +286,8 @@ TEST_CASE("a reload applies the keys tagged live and refuses the others, named")
                           "tls-certificate", "tls-key"}) {
     CHECK(reloadsLive(key));
   }
-  for (const auto* key : {"vip", "interface", "preempt-bogus", "tls-workers", "metrics-listen", "announce-count"}) {
+  for (const auto* key : {"vip", "interface", "preempt-bogus", "tls-workers", "metrics-listen", "announce-count",
+                          "agent-cpus", "tls-cpus"}) {
     CHECK_FALSE(reloadsLive(key));
   }
 }
