@@ -2,6 +2,7 @@
 
 #include "daemon/exit_codes.h"
 #include "daemon/log.h"
+#include "daemon/session_reports.h"
 #include "sys/event_loop.h"
 #include "sys/shared_memory.h"
 #include "tls/service_channel.h"
@@ -13,58 +14,12 @@
 
 #include <csignal>
 #include <cstdlib>
-#include <mutex>
 
 namespace failover::daemon {
 
 namespace {
 
 namespace channel = tls::channel;
-
-// Reports the sessions the workers' handshakes create to the agent. Called on the worker
-// threads; numbers are given and messages sent under one lock, so they arrive in number
-// order. A message the channel cannot take (the agent is not reading: frozen, or gone) is
-// counted and the session stays local: its number is not returned, so a sync-mode handshake
-// does not wait for a confirmation that cannot come.
-class ChannelHooks final : public tls::SessionHooks {
-public:
-  ChannelHooks(int channel, tls::TlsCounters& counters) : channel_(channel), counters_(counters) {}
-
-  std::uint64_t sessionCreated(const tls::SessionRecord& record) noexcept override {
-    try {
-      const std::lock_guard lock(mutex_);
-      const auto number = next_;
-      if (!send(channel::SessionCreated{number, record})) {
-        return 0;
-      }
-      ++next_;
-      return number;
-    } catch (...) {
-      return 0; // out of memory: the session stays local
-    }
-  }
-  void sessionRemoved(std::span<const std::uint8_t> id) noexcept override {
-    try {
-      const std::lock_guard lock(mutex_);
-      (void)send(channel::SessionRemoved{{id.begin(), id.end()}});
-    } catch (...) {
-    }
-  }
-
-private:
-  bool send(const channel::Message& message) {
-    if (channel::sendDatagram(channel_, channel::encode(message))) {
-      return true;
-    }
-    tls::TlsCounters::add(counters_.sessions_unreported);
-    return false;
-  }
-
-  int channel_;
-  tls::TlsCounters& counters_;
-  std::mutex mutex_;
-  std::uint64_t next_ = 1;
-};
 
 // Applies one message from the agent; returns false when the process should end.
 bool apply(tls::TlsServer& server, const tls::TlsSettings& settings, int channel_fd, const channel::Message& message,
@@ -132,6 +87,7 @@ bool readChannel(tls::TlsServer& server, const tls::TlsSettings& settings, int f
 sys::SystemCallPolicy tlsProcessPolicy() {
   return {{// the data path: sockets it was given or accepted, backends it connects to
            "accept4", "connect", "read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg",
+           "sendmmsg",
            "shutdown", "close", "setsockopt", "getsockopt", "getsockname", "getpeername", "fcntl", "ioctl",
            // its loops and timers
            "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "timerfd_settime", "timerfd_gettime",
@@ -184,7 +140,7 @@ int serve(const Config& config, unsigned listener_count) {
       return EXIT_RUNTIME_FAILURE;
     }
   }
-  ChannelHooks hooks(channel_fd.get(), *counters);
+  SessionReports hooks(channel_fd.get(), *counters);
   auto server = tls::TlsServer::create(config.listener, &hooks, counters);
   if (!server) {
     Log{LogLevel::Error, "tls-service"} << "cannot start: " << server.error().message;

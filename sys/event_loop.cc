@@ -70,11 +70,14 @@ Result<int> EventLoop::runOnce(std::chrono::milliseconds timeout) {
   return dispatched;
 }
 
-Status EventLoop::run() {
+Status EventLoop::run(const std::function<void()>& after_each_round) {
   stopping_ = false;
   while (!stopping_) {
     if (auto r = runOnce(std::chrono::milliseconds(-1)); !r) {
       return std::unexpected(r.error());
+    }
+    if (after_each_round) {
+      after_each_round();
     }
   }
   return {};

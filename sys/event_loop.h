@@ -25,8 +25,9 @@ public:
   Status modify(int fd, std::uint32_t events);
   void remove(int fd) noexcept;
 
-  // Dispatches until stop() is called or epoll fails.
-  Status run();
+  // Dispatches until stop() is called or epoll fails. `after_each_round`, if given, runs after
+  // the handlers of each round of ready events, before the loop waits again.
+  Status run(const std::function<void()>& after_each_round = {});
   // Dispatches the events ready within timeout; returns how many handlers ran.
   Result<int> runOnce(std::chrono::milliseconds timeout);
   void stop() noexcept { stopping_ = true; }

@@ -306,7 +306,11 @@ void Worker::run() {
   sigemptyset(&pipe);
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-  (void)loop_.run();
+  (void)loop_.run([hooks = server_.hooks()] {
+    if (hooks != nullptr) {
+      hooks->flush();
+    }
+  });
 }
 
 void Worker::drain(std::chrono::steady_clock::time_point deadline) {

@@ -103,6 +103,7 @@ public:
   // The same from certificates already read (readCertificates, maybe by another process).
   sys::Status reloadTls(const TlsSettings& settings, const std::vector<CertificatePem>& certificates);
   SessionCache& cache() noexcept { return cache_; }
+  SessionHooks* hooks() noexcept { return hooks_; }
   TicketKeyring& keyring() noexcept { return keyring_; }
   TlsCounters& counters() noexcept { return counters_; }
   const TlsCounters& counters() const noexcept { return counters_; }

@@ -4,6 +4,10 @@
 #include "tls/session_record.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
 
 namespace failover::tls::channel {
 
@@ -263,6 +267,34 @@ sys::Status sendDatagram(int fd, std::span<const std::uint8_t> datagram) {
     return std::unexpected(sys::systemError("sending on the TLS service channel"));
   }
   return {};
+}
+
+sys::Result<std::size_t> sendDatagrams(int fd, std::span<const sys::SecretBuffer> datagrams) {
+  constexpr std::size_t MAX_PER_CALL = 64;
+  std::size_t sent = 0;
+  while (sent < datagrams.size()) {
+    std::array<iovec, MAX_PER_CALL> pieces{};
+    std::array<mmsghdr, MAX_PER_CALL> headers{};
+    const auto count = std::min(MAX_PER_CALL, datagrams.size() - sent);
+    for (std::size_t i = 0; i < count; ++i) {
+      auto& datagram = datagrams[sent + i];
+      pieces[i] = {const_cast<std::uint8_t*>(datagram.data()), datagram.size()};
+      headers[i].msg_hdr.msg_iov = &pieces[i];
+      headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int done = ::sendmmsg(fd, headers.data(), static_cast<unsigned>(count), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (done < 0) {
+      if (sent > 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return sent;
+      }
+      return std::unexpected(sys::systemError("sending on the TLS service channel"));
+    }
+    sent += static_cast<std::size_t>(done);
+    if (static_cast<std::size_t>(done) < count) {
+      break; // the socket's buffer is full
+    }
+  }
+  return sent;
 }
 
 sys::Result<bool> receive(int fd, sys::SecretBuffer& buffer, Message& message) {

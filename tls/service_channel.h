@@ -106,6 +106,9 @@ sys::Result<Message> decode(std::span<const std::uint8_t> datagram);
 // One datagram, without blocking (MSG_DONTWAIT): an error with sys_errno EAGAIN when the
 // socket's buffer is full.
 sys::Status sendDatagram(int fd, std::span<const std::uint8_t> datagram);
+// Datagrams in order, in one system call where the socket takes them all: how many were sent
+// (the rest did not fit: EAGAIN), or the error that stopped the first.
+sys::Result<std::size_t> sendDatagrams(int fd, std::span<const sys::SecretBuffer> datagrams);
 // The next message into `message`: true, or false when none is waiting. The peer having
 // closed its end is an Unavailable error; a datagram decode() refuses is a Protocol error
 // saying why. `buffer` is the caller's, reused from call to call (it holds secrets, and wipes
