@@ -42,12 +42,13 @@ Agent::Agent(Config config, boost::program_options::variables_map command_line, 
   setLogLevel(c.log_level);
   // First, so that every thread and process started from here on inherits it. The TLS service
   // process sets its own: tls-cpus, or else the CPUs failoverd was started on.
-  const auto started_on = orThrow(sys::CpuSet::ofThisThread(), "agent-cpus");
+  std::string tls_cpus;
   if (c.agent_cpus) {
+    if (!c.tls_cpus) {
+      tls_cpus = "tls-cpus = " + orThrow(sys::CpuSet::ofThisThread(), "agent-cpus").toString() + "\n";
+    }
     orThrow(c.agent_cpus->pinThisThread(), "agent-cpus = " + c.agent_cpus->toString());
   }
-  const std::string tls_cpus =
-      c.agent_cpus && !c.tls_cpus ? "tls-cpus = " + started_on.toString() + "\n" : std::string();
   orThrow(netctl::interfaceIndex(c.interface), "interface (" + c.source.string() + ")");
   std::error_code ec;
   std::filesystem::create_directories(c.state_directory, ec);
