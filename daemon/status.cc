@@ -121,6 +121,7 @@ nlohmann::json buildStatus(const StatusSources& from) {
           {"members", members},
           {"sessions_cached", tls_server.cache().stats().entries},
           {"open_connections", tls_server.openConnections()},
+          {"handshake_failures", tls.handshake_failures.load()},
           {"tls_service",
            {{"pid", from.tls_service.pid > 0 ? json(from.tls_service.pid) : json(nullptr)},
             {"user", config.tls_user.name},
@@ -305,6 +306,9 @@ std::string renderPrometheus(const nlohmann::json& s) {
   out << "failoverd_sync_wait_seconds_total " << static_cast<double>(sync["wait_us"].get<std::uint64_t>()) / 1e6 << "\n";
   gauge("failoverd_sessions_cached", "sessions in this node's cache", "gauge");
   out << "failoverd_sessions_cached " << s["sessions_cached"] << "\n";
+  gauge("failoverd_handshake_failures_total",
+        "TLS handshakes that failed: the client's error or hang-up, or a flight its socket refused", "counter");
+  out << "failoverd_handshake_failures_total " << s["handshake_failures"] << "\n";
   gauge("failoverd_handshakes_total", "TLS handshakes completed, by kind", "counter");
   for (const auto& [kind, count] : s["handshakes"].items()) {
     out << "failoverd_handshakes_total{kind=\"" << kind << "\"} " << count << "\n";

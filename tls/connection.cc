@@ -216,6 +216,20 @@ Connection::Step Connection::sendStaged() {
       return settled;
     }
   }
+  const auto step = writeStaged();
+  if (step == Step::Failed) {
+    TlsCounters::add(server_.counters().handshake_failures);
+  }
+  if (step == Step::Done && phase_ != Phase::Handshake) {
+    BIO* socket = SSL_get_rbio(ssl_.get());
+    BIO_up_ref(socket);
+    SSL_set0_wbio(ssl_.get(), socket); // frees the memory BIO
+    staged_ = nullptr;
+  }
+  return step;
+}
+
+Connection::Step Connection::writeStaged() {
   std::array<char, IO_CHUNK> chunk;
   for (int n = 0; (n = BIO_read(staged_, chunk.data(), static_cast<int>(chunk.size()))) > 0;) {
     unsent_.append(chunk.data(), static_cast<std::size_t>(n));
@@ -232,18 +246,11 @@ Connection::Step Connection::sendStaged() {
       return Step::Failed;
     }
   }
-  if (phase_ != Phase::Handshake) {
-    BIO* socket = SSL_get_rbio(ssl_.get());
-    BIO_up_ref(socket);
-    SSL_set0_wbio(ssl_.get(), socket); // frees the memory BIO
-    staged_ = nullptr;
-  }
   return Step::Done;
 }
 
-bool Connection::clientGone() const {
-  pollfd state{client_.get(), 0, 0};
-  return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLHUP | POLLERR)) != 0;
+bool Connection::sessionSettled() const noexcept {
+  return server_.confirmations().outcome(facts_.session_number) != SessionConfirmations::Outcome::Pending;
 }
 
 bool Connection::readTls() {
@@ -473,14 +480,9 @@ bool Connection::relay() {
 
 bool Connection::progress() {
   last_activity_ = std::chrono::steady_clock::now();
-  if (holding_ && clientGone()) {
-    TlsCounters::add(server_.counters().handshake_failures);
-    return false;
-  }
   if (phase_ == Phase::Handshake && !holding_ && !handshake()) {
     if (staged_ != nullptr) {
-      hold_settled_ = true;
-      (void)sendStaged(); // the alert, best effort
+      (void)writeStaged(); // the alert, best effort
     }
     return false;
   }

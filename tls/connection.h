@@ -40,6 +40,8 @@ public:
   int backendFd() const noexcept { return backend_.get(); }
   // Sync mode: the final handshake flight waits for its session's confirmation.
   bool holding() const noexcept { return holding_; }
+  // Sync mode: the held session is confirmed or abandoned (its hold may end before its bound).
+  bool sessionSettled() const noexcept;
 
 private:
   enum class Phase { Handshake, Service, Closing };
@@ -63,10 +65,12 @@ private:
   void sendRelayGoAway();
   bool finishHandshake();
   // Sync mode: sends what OpenSSL wrote to the memory BIO, once any session the handshake
-  // created is settled; after the handshake, hands the socket back to OpenSSL.
+  // created is settled; after the handshake, hands the socket back to OpenSSL. A flight the
+  // socket refuses is a failed handshake.
   Step sendStaged();
+  // Moves the memory BIO's bytes to the socket, as far as it takes them.
+  Step writeStaged();
   Step awaitConfirmation();
-  bool clientGone() const;
   void updateInterest();
   // Classifies an OpenSSL result; returns false when the connection failed.
   bool sslProgress(int result);

@@ -353,12 +353,16 @@ void Worker::progressHeld() {
   std::deque<Held> waiting;
   auto held = std::move(held_);
   held_.clear();
+  const auto now = std::chrono::steady_clock::now();
   for (const auto& entry : held) {
     const auto it = connections_.find(entry.client_fd);
     if (it == connections_.end()) {
       continue;
     }
-    if (!it->second->progress()) {
+    // Only the holds that can end run: a wake-up settles a few sessions of the many held.
+    if (now < entry.deadline && !it->second->sessionSettled()) {
+      waiting.push_back(entry);
+    } else if (!it->second->progress()) {
       close(entry.client_fd);
     } else if (it->second->holding()) {
       waiting.push_back(entry);
@@ -378,7 +382,7 @@ void Worker::join() {
 }
 
 sys::Status Worker::watchBackend(int backend_fd, int client_fd, std::uint32_t events) {
-  return loop_.add(backend_fd, events, [this, client_fd](std::uint32_t) { onConnectionEvent(client_fd); });
+  return loop_.add(backend_fd, events, [this, client_fd](std::uint32_t) { onConnectionEvent(client_fd, 0); });
 }
 
 void Worker::onAccept() {
@@ -405,7 +409,7 @@ void Worker::onAccept() {
     const int fd = client.get();
     auto connection =
         std::make_unique<Connection>(*this, std::move(client), std::move(ssl), std::move(context), peer, local);
-    if (!loop_.add(fd, EPOLLIN, [this, fd](std::uint32_t) { onConnectionEvent(fd); })) {
+    if (!loop_.add(fd, EPOLLIN, [this, fd](std::uint32_t events) { onConnectionEvent(fd, events); })) {
       continue;
     }
     connections_.emplace(fd, std::move(connection));
@@ -421,9 +425,16 @@ void Worker::countOpen(std::size_t open) {
   server_.counters_.open_connections.fetch_add(open - before, std::memory_order_relaxed); // wraps down as well
 }
 
-void Worker::onConnectionEvent(int client_fd) {
+void Worker::onConnectionEvent(int client_fd, std::uint32_t client_events) {
   const auto it = connections_.find(client_fd);
-  if (it != connections_.end() && !it->second->progress()) {
+  if (it == connections_.end()) {
+    return;
+  }
+  // A held connection listens for nothing, so its client's socket reports only a hang-up.
+  if (it->second->holding() && (client_events & (EPOLLHUP | EPOLLERR)) != 0) {
+    TlsCounters::add(server_.counters_.handshake_failures);
+    close(client_fd);
+  } else if (!it->second->progress()) {
     close(client_fd);
   }
 }
@@ -458,7 +469,7 @@ void Worker::drainConnections() {
   }
   // Idle keep-alive connections close at once; the rest progress to their end.
   for (int fd : open) {
-    onConnectionEvent(fd);
+    onConnectionEvent(fd, 0);
   }
 }
 

@@ -49,7 +49,8 @@ private:
   void onAccept();
   void onWake();
   void onSweep();
-  void onConnectionEvent(int client_fd);
+  // client_events: what epoll reported on the client's socket (0 for the backend's).
+  void onConnectionEvent(int client_fd, std::uint32_t client_events);
   void close(int client_fd);
   // Keeps the server's open_connections gauge at the sum of its workers' connections.
   void countOpen(std::size_t open);

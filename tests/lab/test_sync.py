@@ -2,7 +2,9 @@
 handshakes on the active while it is killed at a random moment, again and again, and every
 session a client holds complete resumes on the node that takes over. Async mode loses sessions
 when the active's replication path stalls (its Corosync stopped) before the crash, every time,
-which shows that replication after the handshake is what sync mode waits for.
+which shows that replication after the handshake is what sync mode waits for. And while no
+confirmation can come, a held handshake waits for its bound, and a client hanging up ends its
+hold at once.
 
 Why async mode's crashes follow a stall: without one, a session is at risk only for the
 fraction of a millisecond between its handshake and Corosync sending it, and whether a random
@@ -19,7 +21,7 @@ import signal
 import time
 import unittest
 
-from lab import PYTHON, TOOLS, Lab, LabError, Probe
+from lab import PYTHON, TOOLS, Lab, LabError, Probe, busywait
 from test_failover import BOUND, VIP
 
 # Crashes per mode (12 s each, most of it the crashed node's return: CI's time is what bounds
@@ -132,6 +134,52 @@ class SyncRace(unittest.TestCase):
         held, lost = self.race("async", ASYNC_KILLS, seed=7, stall=True)
         self.assertGreater(held, len(lost) * THREADS * KEEP // 2)
         self.assertTrue(all(n > 0 for n in lost), f"async mode lost nothing in some crashes: {lost}")
+
+
+class SyncBound(unittest.TestCase):
+    """While the active cannot confirm sessions (its Corosync stopped), a held handshake
+    completes unprotected at sync-timeout-ms (the default policy), and a client that hangs up
+    while held is closed and counted at once, not when its bound ends."""
+
+    BOUND_MS = 2500
+    # Failure detection (token + consensus, 6.6 s) must outlast the stall: the bound, and the
+    # client's set-up around it.
+    TOKEN_MS = 3000
+
+    def test_a_held_handshake_waits_for_its_bound_and_a_hang_up_ends_its_hold(self):
+        settings = SETTINGS + f"sync-timeout-ms = {self.BOUND_MS}\n"
+        with Lab(nodes=2, clients=1, token_ms=self.TOKEN_MS) as lab:
+            active, _standby = lab.start_active_and_standby(settings)
+            before = lab.status(active)
+            active.corosync.send_signal(signal.SIGSTOP)
+            try:
+                client = Probe(lab, lab.clients[0], [PYTHON, str(TOOLS / "held_clients.py"), VIP, "0.5", "15"],
+                               "held-clients")
+                client.expect(r"^stuck$", timeout=BOUND)
+                held = busywait(lambda: (s := lab.status(active))["replication"]["sync"]["held"]
+                                >= before["replication"]["sync"]["held"] + 2 and s, 2, "both clients held")
+                client.send("hang-up")
+                client.expect(r"^hung-up$", timeout=BOUND)
+                after_hang_up = busywait(lambda: (s := lab.status(active))["handshake_failures"]
+                                         > held["handshake_failures"] and s, 2, "the hang-up counted")
+                completed = client.expect(r"^(completed|failed) ([0-9.]+)(.*)$", timeout=BOUND)
+            finally:
+                active.corosync.send_signal(signal.SIGCONT)
+            after = lab.status(active)
+            sync_before, sync_at_hang_up, sync_after = (
+                status["replication"]["sync"] for status in (before, after_hang_up, after))
+            print(f"hang-up counted at {after_hang_up['handshake_failures'] - before['handshake_failures']} "
+                  f"failure(s), sync {sync_at_hang_up}; the waiting client {completed.group(0)}; sync {sync_after}")
+            # The hang-up ended its hold before the other's bound: nothing had settled then.
+            self.assertEqual(after_hang_up["handshake_failures"], before["handshake_failures"] + 1)
+            self.assertEqual(sync_at_hang_up["unprotected"], sync_before["unprotected"])
+            self.assertEqual(sync_at_hang_up["confirmed"], sync_before["confirmed"])
+            # The waiting client got its answer after the bound, unprotected (the default policy).
+            self.assertEqual(completed.group(1), "completed", completed.group(0))
+            self.assertGreaterEqual(float(completed.group(2)), self.BOUND_MS / 1000)
+            self.assertEqual(sync_after["unprotected"], sync_before["unprotected"] + 1)
+            self.assertEqual(sync_after["confirmed"], sync_before["confirmed"])
+            self.assertEqual(lab.active_nodes(), [active.name])
 
 
 if __name__ == "__main__":

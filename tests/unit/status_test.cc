@@ -11,6 +11,7 @@ nlohmann::json snapshot(const std::string& role) {
           {"started_at", 1700000000},
           {"last_transition", {{"at", 1700000100}}},
           {"open_connections", 12},
+          {"handshake_failures", 13},
           {"tls_service", {{"pid", 4242}, {"user", "failoverd-tls"}, {"starts", 3}, {"channel_errors", 1},
                            {"sessions_unreported", 2}, {"sessions_refused", 4}}},
           {"ticket_key", {{"created", 1700000000}, {"age_seconds", 4000}, {"rotation_seconds", 3600}}},
@@ -63,6 +64,7 @@ TEST_CASE("the metrics render the status snapshot: every role has a gauge, handi
   CHECK(text.find("failoverd_start_time_seconds 1700000000\n") != std::string::npos);
   CHECK(text.find("failoverd_last_transition_timestamp_seconds 1700000100\n") != std::string::npos);
   CHECK(text.find("failoverd_open_connections 12\n") != std::string::npos);
+  CHECK(text.find("failoverd_handshake_failures_total 13\n") != std::string::npos);
   CHECK(text.find("failoverd_tls_service_starts_total 3\n") != std::string::npos);
   CHECK(text.find("failoverd_tls_service_channel_errors_total 1\n") != std::string::npos);
   CHECK(text.find("failoverd_tls_sessions_unreported_total 2\n") != std::string::npos);
