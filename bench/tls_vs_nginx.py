@@ -71,12 +71,38 @@ def s_time(lab, port, version, mode, seconds, clients):
     started = time.monotonic()
     processes = [lab.spawn(lab.clients[0], argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for _ in range(clients)]
-    outputs = [process.communicate(timeout=seconds + 60)[0] for process in processes]
+    try:
+        outputs = [process.communicate(timeout=seconds + 60)[0] for process in processes]
+    except subprocess.TimeoutExpired:
+        describe_stall(lab, port)
+        for process in processes:
+            process.kill()
+            process.communicate()
+        raise
     elapsed = time.monotonic() - started
     counts = [re.search(r"(\d+) connections in [\d.]+s;", out) for out in outputs]
     if not all(counts):
         raise RuntimeError(f"s_time printed no result: {[out[-300:] for out in outputs]}")
     return sum(int(match.group(1)) for match in counts), elapsed
+
+
+def describe_stall(lab, port):
+    """What the server side looked like when a client did not finish: the state of every
+    thread of n1's failoverd, its TCP connections on the port, and (failoverd's port) its
+    counters. Seen once (2026-12-03, sync mode, TLS 1.2 -reuse, 16 clients): an s_time that
+    did not finish in 63 s, not reproduced in the 30 runs of that row after it."""
+    n1 = lab.nodes[0]
+    print(f"a client of port {port} did not finish; n1's failoverd threads (pid tid state wchan):", flush=True)
+    for pid in lab.failoverd_pids(n1):
+        for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+            stat = (task / "stat").read_text()
+            print(f"  {pid} {task.name} {stat[stat.rindex(')') + 2:].split()[0]} {(task / 'wchan').read_text()}")
+    sockets = lab.exec(n1, "ss", "-tnoi", "sport", f"= :{port}", check=False).stdout
+    print(f"n1's connections on port {port}:\n{sockets[-8000:]}", flush=True)
+    if port == 443:
+        status = lab.status(n1)
+        print(f"failoverd: open_connections {status['open_connections']}, handshake_failures "
+              f"{status['handshake_failures']}, sync {status['replication']['sync']}", flush=True)
 
 
 def wrk(lab, port, seconds):
