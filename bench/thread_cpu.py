@@ -8,7 +8,8 @@ them alike. Prints, per mode, the medians over the rounds of: handshakes per sec
 CPU per handshake per thread and in all, each thread's sleeps and preemptions per handshake
 (counts the machine's slow phases leave alone), Corosync's µs per handshake on n1 and n2,
 sessions per replication message, and how long a held handshake waited (sync mode). With
---placement, as bench/tls_vs_nginx.py's. Not a test.
+--placement, as bench/tls_vs_nginx.py's. Each lab serves one untimed run first, to warm up. Not a
+test.
 
     FAILOVER_BUILD_DIR=build/release python3 bench/thread_cpu.py [--runs 3] [--seconds 8]
         [--modes sync,no] [--tls 1.2|1.3] [--clients N] [--session-tickets no|yes] [--placement]
@@ -62,6 +63,9 @@ def measure(mode, args):
         if args.placement:
             confine([n1.corosync.pid, n2.corosync.pid, *lab.failoverd_pids(n2)], "0")
         corosyncs = [n1.corosync.pid, n2.corosync.pid]
+        # An untimed run first: first-use costs (OpenSSL's lazy set-up, the standby's initial
+        # state transfer, the first pages of the session caches) are not a handshake's in service.
+        s_time(lab, 443, "tls1_" + args.tls[-1], "new", args.seconds, args.clients)
         before, corosync_before = thread_counts(pids), [cpu_seconds([pid]) for pid in corosyncs]
         count, elapsed = s_time(lab, 443, "tls1_" + args.tls[-1], "new", args.seconds, args.clients)
         after, corosync_after = thread_counts(pids), [cpu_seconds([pid]) for pid in corosyncs]

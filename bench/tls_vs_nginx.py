@@ -4,8 +4,8 @@ run, in the realistic configuration: failoverd active on n1 of a two-node lab wi
 on (sync mode, the default) and n2 a standby in sync; nginx in n1's namespace on the VIP, port
 8443. openssl s_time from the client namespace (-new / -reuse; TLS 1.2 and 1.3; RSA-2048 and
 ECDSA P-256, each served alone: with both, a TLS 1.3 client's signature algorithms pick
-ECDSA); then 50 KB GETs with wrk. Not a test: prints a table of medians over RUNS runs, the two
-servers alternating.
+ECDSA); then 50 KB GETs with wrk. Not a test: prints a table of medians over RUNS runs (after an
+untimed one of each server to warm up), the two servers alternating.
 
 Server CPU counts every thread of the active's failoverd (the TLS worker, the loop that
 replicates and confirms sessions) and nginx's master and worker; beside it, n1's Corosync and
@@ -123,12 +123,17 @@ def confine(pids, cpus):
 
 def handshakes(lab, servers, label, version, mode, args):
     """Prints one row: both servers' handshakes per second and per CPU-second (medians, the
-    servers interleaved so that drift hits both alike), and beside them what n1's Corosync and
+    servers interleaved so that drift hits both alike, after a run of each to warm up), and beside them what n1's Corosync and
     n2's failoverd used while failoverd was measured."""
     n1, n2 = lab.nodes[:2]
     beside_pids = ([n1.corosync.pid], lab.failoverd_pids(n2))
     results = {name: [] for name in servers}
     beside = []
+    # One untimed run of each server first: first-use costs (OpenSSL's lazy set-up, the
+    # standby's initial state transfer, the first pages of a session cache) are not what a
+    # server in service spends per handshake, and failoverd, measured first, would bear them.
+    for port, _pids in servers.values():
+        s_time(lab, port, version, mode, args.seconds, args.clients)
     for _ in range(args.runs):
         for name, (port, pids) in servers.items():
             beside_before = [cpu_seconds(side) for side in beside_pids]
