@@ -1,14 +1,25 @@
 #include "tls/session_cache.h"
 
+#include <algorithm>
+#include <string_view>
+
 namespace failover::tls {
 
 namespace {
 
-std::string key(std::span<const std::uint8_t> id) { return {id.begin(), id.end()}; }
-
 std::size_t cost(const SessionRecord& record) { return record.der.size() + record.id.size(); }
 
 } // namespace
+
+SessionCache::Key::Key(std::span<const std::uint8_t> id) noexcept : size(static_cast<std::uint8_t>(id.size())) {
+  std::copy(id.begin(), id.end(), bytes.begin());
+}
+
+// The bytes a session ID has, hashed whole: a client chooses the IDs it looks up, so the hash
+// does not assume they are random.
+std::size_t SessionCache::KeyHash::operator()(const Key& key) const noexcept {
+  return std::hash<std::string_view>{}({reinterpret_cast<const char*>(key.bytes.data()), key.size});
+}
 
 bool SessionCache::insert(SessionRecord record, std::int64_t now) {
   if (record.id.empty() || record.id.size() > MAX_ID || record.der.empty() ||
@@ -16,19 +27,20 @@ bool SessionCache::insert(SessionRecord record, std::int64_t now) {
     return false;
   }
   const std::lock_guard lock(mutex_);
-  if (auto it = index_.find(key(record.id)); it != index_.end()) {
+  if (auto it = index_.find(Key(record.id)); it != index_.end()) {
     eraseLocked(it);
   }
   stats_.bytes += cost(record);
   lru_.push_front(std::move(record));
-  index_.emplace(key(lru_.front().id), lru_.begin());
+  index_.emplace(Key(lru_.front().id), lru_.begin());
   ++stats_.entries;
   evictLocked();
   return true;
 }
 
 SessionCache::Index::iterator SessionCache::findLiveLocked(std::span<const std::uint8_t> id, std::int64_t now) {
-  const auto it = index_.find(key(id));
+  // Longer than any stored ID (a client chooses what it looks up): not here.
+  const auto it = id.size() > MAX_ID ? index_.end() : index_.find(Key(id));
   if (it == index_.end()) {
     ++stats_.misses;
     return index_.end();
@@ -67,8 +79,11 @@ std::optional<sys::SecretBuffer> SessionCache::take(std::span<const std::uint8_t
 }
 
 bool SessionCache::remove(std::span<const std::uint8_t> id) {
+  if (id.size() > MAX_ID) {
+    return false;
+  }
   const std::lock_guard lock(mutex_);
-  const auto it = index_.find(key(id));
+  const auto it = index_.find(Key(id));
   if (it == index_.end()) {
     return false;
   }
@@ -95,7 +110,7 @@ SessionCacheStats SessionCache::stats() const {
 
 void SessionCache::evictLocked() {
   while (!lru_.empty() && (stats_.entries > max_entries_ || stats_.bytes > max_bytes_)) {
-    eraseLocked(index_.find(key(lru_.back().id)));
+    eraseLocked(index_.find(Key(lru_.back().id)));
     ++stats_.evictions;
   }
 }

@@ -3,13 +3,13 @@
 #include "sys/pi_mutex.h"
 #include "sys/secret_buffer.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <list>
 #include <mutex>
 #include <optional>
 #include <span>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -59,8 +59,19 @@ public:
   SessionCacheStats stats() const;
 
 private:
+  // A session ID held in place: finding or indexing one allocates nothing, and an index
+  // entry is one allocation (a cache line), not two.
+  struct Key {
+    explicit Key(std::span<const std::uint8_t> id) noexcept; // id.size() <= MAX_ID
+    std::array<std::uint8_t, MAX_ID> bytes{};
+    std::uint8_t size = 0;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const noexcept;
+  };
   using Lru = std::list<SessionRecord>;
-  using Index = std::unordered_map<std::string, Lru::iterator>;
+  using Index = std::unordered_map<Key, Lru::iterator, KeyHash>;
   void evictLocked();
   void eraseLocked(Index::iterator it);
   // The entry for id if it is live, else end(): a miss is counted, an expired entry removed.

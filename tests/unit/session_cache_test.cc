@@ -139,3 +139,22 @@ TEST_CASE("a session taken for 0-RTT can be used once only") {
   CHECK(stats.bytes == 0);
   CHECK(stats.expired == 1);
 }
+
+TEST_CASE("IDs are told apart by their length too, and one longer than any stored ID is a miss") {
+  SessionCache cache(10, 100000);
+  // A shorter ID is a prefix of the longer, zero-filled where the key holds it in place.
+  REQUIRE(cache.insert(SessionRecord{{0x00}, failover::sys::SecretBuffer(10, 1), 1000}, 0));
+  REQUIRE(cache.insert(SessionRecord{{0x00, 0x00}, failover::sys::SecretBuffer(20, 2), 1000}, 0));
+  CHECK(cache.stats().entries == 2);
+  const std::vector<std::uint8_t> shorter{0x00}, longer{0x00, 0x00}, three{0x00, 0x00, 0x00};
+  REQUIRE(cache.lookup(shorter, 1));
+  CHECK(cache.lookup(shorter, 1)->size() == 10);
+  CHECK(cache.lookup(longer, 1)->size() == 20);
+  CHECK_FALSE(cache.lookup(three, 1));
+  const std::vector<std::uint8_t> too_long(SessionCache::MAX_ID + 1, 0x00);
+  CHECK_FALSE(cache.lookup(too_long, 1));
+  CHECK_FALSE(cache.take(too_long, 1));
+  CHECK_FALSE(cache.remove(too_long));
+  CHECK_FALSE(cache.insert(SessionRecord{too_long, failover::sys::SecretBuffer(10, 1), 1000}, 0));
+  CHECK(cache.stats().entries == 2);
+}
