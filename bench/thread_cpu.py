@@ -63,8 +63,7 @@ def measure(mode, args):
         if args.placement:
             confine([n1.corosync.pid, n2.corosync.pid, *lab.failoverd_pids(n2)], "0")
         corosyncs = [n1.corosync.pid, n2.corosync.pid]
-        # An untimed run first: first-use costs (OpenSSL's lazy set-up, the standby's initial
-        # state transfer, the first pages of the session caches) are not a handshake's in service.
+        # An untimed run first, as tls_vs_nginx.handshakes() does, and for its reason.
         s_time(lab, 443, "tls1_" + args.tls[-1], "new", args.seconds, args.clients)
         before, corosync_before = thread_counts(pids), [cpu_seconds([pid]) for pid in corosyncs]
         count, elapsed = s_time(lab, 443, "tls1_" + args.tls[-1], "new", args.seconds, args.clients)

@@ -123,8 +123,8 @@ def confine(pids, cpus):
 
 def handshakes(lab, servers, label, version, mode, args):
     """Prints one row: both servers' handshakes per second and per CPU-second (medians, the
-    servers interleaved so that drift hits both alike, after a run of each to warm up), and beside them what n1's Corosync and
-    n2's failoverd used while failoverd was measured."""
+    servers interleaved so that drift hits both alike, after a run of each to warm up), and
+    beside them what n1's Corosync and n2's failoverd used while failoverd was measured."""
     n1, n2 = lab.nodes[:2]
     beside_pids = ([n1.corosync.pid], lab.failoverd_pids(n2))
     results = {name: [] for name in servers}

@@ -38,9 +38,13 @@ bool SessionCache::insert(SessionRecord record, std::int64_t now) {
   return true;
 }
 
-SessionCache::Index::iterator SessionCache::findLiveLocked(std::span<const std::uint8_t> id, std::int64_t now) {
+SessionCache::Index::iterator SessionCache::findLocked(std::span<const std::uint8_t> id) {
   // Longer than any stored ID (a client chooses what it looks up): not here.
-  const auto it = id.size() > MAX_ID ? index_.end() : index_.find(Key(id));
+  return id.size() > MAX_ID ? index_.end() : index_.find(Key(id));
+}
+
+SessionCache::Index::iterator SessionCache::findLiveLocked(std::span<const std::uint8_t> id, std::int64_t now) {
+  const auto it = findLocked(id);
   if (it == index_.end()) {
     ++stats_.misses;
     return index_.end();
@@ -79,11 +83,8 @@ std::optional<sys::SecretBuffer> SessionCache::take(std::span<const std::uint8_t
 }
 
 bool SessionCache::remove(std::span<const std::uint8_t> id) {
-  if (id.size() > MAX_ID) {
-    return false;
-  }
   const std::lock_guard lock(mutex_);
-  const auto it = index_.find(Key(id));
+  const auto it = findLocked(id);
   if (it == index_.end()) {
     return false;
   }

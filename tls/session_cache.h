@@ -74,6 +74,8 @@ private:
   using Index = std::unordered_map<Key, Lru::iterator, KeyHash>;
   void evictLocked();
   void eraseLocked(Index::iterator it);
+  // The entry for id, else end().
+  Index::iterator findLocked(std::span<const std::uint8_t> id);
   // The entry for id if it is live, else end(): a miss is counted, an expired entry removed.
   Index::iterator findLiveLocked(std::span<const std::uint8_t> id, std::int64_t now);
 
