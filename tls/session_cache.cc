@@ -27,13 +27,17 @@ bool SessionCache::insert(SessionRecord record, std::int64_t now) {
     return false;
   }
   const std::lock_guard lock(mutex_);
-  if (auto it = index_.find(Key(record.id)); it != index_.end()) {
-    eraseLocked(it);
-  }
   stats_.bytes += cost(record);
   lru_.push_front(std::move(record));
-  index_.emplace(Key(lru_.front().id), lru_.begin());
-  ++stats_.entries;
+  // One lookup, not a find then an insert: every handshake's session passes here, in the TLS
+  // process and again in the agent's copy.
+  if (auto [it, inserted] = index_.try_emplace(Key(lru_.front().id), lru_.begin()); inserted) {
+    ++stats_.entries;
+  } else { // the same ID again: the new record replaces the old one
+    stats_.bytes -= cost(*it->second);
+    lru_.erase(it->second);
+    it->second = lru_.begin();
+  }
   evictLocked();
   return true;
 }

@@ -67,12 +67,22 @@ TEST_CASE("the cache is bounded in bytes") {
   CHECK_FALSE(cache.insert(record(9, 2000, 1000), 0)); // larger than the whole cache
 }
 
-TEST_CASE("replacing a session keeps the accounting right") {
-  SessionCache cache(10, 100000);
+TEST_CASE("replacing a session keeps the accounting right, serves the new record and refreshes its age") {
+  SessionCache cache(2, 100000);
   REQUIRE(cache.insert(record(1, 100, 1000), 0));
+  REQUIRE(cache.insert(record(2, 100, 1000), 0));
   REQUIRE(cache.insert(record(1, 300, 1000), 0));
-  CHECK(cache.stats().entries == 1);
-  CHECK(cache.stats().bytes == 332);
+  CHECK(cache.stats().entries == 2);
+  CHECK(cache.stats().bytes == 332 + 132);
+  // The replaced session is the newest: a third one evicts session 2, not it.
+  REQUIRE(cache.insert(record(3, 100, 1000), 0));
+  CHECK(cache.stats().evictions == 1);
+  CHECK_FALSE(cache.lookup(idOf(2), 10));
+  const auto found = cache.lookup(idOf(1), 10);
+  REQUIRE(found);
+  CHECK(found->size() == 300);
+  CHECK(cache.stats().entries == 2);
+  CHECK(cache.stats().bytes == 332 + 132);
 }
 
 TEST_CASE("a snapshot holds the live sessions, oldest first") {
