@@ -14,8 +14,9 @@ CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDS
            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
-def tls_directives(chain, key, tickets=True):
-    """The server block's TLS directives for this certificate chain and key."""
+def tls_directives(chain, key, tickets=True, cache_mb=64):
+    """The server block's TLS directives for this certificate chain and key; a shared session
+    cache of cache_mb megabytes (nginx: about 4,000 sessions each)."""
     return f"""
     ssl_certificate {chain};
     ssl_certificate_key {key};
@@ -23,7 +24,7 @@ def tls_directives(chain, key, tickets=True):
     ssl_ciphers {CIPHERS};
     ssl_prefer_server_ciphers on;
     ssl_ecdh_curve X25519:prime256v1;
-    ssl_session_cache shared:SSL:64m;
+    ssl_session_cache shared:SSL:{cache_mb}m;
     ssl_session_timeout 5m;
     ssl_session_tickets {"on" if tickets else "off"};
 """
@@ -38,7 +39,7 @@ def cpu_seconds(pids):
     return total / TICKS
 
 
-def start_nginx(lab, host, cert, port, probe_path, http2=False, tickets=True, directives=""):
+def start_nginx(lab, host, cert, port, probe_path, http2=False, tickets=True, directives="", cache_mb=64):
     """nginx (one worker) on VIP:port in host's namespace, serving the lab's document root with
     lab.certs[cert]; returns its master's and worker's PIDs once it answers probe_path."""
     directory = host.dir / f"nginx-{port}"
@@ -58,7 +59,7 @@ http {{
   {"".join(f"{kind}_temp_path {directory}; " for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))}
   server {{
     listen {VIP}:{port} ssl{" http2" if http2 else ""};
-    {tls_directives(chain, key, tickets)}
+    {tls_directives(chain, key, tickets, cache_mb)}
     # A connection is never ended for its number of requests (1,000 by default): the load
     # tools do not reconnect in a timed run, and failoverd sets no such limit.
     keepalive_requests 10000000;

@@ -8,11 +8,12 @@ them alike. Prints, per mode, the medians over the rounds of: handshakes per sec
 CPU per handshake per thread and in all, each thread's sleeps and preemptions per handshake
 (counts the machine's slow phases leave alone), Corosync's µs per handshake on n1 and n2,
 sessions per replication message, and how long a held handshake waited (sync mode). With
---placement, as bench/tls_vs_nginx.py's. Each lab serves one untimed run first, to warm up. Not a
-test.
+--placement and --cache-sessions N, as bench/tls_vs_nginx.py's. Each lab serves one untimed run
+first, to warm up. Not a test.
 
     FAILOVER_BUILD_DIR=build/release python3 bench/thread_cpu.py [--runs 3] [--seconds 8]
         [--modes sync,no] [--tls 1.2|1.3] [--clients N] [--session-tickets no|yes] [--placement]
+        [--cache-sessions N]
 """
 
 import argparse
@@ -55,6 +56,8 @@ def measure(mode, args):
         "replication = no\n" if mode == "no" else f"replication-mode = {mode}\n")
     if args.placement:
         settings += "agent-cpus = 0\ntls-cpus = 1\n"
+    if args.cache_sessions is not None:
+        settings += f"tls-cache-entries = {args.cache_sessions}\n"
     with OneCertificateLab("a-rsa", nodes=2, clients=1) as lab:
         lab.prepare_failoverd()
         n1, n2 = lab.start_active_and_standby(settings)
@@ -68,11 +71,11 @@ def measure(mode, args):
         before, corosync_before = thread_counts(pids), [cpu_seconds([pid]) for pid in corosyncs]
         count, elapsed = s_time(lab, 443, "tls1_" + args.tls[-1], "new", args.seconds, args.clients)
         after, corosync_after = thread_counts(pids), [cpu_seconds([pid]) for pid in corosyncs]
-        replication = lab.status(n1)["replication"]
-        sync = replication["sync"]
+        status = lab.status(n1)
+        replication, sync = status["replication"], status["replication"]["sync"]
     count = max(count, 1)
     per_handshake = 1e6 / CLOCK_TICKS / count
-    figures = {"handshakes/s": count / elapsed}
+    figures = {"handshakes/s": count / elapsed, "sessions cached at the end": status["sessions_cached"]}
     spent = {label: [a - b for a, b in zip(after[label], before.get(label, (0, 0, 0)))] for label in after}
     for label, (ticks, sleeps, preemptions) in sorted(spent.items()):
         figures[f"{label} µs"] = ticks * per_handshake
@@ -96,6 +99,8 @@ def main():
     parser.add_argument("--session-tickets", choices=("yes", "no"), default="no")
     parser.add_argument("--placement", action="store_true",
                         help="as bench/tls_vs_nginx.py --placement: the cluster's work on CPU 0, the TLS service on 1")
+    parser.add_argument("--cache-sessions", type=int,
+                        help="failoverd's session caches sized to this many sessions (tls-cache-entries)")
     args = parser.parse_args()
     modes = args.modes.split(",")
     if not modes or any(mode not in ("sync", "async", "no") for mode in modes):
@@ -107,7 +112,8 @@ def main():
             print(f"round {round_number + 1}/{args.runs} {mode}: "
                   f"{rounds[mode][-1]['failoverd in all µs']:.0f} µs per handshake", flush=True)
     print(f"TLS {args.tls}, tickets {args.session_tickets}, {args.clients} client(s), medians of {args.runs} "
-          f"rounds of {args.seconds} s{', placed on CPUs' if args.placement else ''}; per full handshake: "
+          f"rounds of {args.seconds} s{', placed on CPUs' if args.placement else ''}"
+          f"{f', caches of {args.cache_sessions} sessions' if args.cache_sessions else ''}; per full handshake: "
           "µs of CPU, and sleeps and preemptions in hundredths")
     labels = sorted({label for mode in modes for figures in rounds[mode] for label in figures})
     print(f"{'':44}" + "".join(f"{'replication ' + mode:>18}" for mode in modes))

@@ -17,7 +17,12 @@ replication: each handshake is a batch of its own). --replication async or no se
 failoverd's replication (the standby is still started), to tell what replicating costs from
 what the data path costs; --certs rsa or ecdsa runs one certificate only;
 --realtime-priority sets the agent's (0: the default scheduler), to tell what running the
-replication path on the agent's real-time loop costs the handshakes. --placement puts the
+replication path on the agent's real-time loop costs the handshakes. --cache-sessions N sizes
+both servers' session caches to about N sessions (failoverd's `tls-cache-entries`, nginx's
+shared cache at its 4,000 sessions per megabyte, 1 MB at least): small enough that the warm-up
+fills them, every run then measures a server in its steady state, where each new session
+evicts the oldest, instead of caches still growing (the default, 100,000 and 64 MB, fills in
+minutes). --placement puts the
 cluster's work on CPU 0 and the TLS service on CPU 1, as an operator of a dedicated front end
 would (docs/configuration.md, "Placing the work on CPUs"): n1's failoverd with `agent-cpus = 0`
 and `tls-cpus = 1`, both nodes' Corosync and n2's failoverd (another machine's, in production)
@@ -25,7 +30,7 @@ on CPU 0, and nginx on CPU 1.
 
     FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3]
         [--session-tickets no] [--clients N] [--replication sync|async|no] [--certs rsa|ecdsa]
-        [--realtime-priority N] [--placement]
+        [--realtime-priority N] [--placement] [--cache-sessions N]
 Needs: apt-get install nginx-light wrk
 """
 
@@ -163,11 +168,17 @@ def main():
                         help="the agent's realtime-priority (default: the daemon's; 0: the default scheduler)")
     parser.add_argument("--placement", action="store_true",
                         help="the cluster's work on CPU 0, the TLS service and nginx on CPU 1")
+    parser.add_argument("--cache-sessions", type=int,
+                        help="both servers' session caches sized to about this many sessions")
     args = parser.parse_args()
     settings = f"tls-session-tickets = {args.session_tickets}\n" + (
         "replication = no\n" if args.replication == "no" else f"replication-mode = {args.replication}\n")
     if args.realtime_priority is not None:
         settings += f"realtime-priority = {args.realtime_priority}\n"
+    nginx_cache_mb = 64
+    if args.cache_sessions is not None:
+        settings += f"tls-cache-entries = {args.cache_sessions}\n"
+        nginx_cache_mb = max(1, round(args.cache_sessions / 4000))
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install {'nginx-light' if tool == 'nginx' else tool}")
@@ -186,7 +197,8 @@ def main():
             n1.failoverd.expect(r"\[vip\] taken and announced", timeout=20)
             servers = {"failoverd": (443, lab.failoverd_pids(n1)),
                        "nginx": (NGINX_PORT, start_nginx(lab, n1, cert, NGINX_PORT, "/index.html",
-                                                              tickets=args.session_tickets == "yes"))}
+                                                              tickets=args.session_tickets == "yes",
+                                                              cache_mb=nginx_cache_mb))}
             if args.placement:
                 confine([n1.corosync.pid, n2.corosync.pid, *lab.failoverd_pids(n2)], "0")
                 confine(servers["nginx"][1], "1")
@@ -197,7 +209,8 @@ def main():
             replication = status["replication"]
             print(f"       failoverd's counters: handshakes {status['handshakes']}; replication {replication['mode']}: "
                   f"{replication['records_sent']} records in {replication['sent']} messages, sync {replication['sync']}; "
-                  f"n2 applied {standby['replication']['records_applied']}, in sync: {standby['in_sync']}")
+                  f"n2 applied {standby['replication']['records_applied']}, in sync: {standby['in_sync']}; "
+                  f"sessions cached {status['sessions_cached']}")
             gets = {name: [] for name in servers}
             for _ in range(args.runs):
                 for name, (port, _pids) in servers.items():
