@@ -14,9 +14,15 @@ CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDS
            "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 
 
-def tls_directives(chain, key, tickets=True, cache_mb=64):
+# nginx's shared session cache: its default size here, and how many sessions a megabyte holds
+# (nginx's documentation: about 4,000).
+SESSION_CACHE_MB = 64
+SESSIONS_PER_MB = 4000
+
+
+def tls_directives(chain, key, tickets=True, cache_mb=SESSION_CACHE_MB):
     """The server block's TLS directives for this certificate chain and key; a shared session
-    cache of cache_mb megabytes (nginx: about 4,000 sessions each)."""
+    cache of cache_mb megabytes."""
     return f"""
     ssl_certificate {chain};
     ssl_certificate_key {key};
@@ -39,7 +45,8 @@ def cpu_seconds(pids):
     return total / TICKS
 
 
-def start_nginx(lab, host, cert, port, probe_path, http2=False, tickets=True, directives="", cache_mb=64):
+def start_nginx(lab, host, cert, port, probe_path, http2=False, tickets=True, directives="",
+                cache_mb=SESSION_CACHE_MB):
     """nginx (one worker) on VIP:port in host's namespace, serving the lab's document root with
     lab.certs[cert]; returns its master's and worker's PIDs once it answers probe_path."""
     directory = host.dir / f"nginx-{port}"

@@ -72,7 +72,8 @@ def measure(mode, args):
         count, elapsed = s_time(lab, 443, "tls1_" + args.tls[-1], "new", args.seconds, args.clients)
         after, corosync_after = thread_counts(pids), [cpu_seconds([pid]) for pid in corosyncs]
         status = lab.status(n1)
-        replication, sync = status["replication"], status["replication"]["sync"]
+        replication = status["replication"]
+        sync = replication["sync"]
     count = max(count, 1)
     per_handshake = 1e6 / CLOCK_TICKS / count
     figures = {"handshakes/s": count / elapsed, "sessions cached at the end": status["sessions_cached"]}

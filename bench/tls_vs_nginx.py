@@ -45,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "lab"))
 from lab import Lab  # noqa: E402
-from nginx_tls import VIP, cpu_seconds, start_nginx  # noqa: E402
+from nginx_tls import SESSION_CACHE_MB, SESSIONS_PER_MB, VIP, cpu_seconds, start_nginx  # noqa: E402
 
 NGINX_PORT = 8443
 FILE_50K = "file50k.bin"
@@ -175,10 +175,10 @@ def main():
         "replication = no\n" if args.replication == "no" else f"replication-mode = {args.replication}\n")
     if args.realtime_priority is not None:
         settings += f"realtime-priority = {args.realtime_priority}\n"
-    nginx_cache_mb = 64
+    nginx_cache_mb = SESSION_CACHE_MB
     if args.cache_sessions is not None:
         settings += f"tls-cache-entries = {args.cache_sessions}\n"
-        nginx_cache_mb = max(1, round(args.cache_sessions / 4000))
+        nginx_cache_mb = max(1, round(args.cache_sessions / SESSIONS_PER_MB))
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install {'nginx-light' if tool == 'nginx' else tool}")
