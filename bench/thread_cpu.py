@@ -114,7 +114,7 @@ def main():
                   f"{rounds[mode][-1]['failoverd in all µs']:.0f} µs per handshake", flush=True)
     print(f"TLS {args.tls}, tickets {args.session_tickets}, {args.clients} client(s), medians of {args.runs} "
           f"rounds of {args.seconds} s{', placed on CPUs' if args.placement else ''}"
-          f"{f', caches of {args.cache_sessions} sessions' if args.cache_sessions else ''}; per full handshake: "
+          f"{f', caches of {args.cache_sessions} sessions' if args.cache_sessions is not None else ''}; per full handshake: "
           "µs of CPU, and sleeps and preemptions in hundredths")
     labels = sorted({label for mode in modes for figures in rounds[mode] for label in figures})
     print(f"{'':44}" + "".join(f"{'replication ' + mode:>18}" for mode in modes))

@@ -22,11 +22,10 @@ both servers' session caches to about N sessions (failoverd's `tls-cache-entries
 shared cache at its 4,000 sessions per megabyte, 1 MB at least): small enough that the warm-up
 fills them, every run then measures a server in its steady state, where each new session
 evicts the oldest, instead of caches still growing (the default, 100,000 and 64 MB, fills in
-minutes). --placement puts the
-cluster's work on CPU 0 and the TLS service on CPU 1, as an operator of a dedicated front end
-would (docs/configuration.md, "Placing the work on CPUs"): n1's failoverd with `agent-cpus = 0`
-and `tls-cpus = 1`, both nodes' Corosync and n2's failoverd (another machine's, in production)
-on CPU 0, and nginx on CPU 1.
+minutes). --placement puts the cluster's work on CPU 0 and the TLS service on CPU 1, as an
+operator of a dedicated front end would (docs/configuration.md, "Placing the work on CPUs"):
+n1's failoverd with `agent-cpus = 0` and `tls-cpus = 1`, both nodes' Corosync and n2's
+failoverd (another machine's, in production) on CPU 0, and nginx on CPU 1.
 
     FAILOVER_BUILD_DIR=build/release python3 bench/tls_vs_nginx.py [--runs 5] [--seconds 3]
         [--session-tickets no] [--clients N] [--replication sync|async|no] [--certs rsa|ecdsa]
